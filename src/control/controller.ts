@@ -1,0 +1,364 @@
+/**
+ * The controller: takes the substrate's events into its view, runs `decide` at most once per
+ * instant of the Clock, and executes the resulting actions through the Substrate port, journaling
+ * every observation, decision, action and outcome with the Clock's time. It runs unchanged on the
+ * twin's simulated clock and on real time.
+ */
+import type { Blueprint } from '../model/index.ts';
+import { CapacityModel, type Placement } from '../plan/capacity.ts';
+import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
+import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
+import type { Clock, Journal, JournalRecord, Substrate, SubstrateEvent, TimerHandle } from './ports.ts';
+import type { ControllerState, HostStatus } from './state.ts';
+
+export interface ControllerOptions {
+  readonly blueprint: Blueprint;
+  readonly substrate: Substrate;
+  readonly clock: Clock;
+  readonly journal: Journal;
+  /** The fencing epoch of this controller's term; a newer controller uses a higher one. */
+  readonly epoch?: number;
+  readonly timings?: Partial<ControllerTimings>;
+  readonly actor?: string;
+  /** Journal the health of every instance change (on) or only of primaries (off, for long runs). */
+  readonly journalSecondaries?: boolean;
+}
+
+export class Controller {
+  readonly blueprint: Blueprint;
+  readonly model: CapacityModel;
+  readonly plan: ReadonlyMap<string, Placement>;
+  readonly timings: ControllerTimings;
+  readonly state: ControllerState;
+  private readonly order: readonly string[];
+  private readonly substrate: Substrate;
+  private readonly clock: Clock;
+  private readonly journal: Journal;
+  private readonly epoch: number;
+  private readonly actor: string;
+  private passScheduledAtMs: number | null = null;
+  private wakeTimer: TimerHandle | null = null;
+  private wakeAtMs: number | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+  passes = 0;
+  actionsIssued = 0;
+  actionsRefused = 0;
+
+  constructor(options: ControllerOptions) {
+    this.blueprint = options.blueprint;
+    this.substrate = options.substrate;
+    this.clock = options.clock;
+    this.journal = options.journal;
+    this.epoch = options.epoch ?? 1;
+    this.actor = options.actor ?? 'controller';
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.model = new CapacityModel(this.blueprint);
+    this.plan = planInitialPlacement(this.blueprint, this.model).placements;
+    this.order = restartOrder(this.blueprint).map((vm) => vm.name);
+    this.state = {
+      hosts: new Map(),
+      instances: new Map(),
+      datastoresUp: new Map(),
+      vms: new Map(this.blueprint.vms.map((vm) => [vm.name, { pendingSinceMs: null, waitReason: null, shedReason: null, coldRestart: false, lastHost: null }])),
+      inFlight: new Map(),
+      hostStatus: new Map(),
+      unhealthySinceMs: new Map(),
+    };
+  }
+
+  /** Reads the substrate once (level-triggered start: nothing is assumed) and begins reconciling. */
+  start(): void {
+    const now = this.clock.nowMs();
+    const snapshot = this.substrate.snapshot();
+    for (const host of snapshot.hosts) {
+      this.state.hosts.set(host.name, {
+        name: host.name,
+        channels: { management: { up: true, lastSeenAtMs: now }, datastore: { up: true, lastSeenAtMs: now } },
+        fencedAtMs: null,
+        poweredOn: host.poweredOn,
+      });
+      this.state.hostStatus.set(host.name, 'up');
+    }
+    for (const instance of snapshot.instances) this.state.instances.set(instance.id, instance);
+    for (const store of snapshot.datastores) this.state.datastoresUp.set(store.name, store.up);
+    this.unsubscribe = this.substrate.subscribe((event) => this.onEvent(event));
+    this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
+    this.schedulePass();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.wakeTimer) this.clock.cancel(this.wakeTimer);
+  }
+
+  /** An operator's request (journaled as such): power a fenced host on again after its repair. */
+  powerOnHost(host: string, actor: string): boolean {
+    const outcome = this.substrate.powerOnHost({ token: { epoch: this.epoch }, host });
+    this.record('action', 'powerOnHost', host, { actor, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.reason }) }, actor);
+    return outcome.ok;
+  }
+
+  private onEvent(event: SubstrateEvent): void {
+    if (this.stopped) return;
+    const now = this.clock.nowMs();
+    const state = this.state;
+    switch (event.type) {
+      case 'heartbeat.lost': {
+        const host = state.hosts.get(event.host);
+        if (host === undefined) return;
+        host.channels[event.channel] = { up: false, lastSeenAtMs: event.lastSeenAtMs };
+        this.record('observation', 'heartbeat.lost', event.host, { channel: event.channel, lastSeenAtMs: event.lastSeenAtMs });
+        break;
+      }
+      case 'heartbeat.restored': {
+        const host = state.hosts.get(event.host);
+        if (host === undefined) return;
+        host.channels[event.channel] = { up: true, lastSeenAtMs: now };
+        this.record('observation', 'heartbeat.restored', event.host, { channel: event.channel });
+        if (host.fencedAtMs !== null && host.channels.management.up && host.channels.datastore.up) {
+          // It heartbeats on both channels again: it was powered on and booted empty.
+          host.fencedAtMs = null;
+        }
+        break;
+      }
+      case 'instance.changed': {
+        const before = state.instances.get(event.instance.id);
+        const instance = event.instance;
+        state.instances.set(instance.id, instance);
+        if (instance.state === 'running' && !instance.healthy) {
+          if (!state.unhealthySinceMs.has(instance.id)) state.unhealthySinceMs.set(instance.id, now);
+        } else state.unhealthySinceMs.delete(instance.id);
+        const changedHealth = before === undefined || before.healthy !== instance.healthy || before.role !== instance.role;
+        if (changedHealth || before?.state !== instance.state || before?.synced !== instance.synced) {
+          this.record('observation', 'vm.instance', instance.vm, {
+            instance: instance.id,
+            host: instance.host,
+            role: instance.role,
+            state: instance.state,
+            healthy: instance.healthy,
+            synced: instance.synced,
+          });
+        }
+        this.settle(instance.vm, instance.role, instance);
+        if (instance.role === 'primary' && instance.host) state.vms.get(instance.vm)!.lastHost = instance.host;
+        break;
+      }
+      case 'instance.removed': {
+        const instance = state.instances.get(event.id);
+        state.instances.delete(event.id);
+        state.unhealthySinceMs.delete(event.id);
+        state.inFlight.delete(`stop:${event.id}`);
+        if (instance !== undefined) {
+          state.inFlight.delete(`start:${instance.vm}:${instance.role}`);
+          if (instance.role === 'primary') state.vms.get(instance.vm)!.lastHost = instance.host;
+        }
+        this.record('observation', 'vm.removed', event.vm, { instance: event.id, host: event.host });
+        break;
+      }
+      case 'host.power': {
+        const host = state.hosts.get(event.host);
+        if (host) host.poweredOn = event.poweredOn;
+        this.record('observation', 'host.power', event.host, { poweredOn: event.poweredOn });
+        break;
+      }
+      case 'fence.completed': {
+        const host = state.hosts.get(event.host);
+        this.record('outcome', 'fence.completed', event.host, { method: event.method, ok: event.ok, detail: event.detail });
+        if (host !== undefined && event.ok && host.fencedAtMs === null) {
+          host.fencedAtMs = now;
+          state.inFlight.delete(`fence:${event.host}`);
+          // Its instances are gone: a fenced host runs nothing.
+          for (const instance of [...state.instances.values()]) {
+            if (instance.host === event.host) {
+              state.instances.delete(instance.id);
+              state.unhealthySinceMs.delete(instance.id);
+              if (instance.role === 'primary') state.vms.get(instance.vm)!.lastHost = instance.host;
+            }
+          }
+        }
+        break;
+      }
+      case 'datastore.changed':
+        state.datastoresUp.set(event.datastore, event.up);
+        this.record('observation', 'datastore.changed', event.datastore, { up: event.up });
+        break;
+    }
+    this.schedulePass();
+  }
+
+  /** Clears the in-flight mark of an action once the substrate shows its result. */
+  private settle(vm: string, role: string, instance: { state: string; synced: boolean; role: string; healthy: boolean }): void {
+    if (role === 'primary') {
+      if (instance.state === 'running') this.state.inFlight.delete(`start:${vm}:primary`);
+      this.state.inFlight.delete(`promote:${vm}`);
+    } else if (instance.synced) this.state.inFlight.delete(`start:${vm}:secondary`);
+  }
+
+  private schedulePass(): void {
+    if (this.stopped) return;
+    const now = this.clock.nowMs();
+    if (this.passScheduledAtMs === now) return;
+    this.passScheduledAtMs = now;
+    this.clock.at(now, () => this.pass());
+  }
+
+  private pass(): void {
+    if (this.stopped) return;
+    this.passScheduledAtMs = null;
+    this.passes++;
+    const now = this.clock.nowMs();
+    for (const [key, flight] of this.state.inFlight) {
+      if (flight.deadlineMs <= now) {
+        this.state.inFlight.delete(key);
+        this.record('decision', 'action.timed-out', key, { issuedAtMs: flight.issuedAtMs });
+      }
+    }
+    const decision = decide({
+      blueprint: this.blueprint,
+      model: this.model,
+      plan: this.plan,
+      order: this.order,
+      state: this.state,
+      nowMs: now,
+      timings: this.timings,
+    });
+    for (const mark of decision.marks) this.apply(mark, now);
+    for (const action of decision.actions) this.execute(action, now);
+    let nextWakeMs = decision.nextWakeMs;
+    for (const flight of this.state.inFlight.values()) {
+      if (nextWakeMs === null || flight.deadlineMs < nextWakeMs) nextWakeMs = flight.deadlineMs;
+    }
+    this.setWake(nextWakeMs);
+  }
+
+  private setWake(atMs: number | null): void {
+    if (atMs === this.wakeAtMs) return;
+    if (this.wakeTimer) this.clock.cancel(this.wakeTimer);
+    this.wakeTimer = null;
+    this.wakeAtMs = atMs;
+    if (atMs === null) return;
+    this.wakeTimer = this.clock.at(atMs, () => {
+      this.wakeTimer = null;
+      this.wakeAtMs = null;
+      this.pass();
+    });
+  }
+
+  private apply(mark: Mark, now: number): void {
+    const state = this.state;
+    switch (mark.type) {
+      case 'host.status': {
+        const previous: HostStatus | undefined = state.hostStatus.get(mark.host);
+        state.hostStatus.set(mark.host, mark.status);
+        this.record('decision', 'host.status', mark.host, { from: previous ?? null, to: mark.status, reason: hostReason(mark.status) });
+        break;
+      }
+      case 'vm.pending':
+        state.vms.get(mark.vm)!.pendingSinceMs = mark.sinceMs;
+        if (mark.sinceMs === null) state.vms.get(mark.vm)!.coldRestart = false;
+        break;
+      case 'vm.waiting':
+        state.vms.get(mark.vm)!.waitReason = mark.reason;
+        if (mark.reason !== null) this.record('decision', 'vm.waiting', mark.vm, { reason: mark.reason });
+        break;
+      case 'vm.shed': {
+        const view = state.vms.get(mark.vm)!;
+        if (view.shedReason === mark.reason) break;
+        view.shedReason = mark.reason;
+        this.record('decision', mark.reason === null ? 'vm.unshed' : 'vm.shed', mark.vm, {
+          reason: mark.reason ?? 'running again',
+          tier: this.tierName(mark.vm),
+        });
+        break;
+      }
+      case 'vm.cold-restart':
+        state.vms.get(mark.vm)!.coldRestart = true;
+        this.record('decision', 'vm.cold-restart', mark.vm, { reason: mark.reason, effectiveTier: 'critical' });
+        break;
+    }
+    void now;
+  }
+
+  private execute(action: Action, now: number): void {
+    const key = actionKey(action);
+    if (this.state.inFlight.has(key)) return;
+    const token = { epoch: this.epoch };
+    let outcome;
+    let extra: Record<string, unknown> = {};
+    switch (action.type) {
+      case 'fenceHost':
+        outcome = this.substrate.fenceHost({ token, host: action.host });
+        break;
+      case 'startVm': {
+        const restorePointMs = this.substrate.restorePointMs(action.vm, action.datastore);
+        extra = { host: action.host, role: action.role, datastore: action.datastore, restorePointMs, coldRestart: action.coldRestart };
+        outcome = this.substrate.startVm({ token, vm: action.vm, host: action.host, role: action.role, datastore: action.datastore });
+        break;
+      }
+      case 'stopVm':
+        extra = { host: action.host, instance: action.instanceId, shed: action.shed };
+        outcome = this.substrate.stopVm({ token, vm: action.vm, host: action.host, instanceId: action.instanceId });
+        break;
+      case 'promoteSecondary':
+        extra = { host: action.host, instance: action.instanceId };
+        outcome = this.substrate.promoteSecondary({ token, vm: action.vm, instanceId: action.instanceId });
+        break;
+    }
+    this.actionsIssued++;
+    const subject = action.type === 'fenceHost' ? action.host : action.vm;
+    this.record('action', action.type, subject, {
+      ...extra,
+      reason: action.reason,
+      epoch: this.epoch,
+      ok: outcome.ok,
+      ...(outcome.ok ? {} : { refused: outcome.reason }),
+    });
+    if (!outcome.ok) {
+      this.actionsRefused++;
+      return;
+    }
+    // The substrate may already have answered synchronously (an event inside the call).
+    if (action.type === 'stopVm' && !this.state.instances.has(action.instanceId)) return;
+    this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + this.deadlineFor(action) });
+  }
+
+  private deadlineFor(action: Action): number {
+    switch (action.type) {
+      case 'fenceHost':
+        return this.timings.fenceTimeoutMs;
+      case 'stopVm':
+        return this.timings.stopTimeoutMs;
+      case 'promoteSecondary':
+        return this.timings.promoteTimeoutMs;
+      case 'startVm':
+        return this.model.vm(action.vm).bootTimeS * 2000 + this.timings.startTimeoutExtraMs;
+    }
+  }
+
+  private tierName(vm: string): string {
+    return this.model.index.service.get(this.model.vm(vm).service)!.tier;
+  }
+
+  private record(kind: JournalRecord['kind'], type: string, subject: string, data: Record<string, unknown>, actor = this.actor): void {
+    this.journal.append({ atMs: this.clock.nowMs(), kind, type, subject, actor, data });
+  }
+}
+
+function hostReason(status: HostStatus): string {
+  switch (status) {
+    case 'up':
+      return 'heartbeats on both channels';
+    case 'suspect':
+      return 'a heartbeat channel is late; not yet past the detection timeout';
+    case 'isolated':
+      return 'management network silent, datastore heartbeat alive: the host runs, its VMs are left alone';
+    case 'storage-lost':
+      return 'datastore heartbeat silent, management alive: its VMs are stopped and restarted elsewhere';
+    case 'failed':
+      return 'silent on both channels: fence before any restart';
+    case 'fenced':
+      return 'fenced: it runs nothing';
+  }
+}

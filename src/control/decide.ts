@@ -1,0 +1,376 @@
+/**
+ * The controller's decisions: a pure function from what should be (blueprint, plan) and what is
+ * (the controller's view) to actions, and to the bookkeeping that explains them. No I/O, no clock
+ * reads: `nowMs` is an argument. Level-triggered: it looks at the whole state every time, so a
+ * repeated pass repeats nothing that is already under way.
+ */
+import type { Blueprint, Service, Tier } from '../model/index.ts';
+import { tierOf } from '../model/index.ts';
+import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
+import { chooseHost } from '../plan/first-fit.ts';
+import type { InstanceObservation, InstanceRole } from './ports.ts';
+import { hostStatus, type ControllerState, type HostStatus } from './state.ts';
+
+export interface ControllerTimings {
+  /** Both heartbeat channels silent this long ⇒ failed; one channel ⇒ isolated or storage-lost. */
+  readonly detectionTimeoutMs: number;
+  /** A VM waits at most this long for its dependencies before it starts anyway. */
+  readonly dependencyWaitMaxMs: number;
+  /** A running instance that fails its health check this long on a healthy host is restarted. */
+  readonly unhealthyGraceMs: number;
+  readonly fenceTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly promoteTimeoutMs: number;
+  /** Added to twice the boot time before a start is given up and retried. */
+  readonly startTimeoutExtraMs: number;
+  /** Bound on actions per pass, so one pass never floods the substrate. */
+  readonly maxActionsPerPass: number;
+}
+
+export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
+  detectionTimeoutMs: 2_000,
+  dependencyWaitMaxMs: 120_000,
+  unhealthyGraceMs: 60_000,
+  fenceTimeoutMs: 15_000,
+  stopTimeoutMs: 15_000,
+  promoteTimeoutMs: 5_000,
+  startTimeoutExtraMs: 60_000,
+  maxActionsPerPass: 256,
+});
+
+export type Action =
+  | { readonly type: 'fenceHost'; readonly host: string; readonly reason: string }
+  | {
+      readonly type: 'startVm';
+      readonly vm: string;
+      readonly host: string;
+      readonly role: InstanceRole;
+      readonly datastore: string;
+      readonly reason: string;
+      readonly coldRestart: boolean;
+    }
+  | { readonly type: 'stopVm'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string; readonly shed: boolean }
+  | { readonly type: 'promoteSecondary'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string };
+
+/** State changes that explain decisions; the controller applies them and journals the changes. */
+export type Mark =
+  | { readonly type: 'host.status'; readonly host: string; readonly status: HostStatus }
+  | { readonly type: 'vm.pending'; readonly vm: string; readonly sinceMs: number | null }
+  | { readonly type: 'vm.waiting'; readonly vm: string; readonly reason: string | null }
+  | { readonly type: 'vm.shed'; readonly vm: string; readonly reason: string | null }
+  | { readonly type: 'vm.cold-restart'; readonly vm: string; readonly reason: string };
+
+export interface Decision {
+  readonly actions: Action[];
+  readonly marks: Mark[];
+  /** When the next pass is due even if nothing is reported (a detection or wait deadline). */
+  readonly nextWakeMs: number | null;
+}
+
+export interface DecideInput {
+  readonly blueprint: Blueprint;
+  readonly model: CapacityModel;
+  readonly plan: ReadonlyMap<string, Placement>;
+  readonly order: readonly string[];
+  readonly state: ControllerState;
+  readonly nowMs: number;
+  readonly timings: ControllerTimings;
+}
+
+export function actionKey(action: Action): string {
+  switch (action.type) {
+    case 'fenceHost':
+      return `fence:${action.host}`;
+    case 'startVm':
+      return `start:${action.vm}:${action.role}`;
+    case 'stopVm':
+      return `stop:${action.instanceId}`;
+    case 'promoteSecondary':
+      return `promote:${action.vm}`;
+  }
+}
+
+export function decide(input: DecideInput): Decision {
+  const { blueprint, model, state, nowMs, timings } = input;
+  const actions: Action[] = [];
+  const marks: Mark[] = [];
+  let nextWakeMs: number | null = null;
+  const wake = (atMs: number) => {
+    if (atMs > nowMs && (nextWakeMs === null || atMs < nextWakeMs)) nextWakeMs = atMs;
+  };
+  const busy = (key: string) => state.inFlight.has(key);
+  const shedThisPass = new Set<string>();
+  const act = (action: Action): void => {
+    if (actions.length >= timings.maxActionsPerPass || busy(actionKey(action))) return;
+    actions.push(action);
+  };
+
+  // 1. Hosts: what each one is, from its two heartbeat channels.
+  const statuses = new Map<string, HostStatus>();
+  for (const host of state.hosts.values()) {
+    const status = hostStatus(host, nowMs, timings.detectionTimeoutMs);
+    statuses.set(host.name, status);
+    if (state.hostStatus.get(host.name) !== status) marks.push({ type: 'host.status', host: host.name, status });
+    for (const channel of Object.values(host.channels)) {
+      if (!channel.up) wake(channel.lastSeenAtMs + timings.detectionTimeoutMs);
+    }
+    if (status === 'failed') {
+      act({ type: 'fenceHost', host: host.name, reason: 'no heartbeat on the management network nor on the datastore' });
+    }
+  }
+  const statusOf = (host: string): HostStatus => statuses.get(host) ?? 'failed';
+  const reachable = (host: string) => {
+    const status = statusOf(host);
+    return status === 'up' || status === 'suspect' || status === 'isolated';
+  };
+
+  // 2. Instances: group by VM, stop what must stop, and account the load they hold.
+  const load = new HostLoad(model);
+  const byVm = new Map<string, InstanceObservation[]>();
+  for (const instance of state.instances.values()) {
+    const list = byVm.get(instance.vm);
+    if (list === undefined) byVm.set(instance.vm, [instance]);
+    else list.push(instance);
+    if (statusOf(instance.host) !== 'fenced') load.add(instance.host, instance.vm);
+    if (instance.state === 'stopping') continue;
+    const hostState = statusOf(instance.host);
+    if (hostState === 'storage-lost') {
+      act({ type: 'stopVm', vm: instance.vm, host: instance.host, instanceId: instance.id, reason: 'its host lost the path to storage', shed: false });
+      continue;
+    }
+    if (hostState !== 'up' && hostState !== 'suspect') continue;
+    if (state.datastoresUp.get(instance.datastore) === false) {
+      act({
+        type: 'stopVm',
+        vm: instance.vm,
+        host: instance.host,
+        instanceId: instance.id,
+        reason: `its disk on ${instance.datastore} is gone; restart from the replica`,
+        shed: false,
+      });
+      continue;
+    }
+    const unhealthySince = state.unhealthySinceMs.get(instance.id);
+    if (instance.state === 'running' && !instance.healthy && unhealthySince !== undefined) {
+      if (nowMs - unhealthySince >= timings.unhealthyGraceMs) {
+        act({
+          type: 'stopVm',
+          vm: instance.vm,
+          host: instance.host,
+          instanceId: instance.id,
+          reason: `health check failing for ${Math.round((nowMs - unhealthySince) / 1000)} s on a healthy host`,
+          shed: false,
+        });
+      } else wake(unhealthySince + timings.unhealthyGraceMs);
+    }
+  }
+
+  const eligible = (host: string) => statusOf(host) === 'up';
+  const healthyServices = new Set<string>();
+  for (const instance of state.instances.values()) {
+    if (instance.role === 'primary' && instance.healthy && reachable(instance.host)) {
+      healthyServices.add(model.vm(instance.vm).service);
+    }
+  }
+  const siblingsOf = (service: Service) =>
+    service.vms.flatMap((vm) => (byVm.get(vm.name) ?? []).filter((instance) => instance.role === 'primary').map((instance) => instance.host));
+
+  // 3. VMs, in restart order: tier, then dependencies, then blueprint order.
+  for (const vmName of input.order) {
+    const vm = model.vm(vmName);
+    const service = model.index.service.get(vm.service)!;
+    const tier = tierOf(blueprint, service);
+    const view = state.vms.get(vmName)!;
+    const instances = byVm.get(vmName) ?? [];
+    const primaries = instances.filter((instance) => instance.role === 'primary');
+    const live = primaries.filter((instance) => instance.state !== 'stopping' && reachable(instance.host));
+    const blocked = primaries.filter((instance) => !live.includes(instance) && statusOf(instance.host) !== 'fenced');
+    const secondaries = instances.filter((instance) => instance.role === 'secondary');
+
+    if (live.length > 0) {
+      if (view.pendingSinceMs !== null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: null });
+      if (view.waitReason !== null) marks.push({ type: 'vm.waiting', vm: vmName, reason: null });
+      if (view.shedReason !== null && !shedThisPass.has(vmName)) marks.push({ type: 'vm.shed', vm: vmName, reason: null });
+      if (live.length > 1) {
+        // Two copies answer: keep the oldest healthy one. Fencing should make this unreachable.
+        for (const extra of live.slice(1)) {
+          act({ type: 'stopVm', vm: vmName, host: extra.host, instanceId: extra.id, reason: 'a second running copy', shed: false });
+        }
+      }
+      if (tier.mechanism === 'failover') protectWithSecondary(live[0]!, secondaries);
+      continue;
+    }
+    if (blocked.length > 0) {
+      if (view.shedReason !== null || shedThisPass.has(vmName)) continue;
+      const host = blocked[0]!.host;
+      const why =
+        statusOf(host) === 'failed'
+          ? `waiting for host ${host} to be fenced`
+          : statusOf(host) === 'storage-lost'
+            ? `waiting for its copy on ${host} to stop`
+            : `waiting for its copy on ${host} (${statusOf(host)})`;
+      wait(vmName, view.waitReason, why);
+      continue;
+    }
+    const pendingSinceMs = view.pendingSinceMs ?? nowMs;
+    if (view.pendingSinceMs === null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: nowMs });
+
+    if (tier.mechanism === 'failover') {
+      const ready = secondaries.find(
+        (instance) => instance.synced && instance.state === 'running' && (statusOf(instance.host) === 'up' || statusOf(instance.host) === 'suspect'),
+      );
+      if (ready !== undefined) {
+        act({
+          type: 'promoteSecondary',
+          vm: vmName,
+          host: ready.host,
+          instanceId: ready.id,
+          reason: `primary lost${view.lastHost === null ? '' : ` on ${view.lastHost}`}; the synchronised secondary takes over`,
+        });
+        continue;
+      }
+      if (busy(`promote:${vmName}`)) continue;
+      for (const stale of secondaries) {
+        if (stale.state !== 'stopping' && reachable(stale.host) && !stale.synced) {
+          act({ type: 'stopVm', vm: vmName, host: stale.host, instanceId: stale.id, reason: 'secondary lost its primary before it was in sync', shed: false });
+        }
+      }
+      if (!view.coldRestart && view.lastHost !== null) {
+        marks.push({
+          type: 'vm.cold-restart',
+          vm: vmName,
+          reason: 'both copies lost at once; restarted like a critical VM from replicated storage',
+        });
+      }
+    }
+    if (busy(`start:${vmName}:primary`)) continue;
+
+    const missing = service.dependsOn.filter((dependency) => !healthyServices.has(dependency));
+    if (missing.length > 0 && nowMs - pendingSinceMs < timings.dependencyWaitMaxMs) {
+      wait(vmName, view.waitReason, `waiting for ${missing.join(', ')} to pass its health check`);
+      wake(pendingSinceMs + timings.dependencyWaitMaxMs);
+      continue;
+    }
+    const datastore = diskFor(service);
+    if (datastore === null) {
+      wait(vmName, view.waitReason, `no copy of its disk is reachable (${service.datastore} and its replica are down)`);
+      continue;
+    }
+    const preferred = input.plan.get(vmName)?.primary;
+    const host =
+      preferred !== undefined && eligible(preferred) && load.fits(preferred, vmName) && view.lastHost === null
+        ? preferred
+        : chooseHost({ model, load, vm: vmName, avoid: siblingsOf(service), awayFrom: null, eligible });
+    if (host === null) {
+      if (tryShedding(vmName, tier)) continue;
+      if (tier.sheddable) {
+        if (view.shedReason === null) {
+          marks.push({ type: 'vm.shed', vm: vmName, reason: 'no capacity on the surviving hosts; it returns when capacity does' });
+        }
+      } else wait(vmName, view.waitReason, 'no capacity on the surviving hosts, and nothing of a lower tier left to shed');
+      continue;
+    }
+    load.add(host, vmName);
+    act({
+      type: 'startVm',
+      vm: vmName,
+      host,
+      role: 'primary',
+      datastore,
+      coldRestart: view.coldRestart,
+      reason:
+        view.lastHost === null
+          ? 'initial placement'
+          : view.shedReason !== null
+            ? 'capacity is back for a shed VM'
+            : `restart after its copy on ${view.lastHost} was lost`,
+    });
+  }
+
+  return { actions, marks, nextWakeMs };
+
+  function wait(vm: string, current: string | null, reason: string): void {
+    if (current !== reason) marks.push({ type: 'vm.waiting', vm, reason });
+  }
+
+  function diskFor(service: Service): string | null {
+    if (state.datastoresUp.get(service.datastore) !== false) return service.datastore;
+    const replica = model.index.datastore.get(service.datastore)?.replicatedTo ?? null;
+    if (replica !== null && state.datastoresUp.get(replica) !== false) return replica;
+    return null;
+  }
+
+  function protectWithSecondary(primary: InstanceObservation, secondaries: InstanceObservation[]): void {
+    const usable = secondaries.filter((instance) => instance.state !== 'stopping' && reachable(instance.host));
+    if (usable.length > 0) return;
+    if (secondaries.some((instance) => statusOf(instance.host) === 'failed')) return;
+    if (primary.state !== 'running' || !primary.healthy || busy(`start:${primary.vm}:secondary`)) return;
+    const host = chooseHost({ model, load, vm: primary.vm, avoid: [primary.host], awayFrom: primary.host, eligible });
+    const view = state.vms.get(primary.vm)!;
+    if (host === null) {
+      wait(primary.vm, view.waitReason, 'unprotected: no host in another failure domain has room for a new secondary');
+      return;
+    }
+    const service = model.index.service.get(model.vm(primary.vm).service)!;
+    const room = model.host(host).room;
+    const home = model.index.datastore.get(service.datastore);
+    const replica = home?.replicatedTo ?? null;
+    const candidates = [service.datastore, ...(replica === null ? [] : [replica])].filter((name) => state.datastoresUp.get(name) !== false);
+    const datastore = candidates.find((name) => model.index.datastore.get(name)?.room === room) ?? candidates[0];
+    if (datastore === undefined) return;
+    load.add(host, primary.vm);
+    if (view.waitReason !== null) marks.push({ type: 'vm.waiting', vm: primary.vm, reason: null });
+    act({
+      type: 'startVm',
+      vm: primary.vm,
+      host,
+      role: 'secondary',
+      datastore,
+      coldRestart: false,
+      reason: `protect ${primary.vm}: a synchronised secondary in another failure domain than ${primary.host}`,
+    });
+  }
+
+  /** Stops lower-tier VMs on one host to make room for `vm`; true when it decided to. */
+  function tryShedding(vm: string, tier: Tier): boolean {
+    const cost = model.cost(vm);
+    let best: { host: string; victims: InstanceObservation[]; worst: number } | null = null;
+    for (const host of blueprint.hosts) {
+      if (!eligible(host.name)) continue;
+      const candidates = [...state.instances.values()]
+        .filter((instance) => instance.host === host.name && instance.state !== 'stopping')
+        .filter((instance) => {
+          const victimTier = tierOf(blueprint, model.index.service.get(model.vm(instance.vm).service)!);
+          return victimTier.sheddable && victimTier.priority > tier.priority;
+        })
+        .sort((a, b) => model.priority(b.vm) - model.priority(a.vm) || model.cost(b.vm).cores - model.cost(a.vm).cores);
+      let freeCores = load.freeCores(host.name);
+      let freeMemory = load.freeMemoryGiB(host.name);
+      const victims: InstanceObservation[] = [];
+      for (const candidate of candidates) {
+        if (freeCores + 1e-9 >= cost.cores && freeMemory + 1e-9 >= cost.memoryGiB) break;
+        victims.push(candidate);
+        freeCores += model.cost(candidate.vm).cores;
+        freeMemory += model.cost(candidate.vm).memoryGiB;
+      }
+      if (freeCores + 1e-9 < cost.cores || freeMemory + 1e-9 < cost.memoryGiB) continue;
+      const worst = Math.min(...victims.map((victim) => model.priority(victim.vm)));
+      if (best === null || worst > best.worst || (worst === best.worst && victims.length < best.victims.length)) {
+        best = { host: host.name, victims, worst };
+      }
+    }
+    if (best === null) return false;
+    for (const victim of best.victims) {
+      const reason = `shed to make room on ${best.host} for ${tier.name} ${vm}`;
+      marks.push({ type: 'vm.shed', vm: victim.vm, reason });
+      shedThisPass.add(victim.vm);
+      act({ type: 'stopVm', vm: victim.vm, host: victim.host, instanceId: victim.id, reason, shed: true });
+      // The freed room is claimed now, so that a lower VM later in this pass does not take it.
+      load.remove(victim.host, victim.vm);
+    }
+    load.add(best.host, vm);
+    const view = state.vms.get(vm)!;
+    wait(vm, view.waitReason, `waiting for ${best.victims.length} lower-tier VM(s) on ${best.host} to stop`);
+    return true;
+  }
+}

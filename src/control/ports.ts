@@ -1,0 +1,117 @@
+/**
+ * The ports the core declares and adapters implement: Clock, Substrate, Journal.
+ * Nothing here does I/O; adapters live under substrate/ and journal/.
+ */
+
+export type TimerHandle = { readonly id: number };
+
+/** Time for the core. The twin's scheduler is one Clock, real time is another. */
+export interface Clock {
+  nowMs(): number;
+  /** Runs `callback` once the clock reaches `atMs` (at once, asynchronously, if it already has). */
+  at(atMs: number, callback: () => void): TimerHandle;
+  cancel(handle: TimerHandle): void;
+}
+
+export type HeartbeatChannel = 'management' | 'datastore';
+export type InstanceRole = 'primary' | 'secondary';
+export type InstanceState = 'booting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Every mutating call carries a fencing token. `epoch` is the controller's leadership term; a
+ * substrate refuses a token older than the newest it has seen, so a deposed controller's late
+ * action is refused. `vmGeneration`, where given, must equal the VM's current generation (a
+ * compare-and-set), so a stale decision about one VM is refused too.
+ */
+export interface FencingToken {
+  readonly epoch: number;
+  readonly vmGeneration?: number;
+}
+
+export interface HostObservation {
+  readonly name: string;
+  readonly poweredOn: boolean;
+}
+
+export interface InstanceObservation {
+  readonly id: string;
+  readonly vm: string;
+  readonly host: string;
+  readonly role: InstanceRole;
+  readonly state: InstanceState;
+  readonly healthy: boolean;
+  /** A secondary is ready to take over only once it is synchronised. */
+  readonly synced: boolean;
+  readonly datastore: string;
+}
+
+export interface DatastoreObservation {
+  readonly name: string;
+  readonly up: boolean;
+}
+
+export interface SubstrateSnapshot {
+  readonly atMs: number;
+  readonly hosts: readonly HostObservation[];
+  readonly instances: readonly InstanceObservation[];
+  readonly datastores: readonly DatastoreObservation[];
+  readonly vmGenerations: ReadonlyMap<string, number>;
+}
+
+export type SubstrateEvent =
+  | { readonly type: 'heartbeat.lost'; readonly host: string; readonly channel: HeartbeatChannel; readonly lastSeenAtMs: number }
+  | { readonly type: 'heartbeat.restored'; readonly host: string; readonly channel: HeartbeatChannel }
+  | { readonly type: 'instance.changed'; readonly instance: InstanceObservation; readonly restorePointMs?: number }
+  | { readonly type: 'instance.removed'; readonly id: string; readonly vm: string; readonly host: string }
+  | { readonly type: 'host.power'; readonly host: string; readonly poweredOn: boolean }
+  | { readonly type: 'fence.completed'; readonly host: string; readonly method: 'storage' | 'power'; readonly ok: boolean; readonly detail: string }
+  | { readonly type: 'datastore.changed'; readonly datastore: string; readonly up: boolean };
+
+export type ActionOutcome = { readonly ok: true; readonly detail?: string } | { readonly ok: false; readonly reason: string };
+
+export interface StartRequest {
+  readonly token: FencingToken;
+  readonly vm: string;
+  readonly host: string;
+  readonly role: InstanceRole;
+  /** Where the VM's disk is read from: its home datastore, or the replica in another room. */
+  readonly datastore: string;
+}
+
+/** What every back end offers (DESIGN.md, "The Substrate port"). */
+export interface Substrate {
+  readonly name: string;
+  snapshot(): SubstrateSnapshot;
+  subscribe(listener: (event: SubstrateEvent) => void): () => void;
+  startVm(request: StartRequest): ActionOutcome;
+  stopVm(request: { token: FencingToken; vm: string; host: string; instanceId: string }): ActionOutcome;
+  promoteSecondary(request: { token: FencingToken; vm: string; instanceId: string }): ActionOutcome;
+  fenceHost(request: { token: FencingToken; host: string }): ActionOutcome;
+  powerOnHost(request: { token: FencingToken; host: string }): ActionOutcome;
+  /** Newest point in time whose writes of `vm` the datastore holds (for RPO). */
+  restorePointMs(vm: string, datastore: string): number | null;
+}
+
+export type JournalKind = 'fault' | 'observation' | 'decision' | 'action' | 'outcome' | 'drill' | 'audit';
+
+export interface JournalRecord {
+  readonly atMs: number;
+  readonly kind: JournalKind;
+  readonly type: string;
+  readonly subject: string;
+  readonly actor: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface JournalEntry extends JournalRecord {
+  readonly seq: number;
+  readonly hash: string;
+  readonly previousHash: string;
+}
+
+/** Append-only, hash-chained event log. */
+export interface Journal {
+  append(record: JournalRecord): JournalEntry;
+  entries(fromSeq?: number): readonly JournalEntry[];
+  readonly length: number;
+}

@@ -1,0 +1,170 @@
+/**
+ * Runs a drill: the reference hospital (or any blueprint) on the twin, warmed up until everything
+ * runs, then a scenario's faults and repairs, the controller recovering, and the report computed
+ * from the journal. Same blueprint + scenario + seed ⇒ the same journal, byte for byte.
+ */
+import { Controller } from '../control/controller.ts';
+import type { Journal, JournalEntry } from '../control/ports.ts';
+import { createRandom } from '../control/random.ts';
+import { MemoryJournal } from '../journal/memory.ts';
+import type { Blueprint } from '../model/index.ts';
+import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
+import { Scheduler } from '../substrate/twin/scheduler.ts';
+import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../substrate/twin/twin.ts';
+import { InvariantAuditor } from './auditor.ts';
+import { findScenario, SCENARIOS, type ScenarioStep } from './scenarios.ts';
+
+export interface DrillOptions {
+  readonly blueprint: Blueprint;
+  readonly scenario: string;
+  readonly seed: number;
+  readonly journal?: Journal & { onAppend?: (listener: (entry: JournalEntry) => void) => () => void };
+  readonly twinParameters?: Partial<TwinParameters>;
+  /** Called for each journal entry as it is written (live progress). */
+  readonly onEntry?: (entry: JournalEntry) => void;
+  /** Longest the drill runs after the fault before it stops waiting for convergence. */
+  readonly horizonAfterFaultS?: number;
+}
+
+export interface DrillRun {
+  readonly report: DrillReport;
+  readonly journal: Journal;
+  readonly twin: Twin;
+  readonly controller: Controller;
+  readonly scheduler: Scheduler;
+  readonly auditor: InvariantAuditor;
+  readonly unconverged: readonly string[];
+}
+
+export class DrillError extends Error {
+  constructor(
+    readonly code: 'TMR_DRILL_UNKNOWN_SCENARIO' | 'TMR_DRILL_WARMUP',
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+const WARMUP_LIMIT_MS = 2 * 3600 * 1000;
+const STEADY_MS = 10 * 60 * 1000;
+const CHUNK_MS = 10_000;
+
+export function runDrill(options: DrillOptions): DrillRun {
+  const scenario = findScenario(options.scenario);
+  if (scenario === undefined) {
+    throw new DrillError(
+      'TMR_DRILL_UNKNOWN_SCENARIO',
+      `unknown scenario "${options.scenario}"`,
+      `use one of: ${SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
+    );
+  }
+  const random = createRandom(options.seed, 'drill');
+  const scheduler = new Scheduler();
+  const journal = options.journal ?? new MemoryJournal();
+  const twin = new Twin(options.blueprint, scheduler, random.fork('twin'), { ...DEFAULT_TWIN_PARAMETERS, ...options.twinParameters });
+  const controller = new Controller({ blueprint: options.blueprint, substrate: twin, clock: scheduler, journal });
+  const auditor = new InvariantAuditor(options.blueprint, twin, controller, scheduler);
+  const detach = options.onEntry && journal.onAppend ? journal.onAppend(options.onEntry) : null;
+  const record = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) =>
+    journal.append({ atMs: scheduler.nowMs(), kind, type, subject, actor: 'drill', data });
+
+  record('drill', 'drill.started', scenario.name, { seed: options.seed, blueprint: options.blueprint.name, substrate: 'twin' });
+  controller.start();
+
+  // Warm-up: the whole hospital boots in dependency order and every continuous VM gets its secondary.
+  const warmedUp = () => auditor.unconverged().length === 0 && allProtected(controller);
+  let warm = false;
+  while (scheduler.nowMs() < WARMUP_LIMIT_MS) {
+    scheduler.runUntil(scheduler.nowMs() + CHUNK_MS);
+    auditor.check();
+    if (warmedUp()) {
+      warm = true;
+      break;
+    }
+  }
+  if (!warm) {
+    throw new DrillError(
+      'TMR_DRILL_WARMUP',
+      `the hospital did not come up within ${WARMUP_LIMIT_MS / 3600000} h of simulated time: ${auditor.unconverged().slice(0, 5).join(', ')} not running`,
+      'the blueprint may not fit its hosts; run `tomaranai validate` and check the sizing',
+    );
+  }
+  record('drill', 'drill.warm', scenario.name, { vms: options.blueprint.vms.length });
+
+  // Steady running, then the fault at a seeded moment (so replication phases differ by seed).
+  const faultAtMs = scheduler.nowMs() + STEADY_MS + random.fork('fault-time').int(15 * 60) * 1000;
+  runChecked(scheduler, auditor, faultAtMs);
+  const plan = scenario.plan({ blueprint: options.blueprint, twin });
+  record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
+  const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
+  let done = 0;
+  for (const step of steps) {
+    scheduler.at(faultAtMs + step.afterS * 1000, () => {
+      applyStep(step);
+      done++;
+    });
+  }
+  function applyStep(step: ScenarioStep): void {
+    if (step.kind === 'inject' && step.fault) {
+      twin.inject(step.fault);
+      record('fault', 'fault.injected', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
+    } else if (step.kind === 'heal' && step.fault) {
+      twin.heal(step.fault);
+      record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
+    } else if (step.kind === 'power-on' && step.host) {
+      controller.powerOnHost(step.host, 'operator');
+    }
+  }
+
+  const horizonMs = faultAtMs + (options.horizonAfterFaultS ?? 30 * 3600) * 1000;
+  let stableChunks = 0;
+  while (scheduler.nowMs() < horizonMs) {
+    runChecked(scheduler, auditor, scheduler.nowMs() + CHUNK_MS);
+    const settled = done === steps.length && controller.state.inFlight.size === 0 && auditor.unconverged().length === 0 && allProtected(controller);
+    stableChunks = settled ? stableChunks + 1 : 0;
+    // Converged and quiet for a minute of simulated time: nothing more will happen.
+    if (stableChunks >= 6) break;
+  }
+  const unconverged = auditor.unconverged();
+  record('drill', 'drill.ended', scenario.name, { unconverged });
+  detach?.();
+  controller.stop();
+
+  const report = buildDrillReport({
+    blueprint: options.blueprint,
+    entries: journal.entries(),
+    scenario: scenario.name,
+    description: plan.description,
+    seed: options.seed,
+    substrate: 'twin',
+    invariants: { splitBrain: auditor.splitBrain, lostVms: auditor.lostVms, immutableViolations: twin.immutableViolations },
+  });
+  return { report, journal, twin, controller, scheduler, auditor, unconverged };
+}
+
+/** Advances the clock event by event, checking the invariants after each. */
+export function runChecked(scheduler: Scheduler, auditor: InvariantAuditor, untilMs: number): void {
+  scheduler.runWhile(untilMs, () => {
+    auditor.check();
+    return false;
+  });
+}
+
+function allProtected(controller: Controller): boolean {
+  for (const view of controller.state.vms.values()) {
+    if (view.waitReason !== null && view.waitReason.startsWith('unprotected')) continue;
+  }
+  const secondaries = new Set<string>();
+  for (const instance of controller.state.instances.values()) {
+    if (instance.role === 'secondary' && instance.synced) secondaries.add(instance.vm);
+  }
+  for (const service of controller.blueprint.services) {
+    if (controller.blueprint.tiers.get(service.tier)?.mechanism !== 'failover') continue;
+    for (const vm of service.vms) {
+      const view = controller.state.vms.get(vm.name)!;
+      if (!secondaries.has(vm.name) && !(view.waitReason ?? '').startsWith('unprotected')) return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,151 @@
+/**
+ * Drill scenarios: which fault hits what, when, and how it is repaired. Targets are chosen from
+ * the twin's state at the moment of the fault (the busiest host, rack or room), never to suit the
+ * outcome.
+ */
+import type { Blueprint } from '../model/index.ts';
+import type { Fault, Twin } from '../substrate/twin/twin.ts';
+
+export interface ScenarioStep {
+  /** Seconds after the fault time. */
+  readonly afterS: number;
+  readonly kind: 'inject' | 'heal' | 'power-on';
+  readonly fault?: Fault;
+  readonly host?: string;
+}
+
+export interface ScenarioPlan {
+  readonly description: string;
+  readonly steps: readonly ScenarioStep[];
+}
+
+export interface ScenarioContext {
+  readonly blueprint: Blueprint;
+  readonly twin: Twin;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly summary: string;
+  plan(context: ScenarioContext): ScenarioPlan;
+}
+
+const HOUR_S = 3600;
+
+function busiestHosts(context: ScenarioContext): string[] {
+  const load = context.twin.hostLoad();
+  const order = new Map(context.blueprint.hosts.map((host, index) => [host.name, index]));
+  return [...load.entries()]
+    .sort((a, b) => b[1].vcpu - a[1].vcpu || b[1].memoryGiB - a[1].memoryGiB || order.get(a[0])! - order.get(b[0])!)
+    .map(([host]) => host);
+}
+
+function busiestGroup(context: ScenarioContext, key: 'rack' | 'room'): string {
+  const load = context.twin.hostLoad();
+  const totals = new Map<string, number>();
+  for (const host of context.blueprint.hosts) {
+    totals.set(host[key], (totals.get(host[key]) ?? 0) + (load.get(host.name)?.vcpu ?? 0));
+  }
+  return [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0];
+}
+
+function hostsOf(context: ScenarioContext, key: 'rack' | 'room', value: string): string[] {
+  return context.blueprint.hosts.filter((host) => host[key] === value).map((host) => host.name);
+}
+
+function repairAndPowerOn(afterS: number, fault: Fault, hosts: string[]): ScenarioStep[] {
+  return [{ afterS, kind: 'heal', fault }, ...hosts.map((host) => ({ afterS: afterS + 1, kind: 'power-on' as const, host }))];
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'host-failure',
+    summary: 'the busiest host crashes; repaired and powered on after 2 h',
+    plan(context) {
+      const host = busiestHosts(context)[0]!;
+      const fault: Fault = { kind: 'host-crash', host };
+      return {
+        description: `host ${host} (the busiest) crashes`,
+        steps: [{ afterS: 0, kind: 'inject', fault }, ...repairAndPowerOn(2 * HOUR_S, fault, [host])],
+      };
+    },
+  },
+  {
+    name: 'host-isolation',
+    summary: "the busiest host's management network is cut for 10 min; the host and its VMs keep running",
+    plan(context) {
+      const host = busiestHosts(context)[0]!;
+      const fault: Fault = { kind: 'host-isolation', host };
+      return {
+        description: `host ${host} (the busiest) loses its management network for 10 minutes`,
+        steps: [{ afterS: 0, kind: 'inject', fault }, { afterS: 600, kind: 'heal', fault }],
+      };
+    },
+  },
+  {
+    name: 'storage-path-loss',
+    summary: 'the busiest host loses its path to storage for 10 min',
+    plan(context) {
+      const host = busiestHosts(context)[0]!;
+      const fault: Fault = { kind: 'storage-path-loss', host };
+      return {
+        description: `host ${host} (the busiest) loses its storage path for 10 minutes`,
+        steps: [{ afterS: 0, kind: 'inject', fault }, { afterS: 600, kind: 'heal', fault }],
+      };
+    },
+  },
+  {
+    name: 'rack-failure',
+    summary: 'the busiest rack loses power; restored after 2 h',
+    plan(context) {
+      const rack = busiestGroup(context, 'rack');
+      const fault: Fault = { kind: 'rack-failure', rack };
+      return {
+        description: `rack ${rack} (the busiest) loses power`,
+        steps: [{ afterS: 0, kind: 'inject', fault }, ...repairAndPowerOn(2 * HOUR_S, fault, hostsOf(context, 'rack', rack))],
+      };
+    },
+  },
+  {
+    name: 'double-host-failure',
+    summary: 'the two busiest hosts in different failure domains crash at once; repaired after 2 h',
+    plan(context) {
+      const ranked = busiestHosts(context);
+      const first = ranked[0]!;
+      const firstHost = context.blueprint.hosts.find((host) => host.name === first)!;
+      const multiRoom = context.blueprint.rooms.length > 1;
+      const second =
+        ranked.find((name) => {
+          const host = context.blueprint.hosts.find((candidate) => candidate.name === name)!;
+          return multiRoom ? host.room !== firstHost.room : host.rack !== firstHost.rack;
+        }) ?? ranked[1]!;
+      const faults: Fault[] = [
+        { kind: 'host-crash', host: first },
+        { kind: 'host-crash', host: second },
+      ];
+      return {
+        description: `hosts ${first} and ${second} (the busiest of two failure domains) crash together`,
+        steps: [
+          ...faults.map((fault) => ({ afterS: 0, kind: 'inject' as const, fault })),
+          ...faults.flatMap((fault) => repairAndPowerOn(2 * HOUR_S, fault, [fault.kind === 'host-crash' ? fault.host : ''])),
+        ],
+      };
+    },
+  },
+  {
+    name: 'room-failure',
+    summary: 'a whole server room with its storage copy is lost; restored after 4 h',
+    plan(context) {
+      const room = busiestGroup(context, 'room');
+      const fault: Fault = { kind: 'room-failure', room };
+      return {
+        description: `server room ${room} (the busiest), its hosts and its datastore are lost`,
+        steps: [{ afterS: 0, kind: 'inject', fault }, ...repairAndPowerOn(4 * HOUR_S, fault, hostsOf(context, 'room', room))],
+      };
+    },
+  },
+];
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((scenario) => scenario.name === name);
+}

@@ -1,0 +1,33 @@
+/** An in-memory journal: the same chain as the SQLite one, for simulations that run thousands of times. */
+import type { Journal, JournalEntry, JournalRecord } from '../control/ports.ts';
+import { GENESIS_HASH, seal } from './chain.ts';
+
+export class MemoryJournal implements Journal {
+  private readonly list: JournalEntry[] = [];
+  private lastHash = GENESIS_HASH;
+  private readonly listeners = new Set<(entry: JournalEntry) => void>();
+
+  constructor(private readonly hashed = true) {}
+
+  append(record: JournalRecord): JournalEntry {
+    const seq = this.list.length + 1;
+    const entry = this.hashed ? seal(seq, this.lastHash, record) : { ...record, seq, previousHash: '', hash: '' };
+    this.lastHash = entry.hash;
+    this.list.push(entry);
+    for (const listener of this.listeners) listener(entry);
+    return entry;
+  }
+
+  entries(fromSeq = 1): readonly JournalEntry[] {
+    return fromSeq <= 1 ? this.list : this.list.slice(fromSeq - 1);
+  }
+
+  get length(): number {
+    return this.list.length;
+  }
+
+  onAppend(listener: (entry: JournalEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

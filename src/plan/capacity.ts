@@ -1,0 +1,105 @@
+/**
+ * Capacity of hosts and the cost of VMs on them. A VM costs vCPU / its tier's CPU overcommit
+ * ceiling in physical cores ("1.5 vCPU" of a standard VM is 0.75 of a core), and its memory in
+ * full: memory is never overcommitted.
+ */
+import type { Blueprint, BlueprintIndex, Host, Vm } from '../model/index.ts';
+import { indexBlueprint, tierOf } from '../model/index.ts';
+
+export interface VmCost {
+  readonly cores: number;
+  readonly memoryGiB: number;
+}
+
+export class CapacityModel {
+  readonly index: BlueprintIndex;
+  private readonly costs = new Map<string, VmCost>();
+  private readonly priorities = new Map<string, number>();
+
+  constructor(readonly blueprint: Blueprint) {
+    this.index = indexBlueprint(blueprint);
+    for (const vm of blueprint.vms) {
+      const tier = tierOf(blueprint, this.index.service.get(vm.service)!);
+      this.costs.set(vm.name, { cores: vm.vcpu / tier.cpuOvercommit, memoryGiB: vm.memoryGiB });
+      this.priorities.set(vm.name, tier.priority);
+    }
+  }
+
+  cost(vm: string): VmCost {
+    const cost = this.costs.get(vm);
+    if (cost === undefined) throw new Error(`capacity: unknown VM ${vm}`);
+    return cost;
+  }
+
+  /** The tier priority of a VM: lower restarts first and is shed last. */
+  priority(vm: string): number {
+    return this.priorities.get(vm) ?? 99;
+  }
+
+  vm(name: string): Vm {
+    return this.index.vm.get(name)!;
+  }
+
+  host(name: string): Host {
+    return this.index.host.get(name)!;
+  }
+}
+
+/** Running totals per host; cheap to copy for what-if questions. */
+export class HostLoad {
+  private readonly cores = new Map<string, number>();
+  private readonly memory = new Map<string, number>();
+
+  constructor(private readonly model: CapacityModel) {
+    for (const host of model.blueprint.hosts) {
+      this.cores.set(host.name, 0);
+      this.memory.set(host.name, 0);
+    }
+  }
+
+  add(host: string, vm: string): void {
+    const cost = this.model.cost(vm);
+    this.cores.set(host, (this.cores.get(host) ?? 0) + cost.cores);
+    this.memory.set(host, (this.memory.get(host) ?? 0) + cost.memoryGiB);
+  }
+
+  remove(host: string, vm: string): void {
+    const cost = this.model.cost(vm);
+    this.cores.set(host, (this.cores.get(host) ?? 0) - cost.cores);
+    this.memory.set(host, (this.memory.get(host) ?? 0) - cost.memoryGiB);
+  }
+
+  freeCores(host: string): number {
+    return this.model.host(host).cores - (this.cores.get(host) ?? 0);
+  }
+
+  freeMemoryGiB(host: string): number {
+    return this.model.host(host).memoryGiB - (this.memory.get(host) ?? 0);
+  }
+
+  usedCores(host: string): number {
+    return this.cores.get(host) ?? 0;
+  }
+
+  fits(host: string, vm: string): boolean {
+    const cost = this.model.cost(vm);
+    // A small epsilon keeps fractional vCPU sums (0.5 + 1.5 + ...) from failing on rounding.
+    return this.freeCores(host) + 1e-9 >= cost.cores && this.freeMemoryGiB(host) + 1e-9 >= cost.memoryGiB;
+  }
+
+  clone(): HostLoad {
+    const copy = new HostLoad(this.model);
+    for (const [host, value] of this.cores) copy.cores.set(host, value);
+    for (const [host, value] of this.memory) copy.memory.set(host, value);
+    return copy;
+  }
+}
+
+export type Placement = { readonly primary: string; readonly secondary: string | null };
+
+/** Failure-domain distance between two hosts: 3 other room, 2 other rack, 1 other host, 0 same host. */
+export function domainDistance(a: Host, b: Host): number {
+  if (a.room !== b.room) return 3;
+  if (a.rack !== b.rack) return 2;
+  return a.name === b.name ? 0 : 1;
+}

@@ -1,0 +1,216 @@
+/**
+ * The drill report, computed from the journal alone: measured values come from what was observed
+ * (fault injected → health check passing again; last replicated write → fault), never from the plan.
+ */
+import type { JournalEntry } from '../control/ports.ts';
+import type { Blueprint } from '../model/index.ts';
+import { tierOf } from '../model/index.ts';
+
+export interface ServiceResult {
+  readonly name: string;
+  readonly tier: string;
+  readonly rtoTargetS: number;
+  readonly rtoMeasuredS: number | null;
+  readonly rpoTargetS: number;
+  readonly rpoMeasuredS: number | null;
+  readonly met: boolean;
+  readonly affected: boolean;
+  readonly shed?: true;
+  readonly reason?: string;
+  /** Set when the service was held to another tier's target, and why. */
+  readonly effectiveTier?: string;
+  readonly note?: string;
+}
+
+export interface Incident {
+  readonly kind: string;
+  readonly target: string;
+  readonly vm: string | null;
+  readonly startedAtS: number;
+  readonly detectedAtS: number | null;
+  readonly fencedAtS: number | null;
+  readonly recoveredAtS: number | null;
+  readonly vmsAffected: number;
+}
+
+export interface DrillReport {
+  readonly scenario: string;
+  readonly description: string;
+  readonly seed: number;
+  readonly substrate: string;
+  readonly blueprint: string;
+  readonly faultAtS: number;
+  readonly endedAtS: number;
+  readonly services: readonly ServiceResult[];
+  readonly invariants: { readonly splitBrain: number; readonly lostVms: number; readonly immutableViolations: number };
+  readonly summary: { readonly met: number; readonly missed: number; readonly shed: number; readonly unaffected: number };
+  readonly incidents: readonly Incident[];
+  readonly decisions: readonly { readonly atS: number; readonly type: string; readonly subject: string; readonly reason: string }[];
+}
+
+export interface ReportInput {
+  readonly blueprint: Blueprint;
+  readonly entries: readonly JournalEntry[];
+  readonly scenario: string;
+  readonly description: string;
+  readonly seed: number;
+  readonly substrate: string;
+  readonly invariants: DrillReport['invariants'];
+}
+
+const round = (value: number) => Math.round(value * 1000) / 1000;
+
+export function buildDrillReport(input: ReportInput): DrillReport {
+  const { blueprint, entries } = input;
+  const faults = entries.filter((entry) => entry.kind === 'fault' && entry.type === 'fault.injected');
+  const faultAtMs = faults[0]?.atMs ?? 0;
+  const endedAtMs = entries.length > 0 ? entries[entries.length - 1]!.atMs : 0;
+  const vmToService = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
+
+  // Per VM: healthy primary instances over time, and the outages that began after the fault.
+  const healthy = new Map<string, Set<string>>();
+  const downSince = new Map<string, number>();
+  const lastRecovery = new Map<string, number>();
+  const affected = new Set<string>();
+  const rpoMs = new Map<string, number>();
+  const coldRestart = new Map<string, string>();
+  const shedReason = new Map<string, string>();
+  const instanceHost = new Map<string, string>();
+  for (const vm of blueprint.vms) healthy.set(vm.name, new Set());
+
+  const setHealthy = (vm: string, instance: string, isHealthy: boolean, atMs: number) => {
+    const set = healthy.get(vm);
+    if (set === undefined) return;
+    const wasUp = set.size > 0;
+    if (isHealthy) set.add(instance);
+    else set.delete(instance);
+    const isUp = set.size > 0;
+    if (wasUp && !isUp && atMs >= faultAtMs && faults.length > 0) {
+      downSince.set(vm, atMs);
+      affected.add(vm);
+    } else if (!wasUp && isUp && downSince.has(vm)) {
+      downSince.delete(vm);
+      lastRecovery.set(vm, atMs);
+    }
+  };
+
+  for (const entry of entries) {
+    const data = entry.data;
+    if (entry.type === 'vm.instance') {
+      const instance = String(data.instance);
+      instanceHost.set(instance, String(data.host));
+      setHealthy(entry.subject, instance, data.healthy === true && data.role === 'primary' && data.state === 'running', entry.atMs);
+    } else if (entry.type === 'vm.removed') {
+      setHealthy(entry.subject, String(data.instance), false, entry.atMs);
+    } else if (entry.kind === 'action' && entry.type === 'startVm' && data.ok === true && data.role === 'primary' && entry.atMs >= faultAtMs && faults.length > 0) {
+      const restorePointMs = typeof data.restorePointMs === 'number' ? data.restorePointMs : null;
+      if (restorePointMs !== null) {
+        const lostMs = Math.max(0, faultAtMs - restorePointMs);
+        rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, lostMs));
+      }
+    } else if (entry.type === 'vm.cold-restart' && entry.atMs >= faultAtMs) {
+      coldRestart.set(entry.subject, String(data.reason));
+    } else if (entry.type === 'vm.shed' && entry.atMs >= faultAtMs) {
+      shedReason.set(entry.subject, String(data.reason));
+    }
+  }
+
+  const services: ServiceResult[] = blueprint.services.map((service) => {
+    const tier = tierOf(blueprint, service);
+    const vms = service.vms.map((vm) => vm.name);
+    const hit = vms.filter((vm) => affected.has(vm));
+    const stillDown = hit.filter((vm) => downSince.has(vm));
+    const cold = vms.find((vm) => coldRestart.has(vm));
+    const critical = blueprint.tiers.get('critical');
+    const effectiveRtoS = cold !== undefined && critical !== undefined ? Math.max(tier.rtoS, critical.rtoS) : tier.rtoS;
+    let rtoMeasuredS: number | null = 0;
+    if (stillDown.length > 0) rtoMeasuredS = null;
+    else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
+    const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
+    const rpoMeasuredS = stillDown.length > 0 && rpoValues.every((value) => value === 0) ? null : round(Math.max(0, ...rpoValues) / 1000);
+    const shedVm = stillDown.find((vm) => shedReason.has(vm));
+    const met =
+      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= effectiveRtoS + 1e-9 && rpoMeasuredS <= tier.rpoS + 1e-9;
+    const wasShed = vms.find((vm) => shedReason.has(vm));
+    const result: ServiceResult = {
+      name: service.name,
+      tier: service.tier,
+      rtoTargetS: tier.rtoS,
+      rtoMeasuredS,
+      rpoTargetS: tier.rpoS,
+      rpoMeasuredS,
+      met,
+      affected: hit.length > 0,
+      ...(shedVm !== undefined ? { shed: true as const, reason: shedReason.get(shedVm)! } : {}),
+      ...(cold !== undefined
+        ? {
+            effectiveTier: 'critical',
+            note: `both copies of ${cold} were lost at once; it was restarted like a critical VM, so its target became ${effectiveRtoS} s`,
+          }
+        : wasShed !== undefined && shedVm === undefined
+          ? { note: `shed for a while (${shedReason.get(wasShed)}) and restored` }
+          : {}),
+    };
+    return result;
+  });
+
+  const incidents: Incident[] = faults.map((fault) => {
+    const target = String(fault.data.target);
+    const hostsOfTarget = new Set(
+      blueprint.hosts.filter((host) => host.name === target || host.rack === target || host.room === target || host.powerFeed === target).map((host) => host.name),
+    );
+    const detected = entries.find(
+      (entry) =>
+        entry.atMs >= fault.atMs &&
+        entry.type === 'host.status' &&
+        hostsOfTarget.has(entry.subject) &&
+        ['failed', 'isolated', 'storage-lost'].includes(String(entry.data.to)),
+    );
+    const fenced = entries.find(
+      (entry) => entry.atMs >= fault.atMs && entry.type === 'fence.completed' && entry.data.ok === true && hostsOfTarget.has(entry.subject),
+    );
+    const hitVms = [...affected];
+    const recoveries = hitVms.map((vm) => (downSince.has(vm) ? null : lastRecovery.get(vm) ?? null));
+    const recoveredAtMs = recoveries.length === 0 ? fault.atMs : recoveries.includes(null) ? null : Math.max(...(recoveries as number[]));
+    return {
+      kind: String(fault.data.kind),
+      target,
+      vm: null,
+      startedAtS: round(fault.atMs / 1000),
+      detectedAtS: detected === undefined ? null : round(detected.atMs / 1000),
+      fencedAtS: fenced === undefined ? null : round(fenced.atMs / 1000),
+      recoveredAtS: recoveredAtMs === null ? null : round(recoveredAtMs / 1000),
+      vmsAffected: hitVms.filter((vm) => vmToService.has(vm)).length,
+    };
+  });
+
+  const decisions = entries
+    .filter(
+      (entry) =>
+        entry.atMs >= faultAtMs &&
+        (entry.type === 'vm.shed' || entry.type === 'vm.unshed' || entry.type === 'vm.cold-restart' || (entry.type === 'host.status' && entry.data.to !== 'suspect')),
+    )
+    .map((entry) => ({
+      atS: round(entry.atMs / 1000),
+      type: entry.type === 'host.status' ? `host.${String(entry.data.to)}` : entry.type,
+      subject: entry.subject,
+      reason: String(entry.data.reason ?? ''),
+    }));
+
+  const shed = services.filter((service) => service.shed === true).length;
+  const met = services.filter((service) => service.met).length;
+  return {
+    scenario: input.scenario,
+    description: input.description,
+    seed: input.seed,
+    substrate: input.substrate,
+    blueprint: blueprint.name,
+    faultAtS: round(faultAtMs / 1000),
+    endedAtS: round(endedAtMs / 1000),
+    services,
+    invariants: input.invariants,
+    summary: { met, missed: services.length - met, shed, unaffected: services.filter((service) => !service.affected).length },
+    incidents,
+    decisions,
+  };
+}
