@@ -1,0 +1,85 @@
+import { describe, it, expect } from 'vitest';
+import { AnomalyDetector } from '../../src/detect/anomaly.ts';
+
+/** mulberry32, so the synthetic series are the same on every run. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const STEP_MS = 300_000;
+const START_MS = Date.UTC(2024, 0, 1);
+
+function noisySeries(seed: number, length: number, level = 50, noise = 2): number[] {
+  const random = seededRandom(seed);
+  return Array.from({ length }, () => level + noise * (random() - 0.5));
+}
+
+function scoreAll(values: readonly number[], withTimestamps = true): number[] {
+  const detector = new AnomalyDetector();
+  return values.map((value, index) => (withTimestamps ? detector.update(value, START_MS + index * STEP_MS) : detector.update(value)));
+}
+
+function maxOf(scores: readonly number[], from: number, to: number): number {
+  return Math.max(...scores.slice(from, to));
+}
+
+describe('AnomalyDetector', () => {
+  it('flags a level shift within a few points and scores it above all earlier points', () => {
+    const values = noisySeries(1, 3000);
+    for (let index = 2000; index < values.length; index += 1) values[index]! += 10;
+    const scores = scoreAll(values);
+    const before = maxOf(scores, 200, 2000);
+    const firstAbove = scores.findIndex((score, index) => index >= 2000 && score > before);
+    expect(firstAbove).toBeGreaterThanOrEqual(2000);
+    expect(firstAbove).toBeLessThan(2005);
+    expect(maxOf(scores, 2000, 2005)).toBeGreaterThan(0.8);
+  });
+
+  it('flags a single spike at the spike itself', () => {
+    const values = noisySeries(2, 3000);
+    values[2500] = 80;
+    const scores = scoreAll(values, false);
+    expect(scores[2500]).toBeGreaterThan(0.8);
+    expect(scores[2500]).toBeGreaterThan(maxOf(scores, 200, 2500));
+  });
+
+  it('stays quiet on stationary noise after its warm-up', () => {
+    const scores = scoreAll(noisySeries(3, 5000));
+    const alarms = scores.slice(750).filter((score) => score > 0.5).length;
+    expect(alarms).toBeLessThan(5);
+  });
+
+  it('is deterministic: the same series gives the same scores', () => {
+    const values = noisySeries(4, 2000);
+    values[1500] = 100;
+    expect(scoreAll(values)).toEqual(scoreAll(values));
+  });
+
+  it('returns scores in [0, 1] for wild, constant and non-finite input', () => {
+    const random = seededRandom(5);
+    const values: number[] = [];
+    for (let index = 0; index < 4000; index += 1) {
+      const choice = random();
+      values.push(choice < 0.3 ? 7 : choice < 0.6 ? (random() - 0.5) * 1e12 : choice < 0.62 ? Number.NaN : random());
+    }
+    for (const score of [...scoreAll(values), ...scoreAll(new Array<number>(1000).fill(3))]) {
+      expect(score).toBeGreaterThanOrEqual(0);
+      expect(score).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('learns a daily cycle from timestamps so that the cycle itself raises no alarm', () => {
+    const random = seededRandom(6);
+    const pointsPerDay = 288;
+    const values = Array.from({ length: pointsPerDay * 10 }, (_, index) => 50 + 20 * Math.sin((2 * Math.PI * index) / pointsPerDay) + (random() - 0.5));
+    const scores = scoreAll(values);
+    expect(scores.slice(pointsPerDay * 3).filter((score) => score > 0.5).length).toBeLessThan(5);
+  });
+});
