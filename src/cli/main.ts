@@ -3,18 +3,71 @@
  * with commander, and hands typed values to the core.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Journal, JournalEntry } from '../control/ports.ts';
+import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/run.ts';
+import { SCENARIOS } from '../drill/scenarios.ts';
+import { MemoryJournal } from '../journal/memory.ts';
+import { SqliteJournal } from '../journal/sqlite.ts';
+import type { Blueprint } from '../model/index.ts';
+import { formatDrillReport } from './format.ts';
+import { createLivePrinter } from './live.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
 
 export interface CliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  readonly color?: boolean;
 }
 
 const defaultIo: CliIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  color: process.stderr.isTTY === true && process.env.NO_COLOR === undefined,
 };
+
+export const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
+
+function parseSeed(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > 0xffffffff) {
+    throw new InvalidArgumentError('a seed is a whole number from 0 to 4294967295');
+  }
+  return Number(value);
+}
+
+function parseSpeed(value: string): number {
+  const speed = Number(value);
+  if (!Number.isFinite(speed) || speed < 1 || speed > 100_000) throw new InvalidArgumentError('a speed-up from 1 to 100000');
+  return speed;
+}
+
+/** Loads a blueprint or prints its problems; null means "exit 1". */
+function blueprintOrReport(file: string, io: CliIo): Blueprint | null {
+  const result = readBlueprintFile(file);
+  if (result.ok) return result.blueprint;
+  for (const entry of result.problems) io.err(`${formatProblem(file, entry)}\n`);
+  io.err(`${file}: not a valid blueprint; fix the problems above (\`tomaranai validate ${file}\`)\n`);
+  return null;
+}
+
+function openJournal(spec: string): Journal & { onAppend(listener: (entry: JournalEntry) => void): () => void; close?: () => void } {
+  if (spec === ':memory:') return new MemoryJournal();
+  mkdirSync(dirname(spec), { recursive: true });
+  // A drill's journal is a fresh record of that drill: an old file of the same name is replaced.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${spec}${suffix}`, { force: true });
+  return new SqliteJournal(spec);
+}
+
+/** Exit status of a drill: 0 when every invariant held and no continuous or critical service missed. */
+function drillExitCode(run: DrillRun): number {
+  const report = run.report;
+  const invariantsHeld = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && report.invariants.immutableViolations === 0;
+  const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));
+  return invariantsHeld && topTiersMet ? 0 : 1;
+}
 
 /** Reads and validates a blueprint file; never throws. */
 export function readBlueprintFile(file: string): LoadResult {
@@ -80,10 +133,86 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       io.out(`${JSON.stringify(blueprintJsonSchema(), null, 2)}\n`);
     });
 
+  program
+    .command('drill')
+    .description('run a failure drill on the digital twin and report measured RTO/RPO per service')
+    .argument('<file>', 'blueprint YAML')
+    .addOption(new Option('--scenario <name>', 'what fails').choices(SCENARIOS.map((scenario) => scenario.name)).makeOptionMandatory())
+    .addOption(new Option('--substrate <name>', 'where the drill runs').choices(['twin']).default('twin'))
+    .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
+    .option('--journal <path>', 'SQLite journal file, or :memory:', '')
+    .option('--json', 'print the report as one JSON document on stdout')
+    .option('--quiet', 'no live progress on stderr')
+    .action((file: string, options: { scenario: string; seed: number; journal: string; json?: boolean; quiet?: boolean }) => {
+      const blueprint = blueprintOrReport(file, io);
+      if (blueprint === null) {
+        exitCode = 1;
+        return;
+      }
+      const journalPath = options.journal === '' ? `out/journal-${options.scenario}-seed${options.seed}.db` : options.journal;
+      const journal = openJournal(journalPath);
+      const drillOptions: DrillOptions = {
+        blueprint,
+        scenario: options.scenario,
+        seed: options.seed,
+        journal,
+        ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
+      };
+      const run = journal instanceof SqliteJournal ? journal.batch(() => runDrill(drillOptions)) : runDrill(drillOptions);
+      journal.close?.();
+      if (options.json) io.out(`${JSON.stringify(run.report, null, 2)}\n`);
+      else io.out(`${formatDrillReport(run.report)}\n`);
+      if (!options.quiet) io.err(`journal: ${journalPath} (${run.journal.length} entries); replay with --seed ${options.seed}\n`);
+      exitCode = drillExitCode(run);
+    });
+
+  program
+    .command('demo')
+    .description('the reference hospital on the twin: a live incident, paced for people, then its report (npm start)')
+    .option('--blueprint <file>', 'blueprint YAML', REFERENCE_BLUEPRINT)
+    .addOption(new Option('--scenario <name>', 'what fails').choices(SCENARIOS.map((scenario) => scenario.name)).default('host-failure'))
+    .option('--seed <n>', 'seed of the simulated run', parseSeed, 1)
+    .option('--speed <x>', 'simulated seconds per wall second while the incident unfolds', parseSpeed, 20)
+    .action(async (options: { blueprint: string; scenario: string; seed: number; speed: number }) => {
+      const blueprint = blueprintOrReport(options.blueprint, io);
+      if (blueprint === null) {
+        exitCode = 1;
+        return;
+      }
+      let printed = 0;
+      const printer = createLivePrinter({
+        blueprint,
+        write: (line) => {
+          printed++;
+          io.out(`${line}\n`);
+        },
+        color: io.color ?? false,
+      });
+      io.out(
+        `Tomaranai demo: ${blueprint.services.length} clinical systems, ${blueprint.vms.length} VMs on ${blueprint.hosts.length} hosts in ${blueprint.rooms.length} rooms, on the digital twin (simulated time, ${options.speed}x while the incident unfolds)\n\n`,
+      );
+      let lastPrinted = 0;
+      let lastMs = 0;
+      const run = await runDrillPaced({ blueprint, scenario: options.scenario, seed: options.seed, onEntry: printer }, async (atMs, live) => {
+        const elapsedMs = atMs - lastMs;
+        lastMs = atMs;
+        // Quiet stretches pass at once; stretches with news pass at the chosen speed.
+        if (live && printed > lastPrinted) await sleep(Math.min(1000, elapsedMs / options.speed));
+        lastPrinted = printed;
+      });
+      io.out(`\n${formatDrillReport(run.report)}\n`);
+      io.out(`\nReplay exactly: npx tomaranai drill ${options.blueprint === REFERENCE_BLUEPRINT ? 'blueprints/university-hospital.yaml' : options.blueprint} --scenario ${options.scenario} --seed ${options.seed}\n`);
+      exitCode = drillExitCode(run);
+    });
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof DrillError) {
+      io.err(`${error.code}: ${error.message} (${error.hint})\n`);
+      return 1;
+    }
     throw error;
   }
   return exitCode;

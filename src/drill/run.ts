@@ -49,8 +49,32 @@ export class DrillError extends Error {
 const WARMUP_LIMIT_MS = 2 * 3600 * 1000;
 const STEADY_MS = 10 * 60 * 1000;
 const CHUNK_MS = 10_000;
+const LIVE_CHUNK_MS = 1_000;
+const LIVE_WINDOW_MS = 15 * 60 * 1000;
 
+/** Runs a drill to its end at full speed. */
 export function runDrill(options: DrillOptions): DrillRun {
+  const steps = drillSteps(options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * Runs a drill paced for people: `pace` is awaited after every chunk of simulated time with the
+ * simulated time reached and whether the drill is in its interesting part (after the fault).
+ */
+export async function runDrillPaced(options: DrillOptions, pace: (simulatedMs: number, live: boolean) => Promise<void>): Promise<DrillRun> {
+  const steps = drillSteps(options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await pace(next.value.atMs, next.value.live);
+  }
+}
+
+export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; live: boolean }, DrillRun, void> {
   const scenario = findScenario(options.scenario);
   if (scenario === undefined) {
     throw new DrillError(
@@ -78,6 +102,7 @@ export function runDrill(options: DrillOptions): DrillRun {
   while (scheduler.nowMs() < WARMUP_LIMIT_MS) {
     scheduler.runUntil(scheduler.nowMs() + CHUNK_MS);
     auditor.check();
+    yield { atMs: scheduler.nowMs(), live: false };
     if (warmedUp()) {
       warm = true;
       break;
@@ -95,6 +120,7 @@ export function runDrill(options: DrillOptions): DrillRun {
   // Steady running, then the fault at a seeded moment (so replication phases differ by seed).
   const faultAtMs = scheduler.nowMs() + STEADY_MS + random.fork('fault-time').int(15 * 60) * 1000;
   runChecked(scheduler, auditor, faultAtMs);
+  yield { atMs: scheduler.nowMs(), live: false };
   const plan = scenario.plan({ blueprint: options.blueprint, twin });
   record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
   const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
@@ -118,13 +144,16 @@ export function runDrill(options: DrillOptions): DrillRun {
   }
 
   const horizonMs = faultAtMs + (options.horizonAfterFaultS ?? 30 * 3600) * 1000;
-  let stableChunks = 0;
+  let stableSinceMs: number | null = null;
   while (scheduler.nowMs() < horizonMs) {
-    runChecked(scheduler, auditor, scheduler.nowMs() + CHUNK_MS);
-    const settled = done === steps.length && controller.state.inFlight.size === 0 && auditor.unconverged().length === 0 && allProtected(controller);
-    stableChunks = settled ? stableChunks + 1 : 0;
+    const live = scheduler.nowMs() - faultAtMs < LIVE_WINDOW_MS;
+    runChecked(scheduler, auditor, scheduler.nowMs() + (live ? LIVE_CHUNK_MS : CHUNK_MS));
+    yield { atMs: scheduler.nowMs(), live };
+    const settled = done === steps.length && controller.state.inFlight.size === 0 && allHostsUp(controller) && auditor.unconverged().length === 0 && allProtected(controller);
+    if (!settled) stableSinceMs = null;
+    else if (stableSinceMs === null) stableSinceMs = scheduler.nowMs();
     // Converged and quiet for a minute of simulated time: nothing more will happen.
-    if (stableChunks >= 6) break;
+    else if (scheduler.nowMs() - stableSinceMs >= 60_000) break;
   }
   const unconverged = auditor.unconverged();
   record('drill', 'drill.ended', scenario.name, { unconverged });
@@ -166,5 +195,10 @@ function allProtected(controller: Controller): boolean {
       if (!secondaries.has(vm.name) && !(view.waitReason ?? '').startsWith('unprotected')) return false;
     }
   }
+  return true;
+}
+
+function allHostsUp(controller: Controller): boolean {
+  for (const status of controller.state.hostStatus.values()) if (status !== 'up') return false;
   return true;
 }

@@ -1,0 +1,37 @@
+/** Plain-text rendering of reports; the data stays in the report, display lives here. */
+import type { DrillReport } from '../report/drill-report.ts';
+
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const render = (cells: readonly string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [render(headers), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)].join('\n');
+}
+
+const seconds = (value: number | null) => (value === null ? '—' : value >= 3600 ? `${(value / 3600).toFixed(1)} h` : `${value.toFixed(1)} s`);
+
+export function formatDrillReport(report: DrillReport): string {
+  const rows = report.services.map((service) => [
+    service.name,
+    service.tier + (service.effectiveTier ? `→${service.effectiveTier}` : ''),
+    seconds(service.rtoTargetS),
+    seconds(service.rtoMeasuredS),
+    seconds(service.rpoTargetS),
+    seconds(service.rpoMeasuredS),
+    service.shed ? 'SHED' : service.met ? 'met' : 'MISSED',
+    service.shed ? (service.reason ?? '') : (service.note ?? (service.affected ? '' : 'unaffected')),
+  ]);
+  const lines = [
+    `Drill ${report.scenario} on ${report.blueprint} (${report.substrate}, seed ${report.seed})`,
+    `Scenario: ${report.description}; fault at ${report.faultAtS.toFixed(1)} s, drill ended at ${report.endedAtS.toFixed(1)} s`,
+    '',
+    table(['service', 'tier', 'RTO target', 'RTO measured', 'RPO target', 'RPO measured', 'result', 'note'], rows),
+    '',
+    ...report.incidents.map(
+      (incident) =>
+        `Incident ${incident.kind} ${incident.target}: started ${incident.startedAtS.toFixed(1)} s, detected ${seconds(incident.detectedAtS === null ? null : incident.detectedAtS - incident.startedAtS)} later, fenced ${seconds(incident.fencedAtS === null ? null : incident.fencedAtS - incident.startedAtS)} after the fault, all recovered ${seconds(incident.recoveredAtS === null ? null : incident.recoveredAtS - incident.startedAtS)} after it; ${incident.vmsAffected} VMs affected`,
+    ),
+    `Invariants: split brain ${report.invariants.splitBrain}, lost VMs ${report.invariants.lostVms}, immutable-snapshot violations ${report.invariants.immutableViolations}`,
+    `Summary: ${report.summary.met} met, ${report.summary.missed} missed (${report.summary.shed} shed), ${report.summary.unaffected} unaffected`,
+  ];
+  return lines.join('\n');
+}
