@@ -41,6 +41,7 @@ export class Controller {
   private wakeAtMs: number | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
+  private readonly refusedAttempts = new Map<string, number>();
   passes = 0;
   actionsIssued = 0;
   actionsRefused = 0;
@@ -64,6 +65,7 @@ export class Controller {
       inFlight: new Map(),
       hostStatus: new Map(),
       unhealthySinceMs: new Map(),
+      reservations: new Map(),
     };
   }
 
@@ -212,7 +214,7 @@ export class Controller {
     for (const [key, flight] of this.state.inFlight) {
       if (flight.deadlineMs <= now) {
         this.state.inFlight.delete(key);
-        this.record('decision', 'action.timed-out', key, { issuedAtMs: flight.issuedAtMs });
+        if (!this.refusedAttempts.has(key)) this.record('decision', 'action.timed-out', key, { issuedAtMs: flight.issuedAtMs });
       }
     }
     const decision = decide({
@@ -273,6 +275,10 @@ export class Controller {
         });
         break;
       }
+      case 'vm.reserve':
+        if (mark.host === null) state.reservations.delete(mark.vm);
+        else state.reservations.set(mark.vm, { host: mark.host, untilMs: mark.untilMs });
+        break;
       case 'vm.cold-restart':
         state.vms.get(mark.vm)!.coldRestart = true;
         this.record('decision', 'vm.cold-restart', mark.vm, { reason: mark.reason, effectiveTier: 'critical' });
@@ -317,8 +323,14 @@ export class Controller {
     });
     if (!outcome.ok) {
       this.actionsRefused++;
+      // A refused action is retried, but with per-key exponential backoff (1 s … 30 s).
+      const attempts = (this.refusedAttempts.get(key) ?? 0) + 1;
+      this.refusedAttempts.set(key, attempts);
+      const backoffMs = Math.min(30_000, 1000 * 2 ** Math.min(attempts - 1, 5));
+      this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + backoffMs });
       return;
     }
+    this.refusedAttempts.delete(key);
     // The substrate may already have answered synchronously (an event inside the call).
     if (action.type === 'stopVm' && !this.state.instances.has(action.instanceId)) return;
     this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + this.deadlineFor(action) });

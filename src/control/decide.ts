@@ -5,7 +5,6 @@
  * repeated pass repeats nothing that is already under way.
  */
 import type { Blueprint, Service, Tier } from '../model/index.ts';
-import { tierOf } from '../model/index.ts';
 import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
 import { chooseHost } from '../plan/first-fit.ts';
 import type { InstanceObservation, InstanceRole } from './ports.ts';
@@ -58,7 +57,8 @@ export type Mark =
   | { readonly type: 'vm.pending'; readonly vm: string; readonly sinceMs: number | null }
   | { readonly type: 'vm.waiting'; readonly vm: string; readonly reason: string | null }
   | { readonly type: 'vm.shed'; readonly vm: string; readonly reason: string | null }
-  | { readonly type: 'vm.cold-restart'; readonly vm: string; readonly reason: string };
+  | { readonly type: 'vm.cold-restart'; readonly vm: string; readonly reason: string }
+  | { readonly type: 'vm.reserve'; readonly vm: string; readonly host: string | null; readonly untilMs: number };
 
 export interface Decision {
   readonly actions: Action[];
@@ -111,9 +111,8 @@ export function decide(input: DecideInput): Decision {
     const status = hostStatus(host, nowMs, timings.detectionTimeoutMs);
     statuses.set(host.name, status);
     if (state.hostStatus.get(host.name) !== status) marks.push({ type: 'host.status', host: host.name, status });
-    for (const channel of Object.values(host.channels)) {
-      if (!channel.up) wake(channel.lastSeenAtMs + timings.detectionTimeoutMs);
-    }
+    if (!host.channels.management.up) wake(host.channels.management.lastSeenAtMs + timings.detectionTimeoutMs);
+    if (!host.channels.datastore.up) wake(host.channels.datastore.lastSeenAtMs + timings.detectionTimeoutMs);
     if (status === 'failed') {
       act({ type: 'fenceHost', host: host.name, reason: 'no heartbeat on the management network nor on the datastore' });
     }
@@ -127,7 +126,11 @@ export function decide(input: DecideInput): Decision {
   // 2. Instances: group by VM, stop what must stop, and account the load they hold.
   const load = new HostLoad(model);
   const byVm = new Map<string, InstanceObservation[]>();
+  const byHost = new Map<string, InstanceObservation[]>();
   for (const instance of state.instances.values()) {
+    const onHost = byHost.get(instance.host);
+    if (onHost === undefined) byHost.set(instance.host, [instance]);
+    else onHost.push(instance);
     const list = byVm.get(instance.vm);
     if (list === undefined) byVm.set(instance.vm, [instance]);
     else list.push(instance);
@@ -145,7 +148,7 @@ export function decide(input: DecideInput): Decision {
         vm: instance.vm,
         host: instance.host,
         instanceId: instance.id,
-        reason: `its disk on ${instance.datastore} is gone; restart from the replica`,
+        reason: `its disk on ${instance.datastore} is unreachable; restart it from a reachable copy`,
         shed: false,
       });
       continue;
@@ -166,10 +169,19 @@ export function decide(input: DecideInput): Decision {
   }
 
   const eligible = (host: string) => statusOf(host) === 'up';
+  // Room freed by shedding belongs to the VM it was freed for, so nothing lower takes it first.
+  for (const [vm, reservation] of state.reservations) {
+    if (reservation.untilMs <= nowMs || (byVm.get(vm) ?? []).some((instance) => instance.role === 'primary')) {
+      marks.push({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
+      continue;
+    }
+    load.add(reservation.host, vm);
+    wake(reservation.untilMs);
+  }
   const healthyServices = new Set<string>();
   for (const instance of state.instances.values()) {
     if (instance.role === 'primary' && instance.healthy && reachable(instance.host)) {
-      healthyServices.add(model.vm(instance.vm).service);
+      healthyServices.add(model.info(instance.vm).service.name);
     }
   }
   const siblingsOf = (service: Service) =>
@@ -177,19 +189,20 @@ export function decide(input: DecideInput): Decision {
 
   // 3. VMs, in restart order: tier, then dependencies, then blueprint order.
   for (const vmName of input.order) {
-    const vm = model.vm(vmName);
-    const service = model.index.service.get(vm.service)!;
-    const tier = tierOf(blueprint, service);
+    const { service, tier } = model.info(vmName);
     const view = state.vms.get(vmName)!;
     const instances = byVm.get(vmName) ?? [];
-    const primaries = instances.filter((instance) => instance.role === 'primary');
-    const live = primaries.filter((instance) => instance.state !== 'stopping' && reachable(instance.host));
-    const blocked = primaries.filter((instance) => !live.includes(instance) && statusOf(instance.host) !== 'fenced');
-    const secondaries = instances.filter((instance) => instance.role === 'secondary');
+    const live: InstanceObservation[] = [];
+    const blocked: InstanceObservation[] = [];
+    const secondaries: InstanceObservation[] = [];
+    for (const instance of instances) {
+      if (instance.role === 'secondary') secondaries.push(instance);
+      else if (instance.state !== 'stopping' && reachable(instance.host)) live.push(instance);
+      else if (statusOf(instance.host) !== 'fenced') blocked.push(instance);
+    }
 
     if (live.length > 0) {
       if (view.pendingSinceMs !== null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: null });
-      if (view.waitReason !== null) marks.push({ type: 'vm.waiting', vm: vmName, reason: null });
       if (view.shedReason !== null && !shedThisPass.has(vmName)) marks.push({ type: 'vm.shed', vm: vmName, reason: null });
       if (live.length > 1) {
         // Two copies answer: keep the oldest healthy one. Fencing should make this unreachable.
@@ -197,7 +210,8 @@ export function decide(input: DecideInput): Decision {
           act({ type: 'stopVm', vm: vmName, host: extra.host, instanceId: extra.id, reason: 'a second running copy', shed: false });
         }
       }
-      if (tier.mechanism === 'failover') protectWithSecondary(live[0]!, secondaries);
+      const reason = tier.mechanism === 'failover' ? protectWithSecondary(live[0]!, secondaries) : null;
+      if (view.waitReason !== reason) marks.push({ type: 'vm.waiting', vm: vmName, reason });
       continue;
     }
     if (blocked.length > 0) {
@@ -256,12 +270,20 @@ export function decide(input: DecideInput): Decision {
       wait(vmName, view.waitReason, `no copy of its disk is reachable (${service.datastore} and its replica are down)`);
       continue;
     }
-    const preferred = input.plan.get(vmName)?.primary;
+    const reservation = state.reservations.get(vmName);
+    const reserved = reservation !== undefined && reservation.untilMs > nowMs ? reservation.host : null;
+    if (reserved !== null) load.remove(reserved, vmName);
+    const preferred = reserved ?? (view.lastHost === null ? input.plan.get(vmName)?.primary : undefined);
     const host =
-      preferred !== undefined && eligible(preferred) && load.fits(preferred, vmName) && view.lastHost === null
+      preferred !== undefined && eligible(preferred) && load.fits(preferred, vmName)
         ? preferred
         : chooseHost({ model, load, vm: vmName, avoid: siblingsOf(service), awayFrom: null, eligible });
     if (host === null) {
+      if (reserved !== null) {
+        // The room it shed for is still being freed: wait for it rather than shed again.
+        load.add(reserved, vmName);
+        continue;
+      }
       if (tryShedding(vmName, tier)) continue;
       if (tier.sheddable) {
         if (view.shedReason === null) {
@@ -300,26 +322,23 @@ export function decide(input: DecideInput): Decision {
     return null;
   }
 
-  function protectWithSecondary(primary: InstanceObservation, secondaries: InstanceObservation[]): void {
+  /** Starts a secondary for a continuous VM that lacks one; returns why it stays unprotected, or null. */
+  function protectWithSecondary(primary: InstanceObservation, secondaries: InstanceObservation[]): string | null {
     const usable = secondaries.filter((instance) => instance.state !== 'stopping' && reachable(instance.host));
-    if (usable.length > 0) return;
-    if (secondaries.some((instance) => statusOf(instance.host) === 'failed')) return;
-    if (primary.state !== 'running' || !primary.healthy || busy(`start:${primary.vm}:secondary`)) return;
+    if (usable.length > 0) return null;
+    if (secondaries.some((instance) => statusOf(instance.host) === 'failed')) return 'unprotected: its secondary is on a failed host, waiting for fencing';
+    if (busy(`start:${primary.vm}:secondary`)) return null;
+    if (primary.state !== 'running' || !primary.healthy) return 'unprotected: the primary must run and be healthy before a secondary can sync';
     const host = chooseHost({ model, load, vm: primary.vm, avoid: [primary.host], awayFrom: primary.host, eligible });
-    const view = state.vms.get(primary.vm)!;
-    if (host === null) {
-      wait(primary.vm, view.waitReason, 'unprotected: no host in another failure domain has room for a new secondary');
-      return;
-    }
-    const service = model.index.service.get(model.vm(primary.vm).service)!;
+    if (host === null) return 'unprotected: no host in another failure domain has room for a new secondary';
+    const service = model.info(primary.vm).service;
     const room = model.host(host).room;
     const home = model.index.datastore.get(service.datastore);
     const replica = home?.replicatedTo ?? null;
     const candidates = [service.datastore, ...(replica === null ? [] : [replica])].filter((name) => state.datastoresUp.get(name) !== false);
     const datastore = candidates.find((name) => model.index.datastore.get(name)?.room === room) ?? candidates[0];
-    if (datastore === undefined) return;
+    if (datastore === undefined) return 'unprotected: no copy of its disk is reachable';
     load.add(host, primary.vm);
-    if (view.waitReason !== null) marks.push({ type: 'vm.waiting', vm: primary.vm, reason: null });
     act({
       type: 'startVm',
       vm: primary.vm,
@@ -329,6 +348,7 @@ export function decide(input: DecideInput): Decision {
       coldRestart: false,
       reason: `protect ${primary.vm}: a synchronised secondary in another failure domain than ${primary.host}`,
     });
+    return null;
   }
 
   /** Stops lower-tier VMs on one host to make room for `vm`; true when it decided to. */
@@ -337,10 +357,10 @@ export function decide(input: DecideInput): Decision {
     let best: { host: string; victims: InstanceObservation[]; worst: number } | null = null;
     for (const host of blueprint.hosts) {
       if (!eligible(host.name)) continue;
-      const candidates = [...state.instances.values()]
-        .filter((instance) => instance.host === host.name && instance.state !== 'stopping')
+      const candidates = (byHost.get(host.name) ?? [])
+        .filter((instance) => instance.state !== 'stopping')
         .filter((instance) => {
-          const victimTier = tierOf(blueprint, model.index.service.get(model.vm(instance.vm).service)!);
+          const victimTier = model.info(instance.vm).tier;
           return victimTier.sheddable && victimTier.priority > tier.priority;
         })
         .sort((a, b) => model.priority(b.vm) - model.priority(a.vm) || model.cost(b.vm).cores - model.cost(a.vm).cores);
@@ -369,6 +389,7 @@ export function decide(input: DecideInput): Decision {
       load.remove(victim.host, victim.vm);
     }
     load.add(best.host, vm);
+    marks.push({ type: 'vm.reserve', vm, host: best.host, untilMs: nowMs + timings.stopTimeoutMs + timings.detectionTimeoutMs });
     const view = state.vms.get(vm)!;
     wait(vm, view.waitReason, `waiting for ${best.victims.length} lower-tier VM(s) on ${best.host} to stop`);
     return true;

@@ -42,6 +42,13 @@ export interface ControllerState {
   readonly hostStatus: Map<string, HostStatus>;
   /** When a running instance stopped answering its health check. */
   readonly unhealthySinceMs: Map<string, number>;
+  /** Room freed by shedding, held for the VM it was freed for until it starts there. */
+  readonly reservations: Map<string, Reservation>;
+}
+
+export interface Reservation {
+  readonly host: string;
+  readonly untilMs: number;
 }
 
 export function hostStatus(host: HostView, nowMs: number, detectionTimeoutMs: number): HostStatus {

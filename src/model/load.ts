@@ -2,7 +2,7 @@
  * Text → validated, typed blueprint, or every problem with its line and column.
  * Never throws on any input: all failures become problems.
  */
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { buildBlueprint, resolveTiers, vmNames, type Blueprint } from './blueprint.ts';
 import type { Problem, ProblemCode } from './problems.ts';
@@ -34,6 +34,18 @@ class Locator {
       }
     }
     return { line: 1, col: 1 };
+  }
+
+  /** Position of the key that ends `path` (an unknown field), not of its value, which may start a line later. */
+  keyAt(path: Path): { line: number; col: number } {
+    if (this.document === null || path.length === 0) return this.at(path);
+    const parent = path.length === 1 ? this.document.contents : this.document.getIn(path.slice(0, -1), true);
+    if (!isMap(parent)) return this.at(path);
+    const key = String(path[path.length - 1]);
+    const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+    if (pair === undefined || !isNode(pair.key) || !pair.key.range) return this.at(path);
+    const position = this.lines.linePos(pair.key.range[0]);
+    return { line: position.line, col: position.col };
   }
 }
 
@@ -119,7 +131,8 @@ function loadUnsafe(input: string | Uint8Array): LoadResult {
   if (document.errors.length > 0) {
     return fail(
       document.errors.slice(0, 20).map((error) => {
-        const position = error.linePos?.[0] ?? { line: 1, col: 1 };
+        // linePos is filled in only with prettyErrors; the offset in pos is always there.
+        const position = error.linePos?.[0] ?? lines.linePos(error.pos[0]);
         return {
           code: 'TMR_BLUEPRINT_YAML' as const,
           severity: 'error' as const,
@@ -145,7 +158,8 @@ function loadUnsafe(input: string | Uint8Array): LoadResult {
     ]);
   }
   const data: unknown = document.toJS({ maxAliasCount: 1000 });
-  const parsed = blueprintSchema.safeParse(data);
+  // reportInput: without it zod leaves issue.input undefined, and a wrong type would read as a missing field.
+  const parsed = blueprintSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) return fail(schemaProblems(locator, parsed.error.issues));
   const raw = parsed.data;
   const semantic = semanticProblems(locator, raw);
@@ -165,6 +179,8 @@ function yamlHint(code: string): string {
     case 'BAD_INDENT':
     case 'MISSING_CHAR':
       return 'check the indentation and the colons on this line';
+    case 'MULTILINE_IMPLICIT_KEY':
+      return 'a key runs on to the next line: is the colon after the key missing ("key: value")?';
     case 'TAB_AS_INDENT':
       return 'indent YAML with spaces, not tabs';
     default:
@@ -196,7 +212,8 @@ function schemaProblems(locator: Locator, issues: readonly z.core.$ZodIssue[]): 
     if (issue.code === 'unrecognized_keys') {
       message = `${field === 'the document' ? 'top level' : field}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
       hint = 'remove it or check its spelling; `tomaranai schema` lists the allowed fields';
-      return problem(locator, 'TMR_BLUEPRINT_SCHEMA', [...path, issue.keys[0]!], message, hint);
+      const keyPath = [...path, issue.keys[0]!];
+      return { ...problem(locator, 'TMR_BLUEPRINT_SCHEMA', keyPath, message, hint), ...locator.keyAt(keyPath) };
     }
     if (issue.code === 'invalid_type' && issue.input === undefined) {
       message = `${field}: required field is missing`;

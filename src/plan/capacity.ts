@@ -3,7 +3,7 @@
  * ceiling in physical cores ("1.5 vCPU" of a standard VM is 0.75 of a core), and its memory in
  * full: memory is never overcommitted.
  */
-import type { Blueprint, BlueprintIndex, Host, Vm } from '../model/index.ts';
+import type { Blueprint, BlueprintIndex, Host, Service, Tier, Vm } from '../model/index.ts';
 import { indexBlueprint, tierOf } from '../model/index.ts';
 
 export interface VmCost {
@@ -11,18 +11,34 @@ export interface VmCost {
   readonly memoryGiB: number;
 }
 
+/** What the controller needs to know of a VM, looked up once. */
+export interface VmInfo {
+  readonly vm: Vm;
+  readonly service: Service;
+  readonly tier: Tier;
+}
+
 export class CapacityModel {
   readonly index: BlueprintIndex;
   private readonly costs = new Map<string, VmCost>();
   private readonly priorities = new Map<string, number>();
+  private readonly infos = new Map<string, VmInfo>();
 
   constructor(readonly blueprint: Blueprint) {
     this.index = indexBlueprint(blueprint);
     for (const vm of blueprint.vms) {
-      const tier = tierOf(blueprint, this.index.service.get(vm.service)!);
+      const service = this.index.service.get(vm.service)!;
+      const tier = tierOf(blueprint, service);
       this.costs.set(vm.name, { cores: vm.vcpu / tier.cpuOvercommit, memoryGiB: vm.memoryGiB });
       this.priorities.set(vm.name, tier.priority);
+      this.infos.set(vm.name, { vm, service, tier });
     }
+  }
+
+  info(vm: string): VmInfo {
+    const info = this.infos.get(vm);
+    if (info === undefined) throw new Error(`capacity: unknown VM ${vm}`);
+    return info;
   }
 
   cost(vm: string): VmCost {

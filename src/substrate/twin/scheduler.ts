@@ -49,6 +49,12 @@ export class Scheduler implements Clock {
     this.byId.delete(handle.id);
   }
 
+  /** Time of the next live event, or null when none is scheduled. */
+  nextAtMs(): number | null {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    return this.heap.length > 0 ? this.heap[0]!.atMs : null;
+  }
+
   /** Runs every event due at or before `untilMs`, then sets the clock to `untilMs`. */
   runUntil(untilMs: number, maxEvents = 50_000_000): void {
     let budget = maxEvents;

@@ -1,0 +1,148 @@
+/**
+ * Fault storms, in the manner of TigerBeetle's VOPR: per seed, fault rates are drawn afresh
+ * ("swarm"); a safety phase throws overlapping crashes, hangs, isolations, storage and power
+ * losses at the twin while the auditor checks the invariants after every event; then a liveness
+ * phase repairs everything in random order and demands that the hospital converge in a budget.
+ */
+import { Controller } from '../control/controller.ts';
+import { createRandom, type Random } from '../control/random.ts';
+import { MemoryJournal } from '../journal/memory.ts';
+import type { Blueprint } from '../model/index.ts';
+import { Scheduler } from '../substrate/twin/scheduler.ts';
+import { Twin, faultTarget, type Fault } from '../substrate/twin/twin.ts';
+import { InvariantAuditor, type Violation } from './auditor.ts';
+
+export interface StormOptions {
+  readonly blueprint: Blueprint;
+  readonly seed: number;
+  /** Length of the safety phase in simulated seconds. */
+  readonly stormS?: number;
+  /** Budget for convergence after everything is repaired, in simulated seconds. */
+  readonly convergeBudgetS?: number;
+  /** Journal with hashes (slower) or without. */
+  readonly hashJournal?: boolean;
+}
+
+export interface StormResult {
+  readonly seed: number;
+  readonly faults: readonly { readonly atS: number; readonly fault: Fault; readonly healAtS: number }[];
+  readonly violations: readonly Violation[];
+  readonly unconverged: readonly string[];
+  readonly events: number;
+  readonly journal: MemoryJournal;
+  readonly ok: boolean;
+}
+
+type FaultKind = Fault['kind'];
+
+const KINDS: readonly FaultKind[] = [
+  'host-crash',
+  'host-hang',
+  'host-isolation',
+  'storage-path-loss',
+  'host-power-loss',
+  'rack-failure',
+  'power-feed-failure',
+  'room-failure',
+  'datastore-failure',
+];
+
+/** Draws one fault of a kind against a random target of the blueprint. */
+export function drawFault(blueprint: Blueprint, random: Random, kind: FaultKind): Fault {
+  const host = () => random.pick(blueprint.hosts).name;
+  switch (kind) {
+    case 'rack-failure':
+      return { kind, rack: random.pick(blueprint.racks) };
+    case 'room-failure':
+      return { kind, room: random.pick(blueprint.rooms) };
+    case 'power-feed-failure':
+      return { kind, feed: random.pick(blueprint.powerFeeds).name };
+    case 'datastore-failure':
+      return { kind, datastore: random.pick(blueprint.datastores).name };
+    default:
+      return { kind, host: host() };
+  }
+}
+
+export function runStorm(options: StormOptions): StormResult {
+  const { blueprint, seed } = options;
+  const random = createRandom(seed, 'storm');
+  const swarm = random.fork('swarm');
+  const scheduler = new Scheduler();
+  const journal = new MemoryJournal(options.hashJournal ?? false);
+  const twin = new Twin(blueprint, scheduler, random.fork('twin'));
+  const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal });
+  const auditor = new InvariantAuditor(blueprint, twin, controller, scheduler);
+  controller.start();
+
+  // Swarm: this seed's weights for each fault kind, how many faults, and how long they last.
+  const weights = KINDS.map((kind) => (kind === 'room-failure' ? 0.3 : 1) * swarm.next());
+  const faultCount = 1 + swarm.int(8);
+  const stormMs = (options.stormS ?? 1800) * 1000;
+  const meanDurationMs = 30_000 + swarm.int(600_000);
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  const pickKind = (): FaultKind => {
+    let draw = swarm.next() * total;
+    for (let index = 0; index < KINDS.length; index++) {
+      draw -= weights[index]!;
+      if (draw <= 0) return KINDS[index]!;
+    }
+    return KINDS[KINDS.length - 1]!;
+  };
+  const faults: { atS: number; fault: Fault; healAtS: number }[] = [];
+  for (let index = 0; index < faultCount; index++) {
+    const atMs = swarm.int(stormMs);
+    const fault = drawFault(blueprint, swarm, pickKind());
+    const healAtMs = Math.min(stormMs, atMs + Math.round(swarm.exponential(meanDurationMs)));
+    faults.push({ atS: atMs / 1000, fault, healAtS: healAtMs / 1000 });
+    scheduler.at(atMs, () => {
+      twin.inject(fault);
+      journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.injected', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
+    });
+    // A crash or power loss repaired before the storm ends comes back empty, like a real repair.
+    scheduler.at(healAtMs, () => {
+      twin.heal(fault);
+      journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.repaired', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
+    });
+  }
+
+  // Safety phase: invariants after every event.
+  scheduler.runWhile(stormMs, () => {
+    // Check once an instant is complete: every event of that moment, and the pass it triggers, ran.
+    if (scheduler.nextAtMs() !== scheduler.nowMs()) auditor.check();
+    return false;
+  });
+
+  // Liveness phase: every fault repaired (in random order), every fenced host powered on again.
+  const repair = random.fork('repair');
+  const order = [...faults].sort(() => repair.next() - 0.5);
+  for (const { fault } of order) twin.heal(fault);
+  const powerOnAtMs = scheduler.nowMs() + 1000;
+  scheduler.at(powerOnAtMs, () => {
+    for (const host of blueprint.hosts) if (!twin.isHostPowered(host.name)) controller.powerOnHost(host.name, 'storm-repair');
+  });
+  const budgetMs = (options.convergeBudgetS ?? 2 * 3600) * 1000;
+  const deadline = scheduler.nowMs() + budgetMs;
+  let quietSinceMs: number | null = null;
+  while (scheduler.nowMs() < deadline) {
+    scheduler.runWhile(scheduler.nowMs() + 10_000, () => {
+      auditor.check();
+      return false;
+    });
+    const converged = auditor.unconverged().length === 0 && controller.state.inFlight.size === 0;
+    if (!converged) quietSinceMs = null;
+    else if (quietSinceMs === null) quietSinceMs = scheduler.nowMs();
+    else if (scheduler.nowMs() - quietSinceMs >= 30_000) break;
+  }
+  const unconverged = auditor.unconverged();
+  controller.stop();
+  return {
+    seed,
+    faults,
+    violations: auditor.violations,
+    unconverged,
+    events: scheduler.eventsExecuted,
+    journal,
+    ok: auditor.violations.length === 0 && unconverged.length === 0,
+  };
+}
