@@ -10,6 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { Journal, JournalEntry } from '../control/ports.ts';
 import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/run.ts';
 import { SCENARIOS } from '../drill/scenarios.ts';
+import { runStorm } from '../drill/storm.ts';
 import { MemoryJournal } from '../journal/memory.ts';
 import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
@@ -164,6 +165,39 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       else io.out(`${formatDrillReport(run.report)}\n`);
       if (!options.quiet) io.err(`journal: ${journalPath} (${run.journal.length} entries); replay with --seed ${options.seed}\n`);
       exitCode = drillExitCode(run);
+    });
+
+  program
+    .command('storm')
+    .description('replay one random fault storm on the twin and check the invariants (what the property test runs)')
+    .argument('<file>', 'blueprint YAML')
+    .requiredOption('--seed <n>', 'the storm seed a failing test printed', parseSeed)
+    .option('--json', 'print the result as one JSON document')
+    .action((file: string, options: { seed: number; json?: boolean }) => {
+      const blueprint = blueprintOrReport(file, io);
+      if (blueprint === null) {
+        exitCode = 1;
+        return;
+      }
+      const result = runStorm({ blueprint, seed: options.seed, hashJournal: true });
+      const summary = {
+        seed: result.seed,
+        ok: result.ok,
+        faults: result.faults,
+        violations: result.violations,
+        unconverged: result.unconverged,
+        events: result.events,
+        journalHead: result.journal.entries().at(-1)?.hash ?? null,
+      };
+      if (options.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
+      else {
+        io.out(`storm seed ${result.seed} on ${blueprint.name}: ${result.faults.length} faults, ${result.events} events\n`);
+        for (const fault of result.faults) io.out(`  ${fault.atS.toFixed(1)} s → ${fault.healAtS.toFixed(1)} s  ${JSON.stringify(fault.fault)}\n`);
+        for (const violation of result.violations) io.out(`  VIOLATION ${violation.invariant} ${violation.subject} at ${(violation.atMs / 1000).toFixed(1)} s: ${violation.detail}\n`);
+        if (result.unconverged.length > 0) io.out(`  NOT CONVERGED after repair: ${result.unconverged.join(', ')}\n`);
+        io.out(`${result.ok ? 'ok' : 'FAILED'}: invariants ${result.violations.length === 0 ? 'held' : 'broken'}, ${result.unconverged.length === 0 ? 'converged' : 'did not converge'}; journal head ${summary.journalHead}\n`);
+      }
+      exitCode = result.ok ? 0 : 1;
     });
 
   program

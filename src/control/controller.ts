@@ -42,6 +42,8 @@ export class Controller {
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
   private readonly refusedAttempts = new Map<string, number>();
+  /** Each VM's generation as this controller last knew it: the compare-and-set half of its tokens. */
+  private readonly generations = new Map<string, number>();
   passes = 0;
   actionsIssued = 0;
   actionsRefused = 0;
@@ -84,6 +86,9 @@ export class Controller {
     }
     for (const instance of snapshot.instances) this.state.instances.set(instance.id, instance);
     for (const store of snapshot.datastores) this.state.datastoresUp.set(store.name, store.up);
+    for (const [vm, generation] of snapshot.vmGenerations) this.generations.set(vm, generation);
+    const claim = this.substrate.claimEpoch({ epoch: this.epoch });
+    this.record('action', 'claimEpoch', this.actor, { epoch: this.epoch, ok: claim.ok, ...(claim.ok ? {} : { refused: claim.reason }) });
     this.unsubscribe = this.substrate.subscribe((event) => this.onEvent(event));
     this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
     this.schedulePass();
@@ -198,12 +203,15 @@ export class Controller {
     } else if (instance.synced) this.state.inFlight.delete(`start:${vm}:secondary`);
   }
 
+  /**
+   * Events are batched like a controller's work queue: the first event of a burst schedules one
+   * pass `passBatchMs` later, and every event until then joins it.
+   */
   private schedulePass(): void {
-    if (this.stopped) return;
-    const now = this.clock.nowMs();
-    if (this.passScheduledAtMs === now) return;
-    this.passScheduledAtMs = now;
-    this.clock.at(now, () => this.pass());
+    if (this.stopped || this.passScheduledAtMs !== null) return;
+    const atMs = this.clock.nowMs() + this.timings.passBatchMs;
+    this.passScheduledAtMs = atMs;
+    this.clock.at(atMs, () => this.pass());
   }
 
   private pass(): void {
@@ -290,7 +298,8 @@ export class Controller {
   private execute(action: Action, now: number): void {
     const key = actionKey(action);
     if (this.state.inFlight.has(key)) return;
-    const token = { epoch: this.epoch };
+    const vm = action.type === 'fenceHost' ? null : action.vm;
+    const token = vm === null ? { epoch: this.epoch } : { epoch: this.epoch, vmGeneration: this.generations.get(vm) ?? 0 };
     let outcome;
     let extra: Record<string, unknown> = {};
     switch (action.type) {
@@ -318,11 +327,17 @@ export class Controller {
       ...extra,
       reason: action.reason,
       epoch: this.epoch,
+      ...(vm === null ? {} : { generation: token.vmGeneration }),
       ok: outcome.ok,
       ...(outcome.ok ? {} : { refused: outcome.reason }),
     });
+    if (vm !== null && outcome.ok) this.generations.set(vm, (this.generations.get(vm) ?? 0) + 1);
     if (!outcome.ok) {
       this.actionsRefused++;
+      if (vm !== null && outcome.reason.includes('generation')) {
+        // Someone else changed this VM: re-read what is, and decide again from there.
+        this.generations.set(vm, this.substrate.snapshot().vmGenerations.get(vm) ?? 0);
+      }
       // A refused action is retried, but with per-key exponential backoff (1 s … 30 s).
       const attempts = (this.refusedAttempts.get(key) ?? 0) + 1;
       this.refusedAttempts.set(key, attempts);

@@ -24,6 +24,8 @@ export interface ControllerTimings {
   readonly startTimeoutExtraMs: number;
   /** Bound on actions per pass, so one pass never floods the substrate. */
   readonly maxActionsPerPass: number;
+  /** Events arriving within this window are handled by one pass. */
+  readonly passBatchMs: number;
 }
 
 export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
@@ -35,6 +37,7 @@ export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
   promoteTimeoutMs: 5_000,
   startTimeoutExtraMs: 60_000,
   maxActionsPerPass: 256,
+  passBatchMs: 50,
 });
 
 export type Action =
@@ -187,6 +190,19 @@ export function decide(input: DecideInput): Decision {
   const siblingsOf = (service: Service) =>
     service.vms.flatMap((vm) => (byVm.get(vm.name) ?? []).filter((instance) => instance.role === 'primary').map((instance) => instance.host));
 
+  // New secondaries wait while a VM that may not be shed still waits for a host: restoring a
+  // critical service comes before restoring the redundancy of one that already runs.
+  let unshedableWaiting = false;
+  for (const vmName of input.order) {
+    const { tier } = model.info(vmName);
+    if (tier.sheddable) continue;
+    const running = (byVm.get(vmName) ?? []).some((instance) => instance.role === 'primary' && instance.state !== 'stopping' && reachable(instance.host));
+    if (!running) {
+      unshedableWaiting = true;
+      break;
+    }
+  }
+
   // 3. VMs, in restart order: tier, then dependencies, then blueprint order.
   for (const vmName of input.order) {
     const { service, tier } = model.info(vmName);
@@ -329,6 +345,7 @@ export function decide(input: DecideInput): Decision {
     if (secondaries.some((instance) => statusOf(instance.host) === 'failed')) return 'unprotected: its secondary is on a failed host, waiting for fencing';
     if (busy(`start:${primary.vm}:secondary`)) return null;
     if (primary.state !== 'running' || !primary.healthy) return 'unprotected: the primary must run and be healthy before a secondary can sync';
+    if (unshedableWaiting) return 'unprotected: a new secondary waits until every critical VM has a host';
     const host = chooseHost({ model, load, vm: primary.vm, avoid: [primary.host], awayFrom: primary.host, eligible });
     if (host === null) return 'unprotected: no host in another failure domain has room for a new secondary';
     const service = model.info(primary.vm).service;

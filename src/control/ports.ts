@@ -82,6 +82,8 @@ export interface StartRequest {
 export interface Substrate {
   readonly name: string;
   snapshot(): SubstrateSnapshot;
+  /** A new controller announces its term; from then on older epochs are refused. */
+  claimEpoch(token: FencingToken): ActionOutcome;
   subscribe(listener: (event: SubstrateEvent) => void): () => void;
   startVm(request: StartRequest): ActionOutcome;
   stopVm(request: { token: FencingToken; vm: string; host: string; instanceId: string }): ActionOutcome;

@@ -2,7 +2,7 @@
  * Text → validated, typed blueprint, or every problem with its line and column.
  * Never throws on any input: all failures become problems.
  */
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { CST, isMap, isNode, isScalar, Lexer, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { buildBlueprint, resolveTiers, vmNames, type Blueprint } from './blueprint.ts';
 import type { Problem, ProblemCode } from './problems.ts';
@@ -125,6 +125,25 @@ function loadUnsafe(input: string | Uint8Array): LoadResult {
       ),
     ]);
   }
+  // The bound is at most twice the depth plus two, so a document within the exact limit, checked
+  // after parsing, always passes; four times the limit keeps the parser's own stack shallow.
+  const deepOffset = nestingBoundExceeded(text, 4 * BLUEPRINT_DEPTH_LIMIT);
+  if (deepOffset >= 0) {
+    const before = text.slice(0, deepOffset);
+    return fail([
+      {
+        ...problem(
+          empty,
+          'TMR_BLUEPRINT_TOO_DEEP',
+          [],
+          `the document nests far deeper than the ${BLUEPRINT_DEPTH_LIMIT} levels a blueprint may use`,
+          'check the brackets and the indentation; `tomaranai schema` prints the format',
+        ),
+        line: before.split('\n').length,
+        col: deepOffset - before.lastIndexOf('\n'),
+      },
+    ]);
+  }
   const lines = new LineCounter();
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const locator = new Locator(document, lines);
@@ -186,6 +205,59 @@ function yamlHint(code: string): string {
     default:
       return 'fix the YAML syntax at this position';
   }
+}
+
+/**
+ * An upper bound of the nesting depth, from the lexer alone, or -1 when it stays within `limit`.
+ * The YAML parser needs memory, and its composer stack, in proportion to the depth: a file of a
+ * million "[" exhausts the heap, and a stack overflow inside the composer can abort the process
+ * (V8 compiling a regular expression on an exhausted stack), so a deep file must be refused before
+ * either runs. Block collections are tracked by the columns where they start (at most two levels,
+ * a map and its value's sequence, share a column), flow collections by their brackets.
+ * Returns the offset of the token where the bound first exceeds `limit`.
+ */
+function nestingBoundExceeded(text: string, limit: number): number {
+  const starts: number[] = [];
+  let offset = 0;
+  let column = 0;
+  let lineStart = true;
+  let afterIndicator = false;
+  let scalarNext = false;
+  let flowDepth = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token === CST.DOCUMENT || token === CST.FLOW_END || token === CST.SCALAR) {
+      if (token === CST.SCALAR) scalarNext = true;
+      else flowDepth = 0;
+      if (token === CST.DOCUMENT) starts.length = 0;
+      continue;
+    }
+    const type = scalarNext ? 'scalar' : CST.tokenType(token);
+    scalarNext = false;
+    const content = type !== 'space' && type !== 'newline' && type !== 'comment';
+    const indicator = type === 'seq-item-ind' || type === 'explicit-key-ind';
+    if (flowDepth === 0 && content && (lineStart || afterIndicator || indicator)) {
+      while (starts.length > 0 && starts[starts.length - 1]! > column) starts.pop();
+      if (starts[starts.length - 1] !== column) starts.push(column);
+    }
+    if (content) {
+      lineStart = false;
+      afterIndicator = indicator;
+    }
+    if (type === 'flow-seq-start' || type === 'flow-map-start') flowDepth++;
+    else if ((type === 'flow-seq-end' || type === 'flow-map-end') && flowDepth > 0) flowDepth--;
+    if (2 * starts.length + flowDepth > limit) return offset;
+    offset += token.length;
+    const newline = token.lastIndexOf('\n');
+    if (newline < 0) column += token.length;
+    else {
+      column = token.length - newline - 1;
+      if (column === 0) {
+        lineStart = true;
+        afterIndicator = false;
+      }
+    }
+  }
+  return -1;
 }
 
 function nodeDepth(node: unknown, depth: number): number {

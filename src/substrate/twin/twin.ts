@@ -207,6 +207,10 @@ export class Twin implements Substrate {
     };
   }
 
+  claimEpoch(token: FencingToken): ActionOutcome {
+    return this.checkToken('claimEpoch', token, null) ?? { ok: true };
+  }
+
   startVm(request: StartRequest): ActionOutcome {
     const refused = this.checkToken('startVm', request.token, request.vm);
     if (refused) return refused;
@@ -263,7 +267,11 @@ export class Twin implements Substrate {
     const refused = this.checkToken('stopVm', request.token, request.vm);
     if (refused) return refused;
     const instance = this.instances.get(request.instanceId);
-    if (instance === undefined || instance.state === 'stopped') return { ok: true, detail: 'already stopped' };
+    if (instance === undefined || instance.state === 'stopped') {
+      // Stopping what is already stopped succeeds (idempotent) and still counts as a change.
+      this.bumpGeneration(request.vm);
+      return { ok: true, detail: 'already stopped' };
+    }
     const host = this.hosts.get(instance.host)!;
     if (!this.managementReachable(host)) return this.refuse('stopVm', `host ${host.name} is not reachable`);
     this.bumpGeneration(request.vm);

@@ -1,0 +1,14 @@
+/** `npm run bench`: every benchmark of the project, printed as numbers. Nothing here asserts. */
+import { benchDetector } from './detector.ts';
+import { benchTwin, type BenchResult } from './twin.ts';
+
+function print(group: string, results: readonly BenchResult[]): void {
+  console.log(`\n== ${group}`);
+  for (const result of results) {
+    const value = result.value >= 100 ? result.value.toFixed(0) : result.value.toFixed(2);
+    console.log(`${result.name}: ${value} ${result.unit}${result.note ? `  (${result.note})` : ''}`);
+  }
+}
+
+print('twin and controller (bench/twin.ts)', await benchTwin());
+print('anomaly detector (bench/detector.ts)', await benchDetector());
