@@ -45,6 +45,17 @@ export interface InstanceObservation {
   readonly datastore: string;
 }
 
+export interface SnapshotObservation {
+  readonly id: string;
+  readonly vm: string;
+  readonly datastore: string;
+  readonly takenAtMs: number;
+  readonly retainUntilMs: number;
+  readonly immutable: boolean;
+  /** A digest of the snapshot's content: equal digests, equal content. */
+  readonly digest: string;
+}
+
 export interface DatastoreObservation {
   readonly name: string;
   readonly up: boolean;
@@ -92,6 +103,13 @@ export interface Substrate {
   powerOnHost(request: { token: FencingToken; host: string }): ActionOutcome;
   /** Newest point in time whose writes of `vm` the datastore holds (for RPO). */
   restorePointMs(vm: string, datastore: string): number | null;
+  /** Snapshots of a VM's disk, oldest first. */
+  listSnapshots(vm: string): readonly SnapshotObservation[];
+  /**
+   * Deletes a snapshot. An immutable snapshot is refused until its retention ends, whoever asks,
+   * Tomaranai included (invariant 3): the substrate itself enforces it.
+   */
+  deleteSnapshot(request: { token: FencingToken; snapshotId: string; actor: string }): ActionOutcome;
 }
 
 export type JournalKind = 'fault' | 'observation' | 'decision' | 'action' | 'outcome' | 'drill' | 'audit';

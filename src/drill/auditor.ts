@@ -18,6 +18,8 @@ export class InvariantAuditor {
   readonly violations: Violation[] = [];
   private readonly unaccountedSinceMs = new Map<string, number>();
   private readonly reported = new Set<string>();
+  /** Every snapshot ever listed, to check that none vanishes or changes before its retention ends. */
+  private readonly seenSnapshots = new Map<string, { vm: string; digest: string; retainUntilMs: number }>();
   checks = 0;
 
   constructor(
@@ -31,6 +33,38 @@ export class InvariantAuditor {
 
   get splitBrain(): number {
     return new Set(this.violations.filter((violation) => violation.invariant === 'split-brain').map((violation) => violation.subject)).size;
+  }
+
+  get immutableViolations(): number {
+    return this.violations.filter((violation) => violation.invariant === 'immutable-snapshot').length;
+  }
+
+  /** Invariant 3 for the given VMs (all by default): lists their snapshots and checks the ledger. */
+  checkSnapshots(vms: readonly string[] = this.blueprint.vms.map((vm) => vm.name)): void {
+    const now = this.clock.nowMs();
+    for (const vm of vms) {
+      const present = new Map(this.twin.listSnapshots(vm).map((snapshot) => [snapshot.id, snapshot]));
+      for (const [id, seen] of this.seenSnapshots) {
+        if (seen.vm !== vm || seen.retainUntilMs <= now) continue;
+        const current = present.get(id);
+        if (current === undefined || current.digest !== seen.digest) {
+          const key = `snapshot:${id}`;
+          if (this.reported.has(key)) continue;
+          this.reported.add(key);
+          this.violations.push({
+            atMs: now,
+            invariant: 'immutable-snapshot',
+            subject: id,
+            detail: current === undefined ? 'deleted before its retention ended' : 'changed before its retention ended',
+          });
+        }
+      }
+      for (const snapshot of present.values()) {
+        if (snapshot.immutable && !this.seenSnapshots.has(snapshot.id)) {
+          this.seenSnapshots.set(snapshot.id, { vm, digest: snapshot.digest, retainUntilMs: snapshot.retainUntilMs });
+        }
+      }
+    }
   }
 
   get lostVms(): number {

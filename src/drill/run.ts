@@ -116,6 +116,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     );
   }
   record('drill', 'drill.warm', scenario.name, { vms: options.blueprint.vms.length });
+  auditor.checkSnapshots();
 
   // Steady running, then the fault at a seeded moment (so replication phases differ by seed).
   const faultAtMs = scheduler.nowMs() + STEADY_MS + random.fork('fault-time').int(15 * 60) * 1000;
@@ -155,6 +156,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     // Converged and quiet for a minute of simulated time: nothing more will happen.
     else if (scheduler.nowMs() - stableSinceMs >= 60_000) break;
   }
+  auditor.checkSnapshots();
   const unconverged = auditor.unconverged();
   record('drill', 'drill.ended', scenario.name, { unconverged });
   detach?.();
@@ -167,7 +169,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     description: plan.description,
     seed: options.seed,
     substrate: 'twin',
-    invariants: { splitBrain: auditor.splitBrain, lostVms: auditor.lostVms, immutableViolations: twin.immutableViolations },
+    invariants: { splitBrain: auditor.splitBrain, lostVms: auditor.lostVms, immutableViolations: auditor.immutableViolations },
   });
   return { report, journal, twin, controller, scheduler, auditor, unconverged };
 }

@@ -29,6 +29,7 @@ export interface StormResult {
   readonly violations: readonly Violation[];
   readonly unconverged: readonly string[];
   readonly events: number;
+  readonly refusedDeletions: number;
   readonly journal: MemoryJournal;
   readonly ok: boolean;
 }
@@ -106,6 +107,26 @@ export function runStorm(options: StormOptions): StormResult {
     });
   }
 
+  // Attempts to delete snapshots with valid credentials (an attacker holding an admin token, or a
+  // careless operator): an immutable snapshot must survive every one of them.
+  const deletions = random.fork('snapshot-deletions');
+  const attempts = swarm.int(6);
+  let refusedDeletions = 0;
+  for (let index = 0; index < attempts; index++) {
+    const atMs = stormMs / 2 + deletions.int(stormMs / 2);
+    const vm = deletions.pick(blueprint.vms).name;
+    scheduler.at(atMs, () => {
+      auditor.checkSnapshots([vm]);
+      const snapshots = twin.listSnapshots(vm);
+      if (snapshots.length === 0) return;
+      const target = snapshots[deletions.int(snapshots.length)]!;
+      const outcome = twin.deleteSnapshot({ token: { epoch: 1 }, snapshotId: target.id, actor: 'stolen-admin-token' });
+      if (!outcome.ok) refusedDeletions++;
+      journal.append({ atMs: scheduler.nowMs(), kind: 'audit', type: 'snapshot.delete', subject: target.id, actor: 'stolen-admin-token', data: { ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) } });
+      auditor.checkSnapshots([vm]);
+    });
+  }
+
   // Safety phase: invariants after every event.
   scheduler.runWhile(stormMs, () => {
     // Check once an instant is complete: every event of that moment, and the pass it triggers, ran.
@@ -134,10 +155,12 @@ export function runStorm(options: StormOptions): StormResult {
     else if (quietSinceMs === null) quietSinceMs = scheduler.nowMs();
     else if (scheduler.nowMs() - quietSinceMs >= 30_000) break;
   }
+  auditor.checkSnapshots();
   const unconverged = auditor.unconverged();
   controller.stop();
   return {
     seed,
+    refusedDeletions,
     faults,
     violations: auditor.violations,
     unconverged,

@@ -102,6 +102,31 @@ describe('the invariant auditor', () => {
     expect(auditor.violations.map((violation) => [violation.invariant, violation.subject])).toContainEqual(['split-brain', 'ris-1']);
   });
 
+  it('refuses to delete an immutable snapshot before its retention ends, even with the controller\'s own token', () => {
+    const { scheduler, twin, auditor } = world(7);
+    scheduler.runUntil(scheduler.nowMs() + 3600 * 1000);
+    auditor.checkSnapshots();
+    const snapshots = twin.listSnapshots('ehr-db-1');
+    expect(snapshots.length).toBeGreaterThanOrEqual(4);
+    expect(snapshots.every((snapshot) => snapshot.immutable)).toBe(true);
+    const outcome = twin.deleteSnapshot({ token: { epoch: 1 }, snapshotId: snapshots[0]!.id, actor: 'tomaranai' });
+    expect(outcome.ok).toBe(false);
+    expect(twin.listSnapshots('ehr-db-1').map((snapshot) => snapshot.id)).toEqual(snapshots.map((snapshot) => snapshot.id));
+    auditor.checkSnapshots();
+    expect(auditor.immutableViolations).toBe(0);
+  });
+
+  it('catches an immutable snapshot that vanished before its retention ended', () => {
+    const { scheduler, twin, auditor } = world(8);
+    scheduler.runUntil(scheduler.nowMs() + 3600 * 1000);
+    auditor.checkSnapshots();
+    const victim = twin.listSnapshots('pacs-1')[0]!;
+    // A broken substrate: the snapshot disappears behind the port's back.
+    (twin.listSnapshots('pacs-1') as unknown as unknown[]).splice(0, 1);
+    auditor.checkSnapshots(['pacs-1']);
+    expect(auditor.violations).toContainEqual(expect.objectContaining({ invariant: 'immutable-snapshot', subject: victim.id }));
+  });
+
   it('catches a VM that nobody accounts for', () => {
     const { scheduler, twin, auditor, controller } = world(6);
     controller.stop();

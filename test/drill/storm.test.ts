@@ -44,3 +44,20 @@ describe('fault storms', () => {
     expect(other.journal.entries().at(-1)!.hash).not.toBe(first.journal.entries().at(-1)!.hash);
   });
 });
+
+describe('immutable snapshots under storms', () => {
+  it('every deletion attempt within retention is refused, and the auditor sees no snapshot vanish', () => {
+    const blueprint = shipped('regional-hospital');
+    let refused = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const result = runStorm({ blueprint, seed });
+      expect(result.violations.filter((violation) => violation.invariant === 'immutable-snapshot')).toEqual([]);
+      refused += result.refusedDeletions;
+      for (const entry of result.journal.entries().filter((candidate) => candidate.type === 'snapshot.delete')) {
+        expect(entry.data.ok, `seed ${seed}`).toBe(false);
+        expect(String(entry.data.refused)).toMatch(/immutable until/);
+      }
+    }
+    expect(refused).toBeGreaterThan(10);
+  });
+});

@@ -13,6 +13,7 @@ import type {
   InstanceObservation,
   InstanceRole,
   InstanceState,
+  SnapshotObservation,
   StartRequest,
   Substrate,
   SubstrateEvent,
@@ -116,8 +117,18 @@ interface TwinDatastore {
   readonly name: string;
   readonly room: string;
   readonly replicatedTo: string | null;
+  readonly immutableSnapshots: boolean;
   up: boolean;
   downSinceMs: number | null;
+  /** Closed and open intervals when it was down: snapshots are not taken then. */
+  readonly outages: { fromMs: number; toMs: number | null }[];
+}
+
+interface SnapshotLedger {
+  /** Snapshots are materialised lazily, on the tier's schedule, up to this time. */
+  untilMs: number;
+  readonly phaseMs: number;
+  readonly list: SnapshotObservation[];
 }
 
 export interface TwinTruth {
@@ -140,9 +151,10 @@ export class Twin implements Substrate {
   private newestEpoch = 0;
   private instanceSeq = 0;
   private readonly replicationPhaseMs = new Map<string, number>();
+  private readonly snapshots = new Map<string, SnapshotLedger>();
+  private readonly snapshotPhase: Random;
   readonly refusals: { atMs: number; action: string; reason: string }[] = [];
-  /** Immutable snapshots deleted or changed before their retention ended (invariant 3). */
-  immutableViolations = 0;
+
 
   constructor(
     private readonly blueprint: Blueprint,
@@ -178,10 +190,13 @@ export class Twin implements Substrate {
         name: store.name,
         room: store.room,
         replicatedTo: store.replicatedTo,
+        immutableSnapshots: store.immutableSnapshots,
         up: true,
         downSinceMs: null,
+        outages: [],
       });
     }
+    this.snapshotPhase = random.fork('snapshot-phase');
     const replication = random.fork('replication-phase');
     for (const service of blueprint.services) {
       const tier = tierOf(blueprint, service);
@@ -368,6 +383,69 @@ export class Twin implements Substrate {
     return cycles < 0 ? 0 : phaseMs + cycles * intervalMs;
   }
 
+  listSnapshots(vm: string): readonly SnapshotObservation[] {
+    return this.snapshotLedger(vm)?.list ?? [];
+  }
+
+  deleteSnapshot(request: { token: FencingToken; snapshotId: string; actor: string }): ActionOutcome {
+    const refused = this.checkToken('deleteSnapshot', request.token, null);
+    if (refused) return refused;
+    const vm = request.snapshotId.slice(0, request.snapshotId.lastIndexOf('@'));
+    const ledger = this.snapshotLedger(vm);
+    const index = ledger?.list.findIndex((snapshot) => snapshot.id === request.snapshotId) ?? -1;
+    if (ledger === undefined || index < 0) return this.refuse('deleteSnapshot', `no snapshot ${request.snapshotId}`);
+    const snapshot = ledger.list[index]!;
+    const now = this.clock.nowMs();
+    if (snapshot.immutable && now < snapshot.retainUntilMs) {
+      return this.refuse(
+        'deleteSnapshot',
+        `snapshot ${snapshot.id} is immutable until ${Math.round(snapshot.retainUntilMs / 1000)} s (asked by ${request.actor})`,
+      );
+    }
+    ledger.list.splice(index, 1);
+    return { ok: true };
+  }
+
+  /** Materialises the VM's snapshots up to now: one per tier interval while its datastore was up. */
+  private snapshotLedger(vm: string): SnapshotLedger | undefined {
+    const info = this.index.vm.get(vm);
+    if (info === undefined) return undefined;
+    const service = this.index.service.get(info.service)!;
+    const tier = tierOf(this.blueprint, service);
+    const store = this.datastores.get(service.datastore)!;
+    const intervalMs = tier.snapshot.intervalS * 1000;
+    const retentionMs = tier.snapshot.retentionS * 1000;
+    let ledger = this.snapshots.get(vm);
+    if (ledger === undefined) {
+      ledger = { untilMs: 0, phaseMs: this.snapshotPhase.fork(vm).int(intervalMs), list: [] };
+      this.snapshots.set(vm, ledger);
+    }
+    const now = this.clock.nowMs();
+    const fromMs = Math.max(ledger.untilMs, now - retentionMs);
+    let tick = Math.ceil((fromMs - ledger.phaseMs) / intervalMs) * intervalMs + ledger.phaseMs;
+    if (tick <= ledger.untilMs && ledger.untilMs > 0) tick += intervalMs;
+    for (; tick <= now; tick += intervalMs) {
+      if (tick <= 0 || !this.wasUp(store, tick)) continue;
+      ledger.list.push({
+        id: `${vm}@${tick}`,
+        vm,
+        datastore: store.name,
+        takenAtMs: tick,
+        retainUntilMs: tick + retentionMs,
+        immutable: tier.snapshot.immutable && store.immutableSnapshots,
+        digest: `${vm}:${tick}`,
+      });
+    }
+    ledger.untilMs = now;
+    // Past their retention, snapshots expire (an immutable one only then).
+    while (ledger.list.length > 0 && ledger.list[0]!.retainUntilMs <= now) ledger.list.shift();
+    return ledger;
+  }
+
+  private wasUp(store: TwinDatastore, atMs: number): boolean {
+    return !store.outages.some((outage) => outage.fromMs <= atMs && (outage.toMs === null || atMs < outage.toMs));
+  }
+
   // ── Faults (the twin's own API, used by scenarios and storms) ──────────────────────────────
 
   inject(fault: Fault): void {
@@ -523,6 +601,10 @@ export class Twin implements Substrate {
     if (store.up === up) return;
     store.up = up;
     store.downSinceMs = up ? null : this.clock.nowMs();
+    if (up) {
+      const open = store.outages.find((outage) => outage.toMs === null);
+      if (open) open.toMs = this.clock.nowMs();
+    } else store.outages.push({ fromMs: this.clock.nowMs(), toMs: null });
     this.emit({ type: 'datastore.changed', datastore: store.name, up });
   }
 
