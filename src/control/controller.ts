@@ -8,7 +8,7 @@ import type { Blueprint } from '../model/index.ts';
 import { CapacityModel, type Placement } from '../plan/capacity.ts';
 import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
-import type { Clock, Journal, JournalRecord, Substrate, SubstrateEvent, TimerHandle } from './ports.ts';
+import { isPromise, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
 import type { ControllerState, HostStatus } from './state.ts';
 
 export interface ControllerOptions {
@@ -71,10 +71,18 @@ export class Controller {
     };
   }
 
-  /** Reads the substrate once (level-triggered start: nothing is assumed) and begins reconciling. */
-  start(): void {
-    const now = this.clock.nowMs();
+  /**
+   * Reads the substrate once (level-triggered start: nothing is assumed) and begins reconciling.
+   * Synchronous on a simulated substrate; a promise on one that answers over a network.
+   */
+  start(): void | Promise<void> {
     const snapshot = this.substrate.snapshot();
+    if (isPromise(snapshot)) return snapshot.then((value) => this.begin(value));
+    this.begin(snapshot);
+  }
+
+  private begin(snapshot: SubstrateSnapshot): void {
+    const now = this.clock.nowMs();
     for (const host of snapshot.hosts) {
       this.state.hosts.set(host.name, {
         name: host.name,
@@ -87,11 +95,28 @@ export class Controller {
     for (const instance of snapshot.instances) this.state.instances.set(instance.id, instance);
     for (const store of snapshot.datastores) this.state.datastoresUp.set(store.name, store.up);
     for (const [vm, generation] of snapshot.vmGenerations) this.generations.set(vm, generation);
-    const claim = this.substrate.claimEpoch({ epoch: this.epoch });
-    this.record('action', 'claimEpoch', this.actor, { epoch: this.epoch, ok: claim.ok, ...(claim.ok ? {} : { refused: claim.reason }) });
+    this.whenDone(this.substrate.claimEpoch({ epoch: this.epoch }), (claim) =>
+      this.record('action', 'claimEpoch', this.actor, { epoch: this.epoch, ok: claim.ok, ...(claim.ok ? {} : { refused: claim.reason }) }),
+    );
     this.unsubscribe = this.substrate.subscribe((event) => this.onEvent(event));
     this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
     this.schedulePass();
+  }
+
+  /** Runs `then` on a substrate answer: at once when it is synchronous, later when it is not. */
+  private whenDone(answer: MaybePromise<ActionOutcome>, then: (outcome: ActionOutcome) => void): void {
+    if (!isPromise(answer)) {
+      then(answer);
+      return;
+    }
+    answer.then(
+      (outcome) => {
+        if (!this.stopped) then(outcome);
+      },
+      (error: unknown) => {
+        if (!this.stopped) then({ ok: false, reason: `substrate error: ${error instanceof Error ? error.message : String(error)}` });
+      },
+    );
   }
 
   stop(): void {
@@ -101,10 +126,10 @@ export class Controller {
   }
 
   /** An operator's request (journaled as such): power a fenced host on again after its repair. */
-  powerOnHost(host: string, actor: string): boolean {
-    const outcome = this.substrate.powerOnHost({ token: { epoch: this.epoch }, host });
-    this.record('action', 'powerOnHost', host, { actor, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.reason }) }, actor);
-    return outcome.ok;
+  powerOnHost(host: string, actor: string): void {
+    this.whenDone(this.substrate.powerOnHost({ token: { epoch: this.epoch }, host }), (outcome) =>
+      this.record('action', 'powerOnHost', host, { actor, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.reason }) }, actor),
+    );
   }
 
   private onEvent(event: SubstrateEvent): void {
@@ -214,6 +239,11 @@ export class Controller {
     this.clock.at(atMs, () => this.pass());
   }
 
+  /** A pass no later than `atMs` (used after asynchronous answers, which arrive between passes). */
+  private schedulePassAt(atMs: number): void {
+    if (this.wakeAtMs === null || atMs < this.wakeAtMs) this.setWake(atMs);
+  }
+
   private pass(): void {
     if (this.stopped) return;
     this.passScheduledAtMs = null;
@@ -299,56 +329,68 @@ export class Controller {
     const key = actionKey(action);
     if (this.state.inFlight.has(key)) return;
     const vm = action.type === 'fenceHost' ? null : action.vm;
-    const token = vm === null ? { epoch: this.epoch } : { epoch: this.epoch, vmGeneration: this.generations.get(vm) ?? 0 };
-    let outcome;
+    const token: FencingToken = vm === null ? { epoch: this.epoch } : { epoch: this.epoch, vmGeneration: this.generations.get(vm) ?? 0 };
+    let answer: MaybePromise<ActionOutcome>;
     let extra: Record<string, unknown> = {};
+    // In flight from the moment it is sent; events the call itself causes may settle it.
+    this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + this.deadlineFor(action) });
+    if (vm !== null) this.generations.set(vm, (this.generations.get(vm) ?? 0) + 1);
     switch (action.type) {
       case 'fenceHost':
-        outcome = this.substrate.fenceHost({ token, host: action.host });
+        answer = this.substrate.fenceHost({ token, host: action.host });
         break;
-      case 'startVm': {
-        const restorePointMs = this.substrate.restorePointMs(action.vm, action.datastore);
-        extra = { host: action.host, role: action.role, datastore: action.datastore, restorePointMs, coldRestart: action.coldRestart };
-        outcome = this.substrate.startVm({ token, vm: action.vm, host: action.host, role: action.role, datastore: action.datastore });
+      case 'startVm':
+        extra = { host: action.host, role: action.role, datastore: action.datastore, coldRestart: action.coldRestart };
+        answer = this.substrate.startVm({ token, vm: action.vm, host: action.host, role: action.role, datastore: action.datastore });
         break;
-      }
       case 'stopVm':
         extra = { host: action.host, instance: action.instanceId, shed: action.shed };
-        outcome = this.substrate.stopVm({ token, vm: action.vm, host: action.host, instanceId: action.instanceId });
+        answer = this.substrate.stopVm({ token, vm: action.vm, host: action.host, instanceId: action.instanceId });
         break;
       case 'promoteSecondary':
         extra = { host: action.host, instance: action.instanceId };
-        outcome = this.substrate.promoteSecondary({ token, vm: action.vm, instanceId: action.instanceId });
+        answer = this.substrate.promoteSecondary({ token, vm: action.vm, instanceId: action.instanceId });
         break;
     }
     this.actionsIssued++;
+    this.whenDone(answer, (outcome) => this.settleOutcome(action, key, token, extra, outcome));
+  }
+
+  private settleOutcome(action: Action, key: string, token: FencingToken, extra: Record<string, unknown>, outcome: ActionOutcome): void {
+    const now = this.clock.nowMs();
+    const vm = action.type === 'fenceHost' ? null : action.vm;
     const subject = action.type === 'fenceHost' ? action.host : action.vm;
     this.record('action', action.type, subject, {
       ...extra,
+      ...(action.type === 'startVm' && outcome.ok ? { restorePointMs: outcome.restorePointMs ?? null } : {}),
       reason: action.reason,
       epoch: this.epoch,
       ...(vm === null ? {} : { generation: token.vmGeneration }),
       ok: outcome.ok,
       ...(outcome.ok ? {} : { refused: outcome.reason }),
     });
-    if (vm !== null && outcome.ok) this.generations.set(vm, (this.generations.get(vm) ?? 0) + 1);
     if (!outcome.ok) {
       this.actionsRefused++;
-      if (vm !== null && outcome.reason.includes('generation')) {
-        // Someone else changed this VM: re-read what is, and decide again from there.
-        this.generations.set(vm, this.substrate.snapshot().vmGenerations.get(vm) ?? 0);
+      if (vm !== null) {
+        // Refused: the VM did not change. If someone else changed it, re-read what is.
+        if (outcome.reason.includes('generation')) {
+          const snapshot = this.substrate.snapshot();
+          const resync = (value: SubstrateSnapshot) => this.generations.set(vm, value.vmGenerations.get(vm) ?? 0);
+          if (isPromise(snapshot)) void snapshot.then(resync);
+          else resync(snapshot);
+        } else this.generations.set(vm, token.vmGeneration ?? 0);
       }
       // A refused action is retried, but with per-key exponential backoff (1 s … 30 s).
       const attempts = (this.refusedAttempts.get(key) ?? 0) + 1;
       this.refusedAttempts.set(key, attempts);
       const backoffMs = Math.min(30_000, 1000 * 2 ** Math.min(attempts - 1, 5));
       this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + backoffMs });
+      this.schedulePassAt(now + backoffMs);
       return;
     }
     this.refusedAttempts.delete(key);
-    // The substrate may already have answered synchronously (an event inside the call).
-    if (action.type === 'stopVm' && !this.state.instances.has(action.instanceId)) return;
-    this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + this.deadlineFor(action) });
+    // The substrate may already have shown the result (an event inside the call).
+    if (action.type === 'stopVm' && !this.state.instances.has(action.instanceId)) this.state.inFlight.delete(key);
   }
 
   private deadlineFor(action: Action): number {

@@ -78,7 +78,16 @@ export type SubstrateEvent =
   | { readonly type: 'fence.completed'; readonly host: string; readonly method: 'storage' | 'power'; readonly ok: boolean; readonly detail: string }
   | { readonly type: 'datastore.changed'; readonly datastore: string; readonly up: boolean };
 
-export type ActionOutcome = { readonly ok: true; readonly detail?: string } | { readonly ok: false; readonly reason: string };
+export type ActionOutcome =
+  | { readonly ok: true; readonly detail?: string; /** For a start: the newest write the disk it boots from holds. */ readonly restorePointMs?: number | null }
+  | { readonly ok: false; readonly reason: string };
+
+/** Simulated substrates answer at once; real ones over a network answer later. The controller takes both. */
+export type MaybePromise<T> = T | Promise<T>;
+
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
+}
 
 export interface StartRequest {
   readonly token: FencingToken;
@@ -92,24 +101,22 @@ export interface StartRequest {
 /** What every back end offers (DESIGN.md, "The Substrate port"). */
 export interface Substrate {
   readonly name: string;
-  snapshot(): SubstrateSnapshot;
+  snapshot(): MaybePromise<SubstrateSnapshot>;
   /** A new controller announces its term; from then on older epochs are refused. */
-  claimEpoch(token: FencingToken): ActionOutcome;
+  claimEpoch(token: FencingToken): MaybePromise<ActionOutcome>;
   subscribe(listener: (event: SubstrateEvent) => void): () => void;
-  startVm(request: StartRequest): ActionOutcome;
-  stopVm(request: { token: FencingToken; vm: string; host: string; instanceId: string }): ActionOutcome;
-  promoteSecondary(request: { token: FencingToken; vm: string; instanceId: string }): ActionOutcome;
-  fenceHost(request: { token: FencingToken; host: string }): ActionOutcome;
-  powerOnHost(request: { token: FencingToken; host: string }): ActionOutcome;
-  /** Newest point in time whose writes of `vm` the datastore holds (for RPO). */
-  restorePointMs(vm: string, datastore: string): number | null;
+  startVm(request: StartRequest): MaybePromise<ActionOutcome>;
+  stopVm(request: { token: FencingToken; vm: string; host: string; instanceId: string }): MaybePromise<ActionOutcome>;
+  promoteSecondary(request: { token: FencingToken; vm: string; instanceId: string }): MaybePromise<ActionOutcome>;
+  fenceHost(request: { token: FencingToken; host: string }): MaybePromise<ActionOutcome>;
+  powerOnHost(request: { token: FencingToken; host: string }): MaybePromise<ActionOutcome>;
   /** Snapshots of a VM's disk, oldest first. */
-  listSnapshots(vm: string): readonly SnapshotObservation[];
+  listSnapshots(vm: string): MaybePromise<readonly SnapshotObservation[]>;
   /**
    * Deletes a snapshot. An immutable snapshot is refused until its retention ends, whoever asks,
    * Tomaranai included (invariant 3): the substrate itself enforces it.
    */
-  deleteSnapshot(request: { token: FencingToken; snapshotId: string; actor: string }): ActionOutcome;
+  deleteSnapshot(request: { token: FencingToken; snapshotId: string; actor: string }): MaybePromise<ActionOutcome>;
 }
 
 export type JournalKind = 'fault' | 'observation' | 'decision' | 'action' | 'outcome' | 'drill' | 'audit';

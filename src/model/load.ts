@@ -144,8 +144,13 @@ function loadUnsafe(input: string | Uint8Array): LoadResult {
       },
     ]);
   }
+  // Lines are counted here, not by the parser: it misses the line breaks inside the tokens it
+  // cannot place (a stray "}" at the top), and every later position then lands on a wrong line.
   const lines = new LineCounter();
-  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  lines.addNewLine(0);
+  for (let index = text.indexOf('\n'); index >= 0; index = text.indexOf('\n', index + 1)) lines.addNewLine(index + 1);
+  // logLevel 'error': the core never prints; a stringified collection key would otherwise warn on stderr.
+  const document = parseDocument(text, { prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   const locator = new Locator(document, lines);
   if (document.errors.length > 0) {
     return fail(

@@ -8,6 +8,7 @@
  */
 import type {
   ActionOutcome,
+  Clock,
   FencingToken,
   HeartbeatChannel,
   InstanceObservation,
@@ -23,7 +24,6 @@ import type {
 import type { Random } from '../../control/random.ts';
 import type { Blueprint, Tier } from '../../model/index.ts';
 import { indexBlueprint, tierOf } from '../../model/index.ts';
-import type { Scheduler } from './scheduler.ts';
 
 export interface TwinParameters {
   readonly heartbeatIntervalMs: number;
@@ -158,7 +158,7 @@ export class Twin implements Substrate {
 
   constructor(
     private readonly blueprint: Blueprint,
-    private readonly clock: Scheduler,
+    private readonly clock: Clock,
     random: Random,
     readonly parameters: TwinParameters = DEFAULT_TWIN_PARAMETERS,
   ) {
@@ -267,7 +267,7 @@ export class Twin implements Substrate {
         : vm.bootTimeS * 1000 * (1 + this.parameters.bootContention * concurrent);
     const restorePointMs = this.restorePointMs(request.vm, store.name);
     this.emit({ type: 'instance.changed', instance: this.observe(instance), ...(restorePointMs === null ? {} : { restorePointMs }) });
-    instance.lifecycleTimer = this.clock.after(bootMs, () => {
+    instance.lifecycleTimer = this.after(bootMs, () => {
       instance.lifecycleTimer = null;
       if (instance.state !== 'booting' || instance.lost) return;
       instance.state = 'running';
@@ -275,7 +275,7 @@ export class Twin implements Substrate {
       this.report(instance);
       this.scheduleHealth(instance);
     });
-    return { ok: true, detail: `instance ${instance.id}` };
+    return { ok: true, detail: `instance ${instance.id}`, restorePointMs };
   }
 
   stopVm(request: { token: FencingToken; vm: string; host: string; instanceId: string }): ActionOutcome {
@@ -293,7 +293,7 @@ export class Twin implements Substrate {
     instance.state = 'stopping';
     this.report(instance);
     if (instance.lifecycleTimer) this.clock.cancel(instance.lifecycleTimer);
-    instance.lifecycleTimer = this.clock.after(this.parameters.stopLatencyMs, () => {
+    instance.lifecycleTimer = this.after(this.parameters.stopLatencyMs, () => {
       instance.lifecycleTimer = null;
       this.removeInstance(instance);
     });
@@ -314,7 +314,7 @@ export class Twin implements Substrate {
     }
     this.bumpGeneration(request.vm);
     if (instance.lifecycleTimer) this.clock.cancel(instance.lifecycleTimer);
-    instance.lifecycleTimer = this.clock.after(this.parameters.promoteLatencyMs, () => {
+    instance.lifecycleTimer = this.after(this.parameters.promoteLatencyMs, () => {
       instance.lifecycleTimer = null;
       if (instance.lost || instance.state !== 'running') return;
       instance.role = 'primary';
@@ -332,7 +332,7 @@ export class Twin implements Substrate {
     if (host === undefined) return this.refuse('fenceHost', `unknown host ${request.host}`);
     // Storage fencing: the datastore drops the host's reservations (needs the datastore, not the host).
     const reachableStore = this.hostDatastores(host).some((store) => store.up);
-    this.clock.after(this.parameters.storageFenceLatencyMs, () => {
+    this.after(this.parameters.storageFenceLatencyMs, () => {
       if (reachableStore && this.hostDatastores(host).some((store) => store.up)) {
         host.storageRevoked = true;
         this.killInstances(host, 'storage fenced');
@@ -343,7 +343,7 @@ export class Twin implements Substrate {
       }
     });
     // Power fencing through the power controller, which answers even for a host that lost its feed.
-    this.clock.after(this.parameters.powerFenceLatencyMs, () => {
+    this.after(this.parameters.powerFenceLatencyMs, () => {
       host.outletOn = false;
       host.crashed = false;
       host.hung = false;
@@ -561,6 +561,10 @@ export class Twin implements Substrate {
   }
 
   // ── Internals ─────────────────────────────────────────────────────────────────────────────
+
+  private after(delayMs: number, callback: () => void): TimerHandle {
+    return this.clock.at(this.clock.nowMs() + delayMs, callback);
+  }
 
   private checkToken(action: string, token: FencingToken, vm: string | null): ActionOutcome | null {
     if (token.epoch < this.newestEpoch) {

@@ -1,0 +1,48 @@
+/**
+ * Real time as a Clock, for the controller (and the twin, when it runs as a live service).
+ * `speed` > 1 runs the clock faster than the wall (a demo or an accelerated twin); the clock's
+ * zero is its creation, so journals read in seconds from the start like the simulation's.
+ */
+import type { Clock, TimerHandle } from '../control/ports.ts';
+
+export class RealClock implements Clock {
+  private readonly startedAtMs: number;
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private nextId = 1;
+
+  constructor(
+    private readonly speed = 1,
+    private readonly wallNowMs: () => number = () => performance.now(),
+  ) {
+    if (!(speed > 0)) throw new Error('RealClock: speed must be positive');
+    this.startedAtMs = wallNowMs();
+  }
+
+  nowMs(): number {
+    return (this.wallNowMs() - this.startedAtMs) * this.speed;
+  }
+
+  at(atMs: number, callback: () => void): TimerHandle {
+    const id = this.nextId++;
+    const delayMs = Math.max(0, (atMs - this.nowMs()) / this.speed);
+    const timer = setTimeout(() => {
+      this.timers.delete(id);
+      callback();
+    }, delayMs);
+    this.timers.set(id, timer);
+    return { id };
+  }
+
+  cancel(handle: TimerHandle): void {
+    const timer = this.timers.get(handle.id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.timers.delete(handle.id);
+  }
+
+  /** Cancels every pending timer (graceful shutdown). */
+  close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
