@@ -8,7 +8,7 @@ import type { Blueprint } from '../model/index.ts';
 import { CapacityModel, type Placement } from '../plan/capacity.ts';
 import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
-import { isPromise, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
+import { isPromise, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
 import type { ControllerState, HostStatus } from './state.ts';
 
 export interface ControllerOptions {
@@ -20,8 +20,12 @@ export interface ControllerOptions {
   readonly epoch?: number;
   readonly timings?: Partial<ControllerTimings>;
   readonly actor?: string;
-  /** Journal the health of every instance change (on) or only of primaries (off, for long runs). */
-  readonly journalSecondaries?: boolean;
+  /**
+   * The journal as a previous controller left it (after a crash or a leader change): decisions
+   * that the substrate cannot show — which VMs were shed and why, which were restarted cold —
+   * are taken from it, so a restart repeats none of them.
+   */
+  readonly history?: readonly JournalEntry[];
 }
 
 export class Controller {
@@ -36,6 +40,7 @@ export class Controller {
   private readonly journal: Journal;
   private readonly epoch: number;
   private readonly actor: string;
+  private readonly history: readonly JournalEntry[];
   private passScheduledAtMs: number | null = null;
   private wakeTimer: TimerHandle | null = null;
   private wakeAtMs: number | null = null;
@@ -55,6 +60,7 @@ export class Controller {
     this.journal = options.journal;
     this.epoch = options.epoch ?? 1;
     this.actor = options.actor ?? 'controller';
+    this.history = options.history ?? [];
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.model = new CapacityModel(this.blueprint);
     this.plan = planInitialPlacement(this.blueprint, this.model).placements;
@@ -84,14 +90,20 @@ export class Controller {
   private begin(snapshot: SubstrateSnapshot): void {
     const now = this.clock.nowMs();
     for (const host of snapshot.hosts) {
+      const heartbeats = host.heartbeats;
       this.state.hosts.set(host.name, {
         name: host.name,
-        channels: { management: { up: true, lastSeenAtMs: now }, datastore: { up: true, lastSeenAtMs: now } },
-        fencedAtMs: null,
+        channels: {
+          management: heartbeats ? { ...heartbeats.management } : { up: true, lastSeenAtMs: now },
+          datastore: heartbeats ? { ...heartbeats.datastore } : { up: true, lastSeenAtMs: now },
+        },
+        // A host the power controller reports off runs nothing: it needs no fencing.
+        fencedAtMs: host.poweredOn ? null : now,
         poweredOn: host.poweredOn,
       });
-      this.state.hostStatus.set(host.name, 'up');
+      this.state.hostStatus.set(host.name, host.poweredOn ? 'up' : 'fenced');
     }
+    this.restoreDecisions();
     for (const instance of snapshot.instances) this.state.instances.set(instance.id, instance);
     for (const store of snapshot.datastores) this.state.datastoresUp.set(store.name, store.up);
     for (const [vm, generation] of snapshot.vmGenerations) this.generations.set(vm, generation);
@@ -101,6 +113,23 @@ export class Controller {
     this.unsubscribe = this.substrate.subscribe((event) => this.onEvent(event));
     this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
     this.schedulePass();
+  }
+
+  /** Re-reads, from a previous controller's journal, the decisions the substrate cannot show. */
+  private restoreDecisions(): void {
+    for (const entry of this.history) {
+      const view = this.state.vms.get(entry.subject);
+      if (view === undefined) continue;
+      if (entry.type === 'vm.shed') view.shedReason = String(entry.data.reason);
+      else if (entry.type === 'vm.unshed') view.shedReason = null;
+      else if (entry.type === 'vm.cold-restart') view.coldRestart = true;
+      else if ((entry.type === 'startVm' || entry.type === 'promoteSecondary') && entry.data.ok === true) view.coldRestart = false;
+      if (entry.type === 'vm.instance' && entry.data.role === 'primary') view.lastHost = String(entry.data.host);
+    }
+    if (this.history.length > 0) {
+      const shed = [...this.state.vms.values()].filter((view) => view.shedReason !== null).length;
+      this.record('decision', 'controller.restored', this.actor, { fromEntries: this.history.length, shedVms: shed });
+    }
   }
 
   /** Runs `then` on a substrate answer: at once when it is synchronous, later when it is not. */

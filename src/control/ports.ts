@@ -31,6 +31,8 @@ export interface FencingToken {
 export interface HostObservation {
   readonly name: string;
   readonly poweredOn: boolean;
+  /** The heartbeat channels as the substrate last heard them (so a restarted controller need not wait). */
+  readonly heartbeats?: Readonly<Record<HeartbeatChannel, { readonly up: boolean; readonly lastSeenAtMs: number }>>;
 }
 
 export interface InstanceObservation {

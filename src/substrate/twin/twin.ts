@@ -94,6 +94,8 @@ interface TwinHost {
   wasPowered: boolean;
   managementAlive: boolean;
   datastoreAlive: boolean;
+  managementLostAtMs: number;
+  datastoreLostAtMs: number;
   managementTimer: TimerHandle | null;
   datastoreTimer: TimerHandle | null;
 }
@@ -181,6 +183,8 @@ export class Twin implements Substrate {
         wasPowered: true,
         managementAlive: true,
         datastoreAlive: true,
+        managementLostAtMs: 0,
+        datastoreLostAtMs: 0,
         managementTimer: null,
         datastoreTimer: null,
       });
@@ -215,7 +219,14 @@ export class Twin implements Substrate {
   snapshot(): SubstrateSnapshot {
     return {
       atMs: this.clock.nowMs(),
-      hosts: [...this.hosts.values()].map((host) => ({ name: host.name, poweredOn: this.powered(host) })),
+      hosts: [...this.hosts.values()].map((host) => ({
+        name: host.name,
+        poweredOn: this.powered(host),
+        heartbeats: {
+          management: { up: host.managementAlive, lastSeenAtMs: host.managementAlive ? this.clock.nowMs() : host.managementLostAtMs },
+          datastore: { up: host.datastoreAlive, lastSeenAtMs: host.datastoreAlive ? this.clock.nowMs() : host.datastoreLostAtMs },
+        },
+      })),
       instances: [...this.instances.values()].map((instance) => this.observe(instance)),
       datastores: [...this.datastores.values()].map((store) => ({ name: store.name, up: store.up })),
       vmGenerations: new Map(this.generations),
@@ -779,6 +790,7 @@ export class Twin implements Substrate {
       return;
     }
     const lastTickMs = Math.floor((now - host.phaseMs) / interval) * interval + host.phaseMs;
+    if (!alive) host[channel === 'management' ? 'managementLostAtMs' : 'datastoreLostAtMs'] = lastTickMs;
     if (!alive) {
       // The controller notices when the next heartbeat does not arrive.
       host[timerKey] = this.clock.at(lastTickMs + interval, () => {
