@@ -16,6 +16,7 @@ import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
 import { formatDrillReport } from './format.ts';
 import { createLivePrinter } from './live.ts';
+import { registerSecurityCommands } from './security.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
 
 export interface CliIo {
@@ -166,6 +167,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       if (!options.quiet) io.err(`journal: ${journalPath} (${run.journal.length} entries); replay with --seed ${options.seed}\n`);
       exitCode = drillExitCode(run);
     });
+
+  registerSecurityCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
+    exitCode = code;
+  });
 
   program
     .command('storm')

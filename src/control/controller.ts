@@ -9,7 +9,7 @@ import { CapacityModel, type Placement } from '../plan/capacity.ts';
 import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
 import { isPromise, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
-import type { ControllerState, HostStatus } from './state.ts';
+import { applyMark, type ControllerState, type HostStatus } from './state.ts';
 
 export interface ControllerOptions {
   readonly blueprint: Blueprint;
@@ -293,7 +293,7 @@ export class Controller {
       nowMs: now,
       timings: this.timings,
     });
-    for (const mark of decision.marks) this.apply(mark, now);
+    for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) this.execute(action, now);
     let nextWakeMs = decision.nextWakeMs;
     for (const flight of this.state.inFlight.values()) {
@@ -315,44 +315,35 @@ export class Controller {
     });
   }
 
-  private apply(mark: Mark, now: number): void {
+  private apply(mark: Mark): void {
     const state = this.state;
+    const before = {
+      hostStatus: mark.type === 'host.status' ? state.hostStatus.get(mark.host) : undefined,
+      shedReason: mark.type === 'vm.shed' ? state.vms.get(mark.vm)!.shedReason : undefined,
+    };
+    if (!applyMark(state, mark)) return;
     switch (mark.type) {
-      case 'host.status': {
-        const previous: HostStatus | undefined = state.hostStatus.get(mark.host);
-        state.hostStatus.set(mark.host, mark.status);
-        this.record('decision', 'host.status', mark.host, { from: previous ?? null, to: mark.status, reason: hostReason(mark.status) });
-        break;
-      }
-      case 'vm.pending':
-        state.vms.get(mark.vm)!.pendingSinceMs = mark.sinceMs;
-        if (mark.sinceMs === null) state.vms.get(mark.vm)!.coldRestart = false;
+      case 'host.status':
+        this.record('decision', 'host.status', mark.host, { from: before.hostStatus ?? null, to: mark.status, reason: hostReason(mark.status) });
         break;
       case 'vm.waiting':
-        state.vms.get(mark.vm)!.waitReason = mark.reason;
         if (mark.reason !== null) this.record('decision', 'vm.waiting', mark.vm, { reason: mark.reason });
         break;
-      case 'vm.shed': {
-        const view = state.vms.get(mark.vm)!;
-        if (view.shedReason === mark.reason) break;
-        view.shedReason = mark.reason;
+      case 'vm.shed':
         this.record('decision', mark.reason === null ? 'vm.unshed' : 'vm.shed', mark.vm, {
           reason: mark.reason ?? 'running again',
           tier: this.tierName(mark.vm),
         });
         break;
-      }
-      case 'vm.reserve':
-        if (mark.host === null) state.reservations.delete(mark.vm);
-        else state.reservations.set(mark.vm, { host: mark.host, untilMs: mark.untilMs });
-        break;
       case 'vm.cold-restart':
-        state.vms.get(mark.vm)!.coldRestart = true;
         this.record('decision', 'vm.cold-restart', mark.vm, { reason: mark.reason, effectiveTier: 'critical' });
         break;
+      default:
+        break;
     }
-    void now;
+    void before.shedReason;
   }
+
 
   private execute(action: Action, now: number): void {
     const key = actionKey(action);

@@ -8,7 +8,7 @@ import type { Blueprint, Service, Tier } from '../model/index.ts';
 import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
 import { chooseHost } from '../plan/first-fit.ts';
 import type { InstanceObservation, InstanceRole } from './ports.ts';
-import { hostStatus, type ControllerState, type HostStatus } from './state.ts';
+import { hostStatus, type ControllerState, type HostStatus, type StateMark } from './state.ts';
 
 export interface ControllerTimings {
   /** Both heartbeat channels silent this long ⇒ failed; one channel ⇒ isolated or storage-lost. */
@@ -26,6 +26,8 @@ export interface ControllerTimings {
   readonly maxActionsPerPass: number;
   /** Events arriving within this window are handled by one pass. */
   readonly passBatchMs: number;
+  /** How long room claimed for a waiting VM is held for it. */
+  readonly reservationMs: number;
 }
 
 export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
@@ -38,6 +40,7 @@ export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
   startTimeoutExtraMs: 60_000,
   maxActionsPerPass: 256,
   passBatchMs: 50,
+  reservationMs: 600_000,
 });
 
 export type Action =
@@ -55,13 +58,7 @@ export type Action =
   | { readonly type: 'promoteSecondary'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string };
 
 /** State changes that explain decisions; the controller applies them and journals the changes. */
-export type Mark =
-  | { readonly type: 'host.status'; readonly host: string; readonly status: HostStatus }
-  | { readonly type: 'vm.pending'; readonly vm: string; readonly sinceMs: number | null }
-  | { readonly type: 'vm.waiting'; readonly vm: string; readonly reason: string | null }
-  | { readonly type: 'vm.shed'; readonly vm: string; readonly reason: string | null }
-  | { readonly type: 'vm.cold-restart'; readonly vm: string; readonly reason: string }
-  | { readonly type: 'vm.reserve'; readonly vm: string; readonly host: string | null; readonly untilMs: number };
+export type Mark = StateMark;
 
 export interface Decision {
   readonly actions: Action[];
@@ -137,7 +134,8 @@ export function decide(input: DecideInput): Decision {
     const list = byVm.get(instance.vm);
     if (list === undefined) byVm.set(instance.vm, [instance]);
     else list.push(instance);
-    if (statusOf(instance.host) !== 'fenced') load.add(instance.host, instance.vm);
+    // A copy being stopped frees its room already: what is claimed next can boot as it goes.
+    if (statusOf(instance.host) !== 'fenced' && instance.state !== 'stopping') load.add(instance.host, instance.vm);
     if (instance.state === 'stopping') continue;
     const hostState = statusOf(instance.host);
     if (hostState === 'storage-lost') {
@@ -172,6 +170,26 @@ export function decide(input: DecideInput): Decision {
   }
 
   const eligible = (host: string) => statusOf(host) === 'up';
+  function eligibleHost(host: string): boolean {
+    return eligible(host);
+  }
+  // Room claimed by a VM that waits (for a fence, its dependencies, shed VMs to stop) is held
+  // for it: counted before anything else is placed, released to it when its turn comes.
+  for (const [vm, reservation] of state.reservations) {
+    const live = (byVm.get(vm) ?? []).some((instance) => instance.role === 'primary' && instance.state !== 'stopping' && reachable(instance.host));
+    if (reservation.untilMs <= nowMs || live || !eligibleHost(reservation.host)) {
+      marks.push({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
+      continue;
+    }
+    load.add(reservation.host, vm);
+    wake(reservation.untilMs);
+  }
+
+  // While a host is suspect (a heartbeat late, not yet past the timeout), a correlated failure
+  // (a rack, a room) may still be unfolding: restarts wait until every host is known, so that
+  // capacity is shared out once, in priority order, over the whole failure. Bounded by the
+  // detection timeout.
+  const settling = [...statuses.values()].some((status) => status === 'suspect');
   // Room freed by shedding belongs to the VM it was freed for, so nothing lower takes it first.
   for (const [vm, reservation] of state.reservations) {
     if (reservation.untilMs <= nowMs || (byVm.get(vm) ?? []).some((instance) => instance.role === 'primary')) {
@@ -219,6 +237,7 @@ export function decide(input: DecideInput): Decision {
 
     if (live.length > 0) {
       if (view.pendingSinceMs !== null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: null });
+      if (state.reservations.has(vmName)) marks.push({ type: 'vm.reserve', vm: vmName, host: null, untilMs: 0 });
       if (view.shedReason !== null && !shedThisPass.has(vmName)) marks.push({ type: 'vm.shed', vm: vmName, reason: null });
       if (live.length > 1) {
         // Two copies answer: keep the oldest healthy one. Fencing should make this unreachable.
@@ -230,22 +249,30 @@ export function decide(input: DecideInput): Decision {
       if (view.waitReason !== reason) marks.push({ type: 'vm.waiting', vm: vmName, reason });
       continue;
     }
+    // A copy on a host not yet fenced (or still stopping) blocks a restart, but not the claim on
+    // a host: capacity goes in priority order whatever order the fences complete in.
+    let blockedReason: string | null = null;
     if (blocked.length > 0) {
       if (view.shedReason !== null || shedThisPass.has(vmName)) continue;
       const host = blocked[0]!.host;
-      const why =
+      blockedReason =
         statusOf(host) === 'failed'
           ? `waiting for host ${host} to be fenced`
           : statusOf(host) === 'storage-lost'
             ? `waiting for its copy on ${host} to stop`
             : `waiting for its copy on ${host} (${statusOf(host)})`;
-      wait(vmName, view.waitReason, why);
-      continue;
+      const failsOver =
+        tier.mechanism === 'failover' &&
+        secondaries.some((instance) => instance.synced && instance.state === 'running' && (statusOf(instance.host) === 'up' || statusOf(instance.host) === 'suspect'));
+      if (failsOver) {
+        wait(vmName, view.waitReason, blockedReason);
+        continue;
+      }
     }
     const pendingSinceMs = view.pendingSinceMs ?? nowMs;
     if (view.pendingSinceMs === null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: nowMs });
 
-    if (tier.mechanism === 'failover') {
+    if (tier.mechanism === 'failover' && blockedReason === null) {
       const ready = secondaries.find(
         (instance) => instance.synced && instance.state === 'running' && (statusOf(instance.host) === 'up' || statusOf(instance.host) === 'suspect'),
       );
@@ -274,33 +301,34 @@ export function decide(input: DecideInput): Decision {
       }
     }
     if (busy(`start:${vmName}:primary`)) continue;
-
-    const missing = service.dependsOn.filter((dependency) => !healthyServices.has(dependency));
-    if (missing.length > 0 && nowMs - pendingSinceMs < timings.dependencyWaitMaxMs) {
-      wait(vmName, view.waitReason, `waiting for ${missing.join(', ')} to pass its health check`);
-      wake(pendingSinceMs + timings.dependencyWaitMaxMs);
+    if (settling && view.lastHost !== null) {
+      wait(vmName, view.waitReason, 'waiting until every suspect host is confirmed up or failed');
       continue;
     }
+
     const datastore = diskFor(service);
     if (datastore === null) {
       wait(vmName, view.waitReason, `no copy of its disk is reachable (${service.datastore} and its replica are down)`);
       continue;
     }
+    // A claim made in an earlier pass sticks while it still fits, so a VM that waits (for a
+    // fence, its dependencies, or shed VMs to stop) does not wander and make new victims.
     const reservation = state.reservations.get(vmName);
-    const reserved = reservation !== undefined && reservation.untilMs > nowMs ? reservation.host : null;
-    if (reserved !== null) load.remove(reserved, vmName);
-    const preferred = reserved ?? (view.lastHost === null ? input.plan.get(vmName)?.primary : undefined);
+    const claimed = reservation !== undefined && reservation.untilMs > nowMs && eligible(reservation.host) ? reservation.host : undefined;
+    if (claimed !== undefined) load.remove(claimed, vmName);
+    const preferred = claimed ?? (view.lastHost === null ? input.plan.get(vmName)?.primary : undefined);
     const host =
       preferred !== undefined && eligible(preferred) && load.fits(preferred, vmName)
         ? preferred
         : chooseHost({ model, load, vm: vmName, avoid: siblingsOf(service), awayFrom: null, eligible });
     if (host === null) {
-      if (reserved !== null) {
-        // The room it shed for is still being freed: wait for it rather than shed again.
-        load.add(reserved, vmName);
+      // Shedding claims the freed room at once (a copy being stopped no longer counts), so a
+      // lower tier later in this pass, or in the next, cannot take it first.
+      if (tryShedding(vmName, tier)) continue;
+      if (blockedReason !== null) {
+        wait(vmName, view.waitReason, blockedReason);
         continue;
       }
-      if (tryShedding(vmName, tier)) continue;
       if (tier.sheddable) {
         if (view.shedReason === null) {
           marks.push({ type: 'vm.shed', vm: vmName, reason: 'no capacity on the surviving hosts; it returns when capacity does' });
@@ -308,7 +336,25 @@ export function decide(input: DecideInput): Decision {
       } else wait(vmName, view.waitReason, 'no capacity on the surviving hosts, and nothing of a lower tier left to shed');
       continue;
     }
+    // The host is claimed in priority order even while the VM waits for its dependencies, so a
+    // lower tier that happens to be ready first can never take the room a higher tier needs.
     load.add(host, vmName);
+    const claim = (): void => {
+      if (claimed !== host) marks.push({ type: 'vm.reserve', vm: vmName, host, untilMs: nowMs + timings.reservationMs });
+    };
+    if (blockedReason !== null) {
+      claim();
+      wait(vmName, view.waitReason, blockedReason);
+      continue;
+    }
+    const missing = service.dependsOn.filter((dependency) => !healthyServices.has(dependency));
+    if (missing.length > 0 && nowMs - pendingSinceMs < timings.dependencyWaitMaxMs) {
+      claim();
+      wait(vmName, view.waitReason, `waiting for ${missing.join(', ')} to pass its health check`);
+      wake(pendingSinceMs + timings.dependencyWaitMaxMs);
+      continue;
+    }
+    if (claimed !== undefined) marks.push({ type: 'vm.reserve', vm: vmName, host: null, untilMs: 0 });
     act({
       type: 'startVm',
       vm: vmName,
@@ -375,7 +421,7 @@ export function decide(input: DecideInput): Decision {
     for (const host of blueprint.hosts) {
       if (!eligible(host.name)) continue;
       const candidates = (byHost.get(host.name) ?? [])
-        .filter((instance) => instance.state !== 'stopping')
+        .filter((instance) => instance.state !== 'stopping' && !shedThisPass.has(instance.vm))
         .filter((instance) => {
           const victimTier = model.info(instance.vm).tier;
           return victimTier.sheddable && victimTier.priority > tier.priority;
@@ -406,7 +452,7 @@ export function decide(input: DecideInput): Decision {
       load.remove(victim.host, victim.vm);
     }
     load.add(best.host, vm);
-    marks.push({ type: 'vm.reserve', vm, host: best.host, untilMs: nowMs + timings.stopTimeoutMs + timings.detectionTimeoutMs });
+    marks.push({ type: 'vm.reserve', vm, host: best.host, untilMs: nowMs + timings.reservationMs });
     const view = state.vms.get(vm)!;
     wait(vm, view.waitReason, `waiting for ${best.victims.length} lower-tier VM(s) on ${best.host} to stop`);
     return true;

@@ -62,3 +62,50 @@ export function hostStatus(host: HostView, nowMs: number, detectionTimeoutMs: nu
   if (!host.channels.management.up || !host.channels.datastore.up) return 'suspect';
   return 'up';
 }
+
+/** The bookkeeping a decision asks for; the mark types live with decide(). */
+export type StateMark =
+  | { readonly type: 'host.status'; readonly host: string; readonly status: HostStatus }
+  | { readonly type: 'vm.pending'; readonly vm: string; readonly sinceMs: number | null }
+  | { readonly type: 'vm.waiting'; readonly vm: string; readonly reason: string | null }
+  | { readonly type: 'vm.shed'; readonly vm: string; readonly reason: string | null }
+  | { readonly type: 'vm.cold-restart'; readonly vm: string; readonly reason: string }
+  | { readonly type: 'vm.reserve'; readonly vm: string; readonly host: string | null; readonly untilMs: number };
+
+/**
+ * Applies one mark to the state; returns whether anything changed (so the caller journals only
+ * changes). Shared by the controller and by the planner's failure analysis, which must agree.
+ */
+export function applyMark(state: ControllerState, mark: StateMark): boolean {
+  switch (mark.type) {
+    case 'host.status':
+      if (state.hostStatus.get(mark.host) === mark.status) return false;
+      state.hostStatus.set(mark.host, mark.status);
+      return true;
+    case 'vm.pending': {
+      const view = state.vms.get(mark.vm)!;
+      view.pendingSinceMs = mark.sinceMs;
+      if (mark.sinceMs === null) view.coldRestart = false;
+      return true;
+    }
+    case 'vm.waiting': {
+      const view = state.vms.get(mark.vm)!;
+      if (view.waitReason === mark.reason) return false;
+      view.waitReason = mark.reason;
+      return true;
+    }
+    case 'vm.shed': {
+      const view = state.vms.get(mark.vm)!;
+      if (view.shedReason === mark.reason) return false;
+      view.shedReason = mark.reason;
+      return true;
+    }
+    case 'vm.reserve':
+      if (mark.host === null) state.reservations.delete(mark.vm);
+      else state.reservations.set(mark.vm, { host: mark.host, untilMs: mark.untilMs });
+      return true;
+    case 'vm.cold-restart':
+      state.vms.get(mark.vm)!.coldRestart = true;
+      return true;
+  }
+}

@@ -12,11 +12,12 @@ import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
 import { Scheduler } from '../substrate/twin/scheduler.ts';
 import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
-import { findScenario, SCENARIOS, type ScenarioStep } from './scenarios.ts';
+import { findScenario, SCENARIOS, type Scenario, type ScenarioStep } from './scenarios.ts';
 
 export interface DrillOptions {
   readonly blueprint: Blueprint;
-  readonly scenario: string;
+  /** A named scenario, or a custom one (faults at the fault time, no repair): used to replay plan cases. */
+  readonly scenario: string | Scenario;
   readonly seed: number;
   readonly journal?: Journal & { onAppend?: (listener: (entry: JournalEntry) => void) => () => void };
   readonly twinParameters?: Partial<TwinParameters>;
@@ -75,11 +76,11 @@ export async function runDrillPaced(options: DrillOptions, pace: (simulatedMs: n
 }
 
 export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; live: boolean }, DrillRun, void> {
-  const scenario = findScenario(options.scenario);
+  const scenario = typeof options.scenario === 'string' ? findScenario(options.scenario) : options.scenario;
   if (scenario === undefined) {
     throw new DrillError(
       'TMR_DRILL_UNKNOWN_SCENARIO',
-      `unknown scenario "${options.scenario}"`,
+      `unknown scenario "${String(options.scenario)}"`,
       `use one of: ${SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
     );
   }
@@ -125,6 +126,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
   const plan = scenario.plan({ blueprint: options.blueprint, twin });
   record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
   const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
+  const repairs = steps.some((step) => step.kind === 'power-on');
   let done = 0;
   for (const step of steps) {
     scheduler.at(faultAtMs + step.afterS * 1000, () => {
@@ -150,7 +152,12 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     const live = scheduler.nowMs() - faultAtMs < LIVE_WINDOW_MS;
     runChecked(scheduler, auditor, scheduler.nowMs() + (live ? LIVE_CHUNK_MS : CHUNK_MS));
     yield { atMs: scheduler.nowMs(), live };
-    const settled = done === steps.length && controller.state.inFlight.size === 0 && allHostsUp(controller) && auditor.unconverged().length === 0 && allProtected(controller);
+    const settled =
+      done === steps.length &&
+      controller.state.inFlight.size === 0 &&
+      (!repairs || allHostsUp(controller)) &&
+      auditor.unconverged().length === 0 &&
+      allProtected(controller);
     if (!settled) stableSinceMs = null;
     else if (stableSinceMs === null) stableSinceMs = scheduler.nowMs();
     // Converged and quiet for a minute of simulated time: nothing more will happen.
@@ -184,9 +191,6 @@ export function runChecked(scheduler: Scheduler, auditor: InvariantAuditor, unti
 }
 
 function allProtected(controller: Controller): boolean {
-  for (const view of controller.state.vms.values()) {
-    if (view.waitReason !== null && view.waitReason.startsWith('unprotected')) continue;
-  }
   const secondaries = new Set<string>();
   for (const instance of controller.state.instances.values()) {
     if (instance.role === 'secondary' && instance.synced) secondaries.add(instance.vm);

@@ -149,3 +149,12 @@ export const SCENARIOS: readonly Scenario[] = [
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((scenario) => scenario.name === name);
 }
+
+/** A scenario of given faults, struck at once and not repaired: a plan's failure case, replayed. */
+export function faultsScenario(name: string, description: string, faults: readonly Fault[]): Scenario {
+  return {
+    name,
+    summary: description,
+    plan: () => ({ description, steps: faults.map((fault) => ({ afterS: 0, kind: 'inject' as const, fault })) }),
+  };
+}

@@ -36,6 +36,8 @@ export interface TwinParameters {
   readonly bootContention: number;
   readonly secondarySyncMsPerGiB: number;
   readonly secondarySyncMinMs: number;
+  /** I/O pause of a VM on a synchronously replicated volume when one copy is lost. */
+  readonly storageFailoverMs: number;
 }
 
 export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
@@ -48,6 +50,7 @@ export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
   bootContention: 0.04,
   secondarySyncMsPerGiB: 150,
   secondarySyncMinMs: 5_000,
+  storageFailoverMs: 1_500,
 });
 
 export type Fault =
@@ -110,7 +113,9 @@ interface TwinInstance {
   lost: boolean;
   healthy: boolean;
   synced: boolean;
-  readonly datastore: string;
+  datastore: string;
+  /** Until then its I/O is paused while synchronous storage fails over to the replica. */
+  storagePausedUntilMs: number;
   healthTimer: TimerHandle | null;
   lifecycleTimer: TimerHandle | null;
 }
@@ -265,6 +270,7 @@ export class Twin implements Substrate {
       healthy: false,
       synced: false,
       datastore: store.name,
+      storagePausedUntilMs: 0,
       healthTimer: null,
       lifecycleTimer: null,
     };
@@ -619,8 +625,35 @@ export class Twin implements Substrate {
     if (up) {
       const open = store.outages.find((outage) => outage.toMs === null);
       if (open) open.toMs = this.clock.nowMs();
-    } else store.outages.push({ fromMs: this.clock.nowMs(), toMs: null });
+    } else {
+      store.outages.push({ fromMs: this.clock.nowMs(), toMs: null });
+      this.failOverStorage(store);
+    }
     this.emit({ type: 'datastore.changed', datastore: store.name, up });
+  }
+
+  /**
+   * A synchronously replicated volume survives the loss of one copy (a stretched, metro-mirrored
+   * datastore): the VMs using it pause their I/O briefly and go on from the replica, which holds
+   * every acknowledged write. Asynchronously replicated volumes do not: their VMs must restart
+   * from the replica's older point, which is the controller's decision.
+   */
+  private failOverStorage(store: TwinDatastore): void {
+    const replica = store.replicatedTo === null ? undefined : this.datastores.get(store.replicatedTo);
+    if (replica === undefined || !replica.up) return;
+    const now = this.clock.nowMs();
+    for (const instance of this.instances.values()) {
+      if (instance.datastore !== store.name || instance.lost) continue;
+      const service = this.index.service.get(this.index.vm.get(instance.vm)!.service)!;
+      if (tierOf(this.blueprint, service).replication.mode !== 'sync') continue;
+      instance.datastore = replica.name;
+      instance.storagePausedUntilMs = now + this.parameters.storageFailoverMs;
+      this.report(instance);
+      this.scheduleHealth(instance);
+      this.after(this.parameters.storageFailoverMs, () => {
+        if (this.instances.has(instance.id)) this.scheduleHealth(instance);
+      });
+    }
   }
 
   private powered(host: TwinHost): boolean {
@@ -648,6 +681,7 @@ export class Twin implements Substrate {
     if (instance.state !== 'running' || instance.lost) return false;
     const host = this.hosts.get(instance.host)!;
     if (!this.alive(host) || !host.storagePathUp || host.storageRevoked) return false;
+    if (this.clock.nowMs() < instance.storagePausedUntilMs) return false;
     return this.datastores.get(instance.datastore)?.up === true;
   }
 
