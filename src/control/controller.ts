@@ -6,10 +6,12 @@
  */
 import type { Blueprint } from '../model/index.ts';
 import { CapacityModel, type Placement } from '../plan/capacity.ts';
-import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
+import { restartOrder } from '../plan/first-fit.ts';
+import { planPlacement } from '../plan/placement.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
-import { isPromise, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
-import { applyMark, type ControllerState, type HostStatus } from './state.ts';
+import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
+import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
+import { simulateRecovery } from '../plan/failure-analysis.ts';
 
 export interface ControllerOptions {
   readonly blueprint: Blueprint;
@@ -47,6 +49,9 @@ export class Controller {
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
   private readonly refusedAttempts = new Map<string, number>();
+  /** The recovery being followed, and the failure set it was computed for. */
+  private target: RecoveryTarget | null = null;
+  private targetKey: string | null = null;
   /** Each VM's generation as this controller last knew it: the compare-and-set half of its tokens. */
   private readonly generations = new Map<string, number>();
   passes = 0;
@@ -63,7 +68,7 @@ export class Controller {
     this.history = options.history ?? [];
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.model = new CapacityModel(this.blueprint);
-    this.plan = planInitialPlacement(this.blueprint, this.model).placements;
+    this.plan = planPlacement(this.blueprint, { objective: 'balanced' }).placements;
     this.order = restartOrder(this.blueprint).map((vm) => vm.name);
     this.state = {
       hosts: new Map(),
@@ -268,6 +273,73 @@ export class Controller {
     this.clock.at(atMs, () => this.pass());
   }
 
+  /**
+   * When the set of hosts that cannot run VMs (or of datastores down) changes, and no host is
+   * still suspect, the whole recovery is computed once, by simulating decide() to its end (the
+   * planner's failure analysis does the same), and then followed: capacity goes where that
+   * computation says, whatever order fences, stops and boots complete in.
+   */
+  private refreshTarget(now: number): void {
+    const unavailable: string[] = [];
+    for (const host of this.state.hosts.values()) {
+      const status = hostStatus(host, now, this.timings.detectionTimeoutMs);
+      if (status === 'suspect') return;
+      if (status !== 'up') unavailable.push(`${host.name}:${status === 'isolated' ? 'isolated' : 'lost'}`);
+    }
+    for (const [store, up] of this.state.datastoresUp) if (!up) unavailable.push(`${store}:down`);
+    const key = unavailable.sort().join(',');
+    if (key === this.targetKey) return;
+    this.targetKey = key;
+    const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: this.simulationStart(now) });
+    this.target = simulation;
+    this.record('decision', 'recovery.planned', this.actor, {
+      unavailable: key === '' ? [] : key.split(','),
+      running: simulation.primary.size,
+      shed: [...simulation.shedReasons.keys()],
+      notPlaced: this.blueprint.vms.filter((vm) => !simulation.primary.has(vm.name)).map((vm) => vm.name),
+    });
+  }
+
+  /** The controller's view as the recovery simulation starts from it: lost hosts as already fenced. */
+  private simulationStart(now: number): ControllerState {
+    const statuses = new Map<string, HostStatus>();
+    for (const host of this.state.hosts.values()) {
+      const status = hostStatus(host, now, this.timings.detectionTimeoutMs);
+      statuses.set(host.name, status === 'up' || status === 'isolated' ? status : 'fenced');
+    }
+    const instances = new Map<string, InstanceObservation>();
+    for (const instance of this.state.instances.values()) {
+      const status = statuses.get(instance.host);
+      if (status === 'fenced' || instance.state === 'stopping') continue;
+      instances.set(instance.id, { ...instance, state: 'running', healthy: true, synced: instance.role === 'secondary' ? instance.synced || instance.state === 'running' : false });
+    }
+    return {
+      hosts: new Map(
+        [...this.state.hosts.values()].map((host) => [
+          host.name,
+          {
+            name: host.name,
+            channels: {
+              management: statuses.get(host.name) === 'isolated' ? { up: false, lastSeenAtMs: now - 10 * this.timings.detectionTimeoutMs } : { up: true, lastSeenAtMs: now },
+              datastore: { up: true, lastSeenAtMs: now },
+            },
+            fencedAtMs: statuses.get(host.name) === 'fenced' ? now : null,
+            poweredOn: host.poweredOn,
+          },
+        ]),
+      ),
+      instances,
+      datastoresUp: new Map(this.state.datastoresUp),
+      vms: new Map(
+        [...this.state.vms].map(([vm, view]) => [vm, { pendingSinceMs: null, waitReason: null, shedReason: view.shedReason, coldRestart: false, lastHost: view.lastHost }]),
+      ),
+      inFlight: new Map(),
+      hostStatus: statuses,
+      unhealthySinceMs: new Map(),
+      reservations: new Map(),
+    };
+  }
+
   /** A pass no later than `atMs` (used after asynchronous answers, which arrive between passes). */
   private schedulePassAt(atMs: number): void {
     if (this.wakeAtMs === null || atMs < this.wakeAtMs) this.setWake(atMs);
@@ -284,6 +356,7 @@ export class Controller {
         if (!this.refusedAttempts.has(key)) this.record('decision', 'action.timed-out', key, { issuedAtMs: flight.issuedAtMs });
       }
     }
+    this.refreshTarget(now);
     const decision = decide({
       blueprint: this.blueprint,
       model: this.model,
@@ -292,6 +365,7 @@ export class Controller {
       state: this.state,
       nowMs: now,
       timings: this.timings,
+      target: this.target,
     });
     for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) this.execute(action, now);

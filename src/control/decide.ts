@@ -5,10 +5,10 @@
  * repeated pass repeats nothing that is already under way.
  */
 import type { Blueprint, Service, Tier } from '../model/index.ts';
-import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
+import { CapacityModel, domainDistance, HostLoad, type Placement } from '../plan/capacity.ts';
 import { chooseHost } from '../plan/first-fit.ts';
 import type { InstanceObservation, InstanceRole } from './ports.ts';
-import { hostStatus, type ControllerState, type HostStatus, type StateMark } from './state.ts';
+import { hostStatus, type ControllerState, type HostStatus, type RecoveryTarget, type StateMark } from './state.ts';
 
 export interface ControllerTimings {
   /** Both heartbeat channels silent this long ⇒ failed; one channel ⇒ isolated or storage-lost. */
@@ -75,6 +75,11 @@ export interface DecideInput {
   readonly state: ControllerState;
   readonly nowMs: number;
   readonly timings: ControllerTimings;
+  /**
+   * The recovery to follow (computed once per failure set by simulating this very function).
+   * Absent, decide() is greedy: it places in priority order and sheds as it goes.
+   */
+  readonly target?: RecoveryTarget | null;
 }
 
 export function actionKey(action: Action): string {
@@ -100,6 +105,7 @@ export function decide(input: DecideInput): Decision {
   };
   const busy = (key: string) => state.inFlight.has(key);
   const shedThisPass = new Set<string>();
+  const orderIndex = orderIndexOf(input.order);
   const act = (action: Action): void => {
     if (actions.length >= timings.maxActionsPerPass || busy(actionKey(action))) return;
     actions.push(action);
@@ -221,6 +227,31 @@ export function decide(input: DecideInput): Decision {
     }
   }
 
+  const target = input.target ?? null;
+  // Following a recovery target: first stop what it moves or sheds, so that its room counts as
+  // free for everything placed in this pass.
+  const moving = new Set<string>();
+  if (target !== null && !settling) {
+    for (const vmName of input.order) {
+      const { tier } = model.info(vmName);
+      if (!tier.sheddable) continue;
+      const live = (byVm.get(vmName) ?? []).find((instance) => instance.role === 'primary' && instance.state !== 'stopping' && reachable(instance.host));
+      if (live === undefined) continue;
+      const want = target.primary.get(vmName);
+      if (want === live.host) continue;
+      moving.add(vmName);
+      if (statusOf(live.host) !== 'fenced') load.remove(live.host, vmName);
+      if (want === undefined) {
+        const reason = target.shedReasons.get(vmName) ?? 'the recovery plan has no room for it';
+        if (state.vms.get(vmName)!.shedReason !== reason) marks.push({ type: 'vm.shed', vm: vmName, reason });
+        shedThisPass.add(vmName);
+        act({ type: 'stopVm', vm: vmName, host: live.host, instanceId: live.id, reason, shed: true });
+      } else {
+        act({ type: 'stopVm', vm: vmName, host: live.host, instanceId: live.id, reason: `moved to ${want} by the recovery plan, to make room`, shed: false });
+      }
+    }
+  }
+
   // 3. VMs, in restart order: tier, then dependencies, then blueprint order.
   for (const vmName of input.order) {
     const { service, tier } = model.info(vmName);
@@ -235,6 +266,7 @@ export function decide(input: DecideInput): Decision {
       else if (statusOf(instance.host) !== 'fenced') blocked.push(instance);
     }
 
+    if (moving.has(vmName)) continue;
     if (live.length > 0) {
       if (view.pendingSinceMs !== null) marks.push({ type: 'vm.pending', vm: vmName, sinceMs: null });
       if (state.reservations.has(vmName)) marks.push({ type: 'vm.reserve', vm: vmName, host: null, untilMs: 0 });
@@ -313,6 +345,46 @@ export function decide(input: DecideInput): Decision {
     }
     // A claim made in an earlier pass sticks while it still fits, so a VM that waits (for a
     // fence, its dependencies, or shed VMs to stop) does not wander and make new victims.
+    if (target !== null) {
+      const want = target.primary.get(vmName);
+      if (want === undefined) {
+        const reason = target.shedReasons.get(vmName) ?? 'no capacity on the surviving hosts; it returns when capacity does';
+        if (tier.sheddable) {
+          if (view.shedReason !== reason) marks.push({ type: 'vm.shed', vm: vmName, reason });
+        } else wait(vmName, view.waitReason, 'no capacity on the surviving hosts, and nothing of a lower tier left to shed');
+        continue;
+      }
+      if (!eligible(want) || !load.fits(want, vmName)) {
+        wait(vmName, view.waitReason, blockedReason ?? `waiting for room the recovery plan frees on ${want}`);
+        continue;
+      }
+      load.add(want, vmName);
+      if (blockedReason !== null) {
+        wait(vmName, view.waitReason, blockedReason);
+        continue;
+      }
+      const missingNow = service.dependsOn.filter((dependency) => !healthyServices.has(dependency));
+      if (missingNow.length > 0 && nowMs - pendingSinceMs < timings.dependencyWaitMaxMs) {
+        wait(vmName, view.waitReason, `waiting for ${missingNow.join(', ')} to pass its health check`);
+        wake(pendingSinceMs + timings.dependencyWaitMaxMs);
+        continue;
+      }
+      act({
+        type: 'startVm',
+        vm: vmName,
+        host: want,
+        role: 'primary',
+        datastore,
+        coldRestart: view.coldRestart,
+        reason:
+          view.lastHost === null
+            ? 'initial placement'
+            : view.shedReason !== null
+              ? 'capacity is back for a shed VM'
+              : `restart after its copy on ${view.lastHost} was lost`,
+      });
+      continue;
+    }
     const reservation = state.reservations.get(vmName);
     const claimed = reservation !== undefined && reservation.untilMs > nowMs && eligible(reservation.host) ? reservation.host : undefined;
     if (claimed !== undefined) load.remove(claimed, vmName);
@@ -391,8 +463,19 @@ export function decide(input: DecideInput): Decision {
     if (secondaries.some((instance) => statusOf(instance.host) === 'failed')) return 'unprotected: its secondary is on a failed host, waiting for fencing';
     if (busy(`start:${primary.vm}:secondary`)) return null;
     if (primary.state !== 'running' || !primary.healthy) return 'unprotected: the primary must run and be healthy before a secondary can sync';
-    if (unshedableWaiting) return 'unprotected: a new secondary waits until every critical VM has a host';
-    const host = chooseHost({ model, load, vm: primary.vm, avoid: [primary.host], awayFrom: primary.host, eligible });
+    let host: string | null;
+    if (target !== null) {
+      const want = target.secondary.get(primary.vm);
+      if (want === undefined) return 'unprotected: the recovery plan has no room for a secondary in another failure domain';
+      if (!eligible(want) || !load.fits(want, primary.vm)) return `unprotected: waiting for room on ${want} for its secondary`;
+      host = want;
+    } else {
+      if (unshedableWaiting) return 'unprotected: a new secondary waits until every critical VM has a host';
+      const planned = input.plan.get(primary.vm)?.secondary ?? null;
+      const plannedFits =
+        planned !== null && eligible(planned) && load.fits(planned, primary.vm) && domainDistance(model.host(planned), model.host(primary.host)) >= 2;
+      host = plannedFits ? planned : chooseHost({ model, load, vm: primary.vm, avoid: [primary.host], awayFrom: primary.host, eligible });
+    }
     if (host === null) return 'unprotected: no host in another failure domain has room for a new secondary';
     const service = model.info(primary.vm).service;
     const room = model.host(host).room;
@@ -426,7 +509,13 @@ export function decide(input: DecideInput): Decision {
           const victimTier = model.info(instance.vm).tier;
           return victimTier.sheddable && victimTier.priority > tier.priority;
         })
-        .sort((a, b) => model.priority(b.vm) - model.priority(a.vm) || model.cost(b.vm).cores - model.cost(a.vm).cores);
+        .sort(
+          (a, b) =>
+            model.priority(b.vm) - model.priority(a.vm) ||
+            model.cost(b.vm).cores - model.cost(a.vm).cores ||
+            // A canonical tie-break (restart order), never the order events happened to arrive in.
+            (orderIndex.get(b.vm) ?? 0) - (orderIndex.get(a.vm) ?? 0),
+        );
       let freeCores = load.freeCores(host.name);
       let freeMemory = load.freeMemoryGiB(host.name);
       const victims: InstanceObservation[] = [];
@@ -457,4 +546,15 @@ export function decide(input: DecideInput): Decision {
     wait(vm, view.waitReason, `waiting for ${best.victims.length} lower-tier VM(s) on ${best.host} to stop`);
     return true;
   }
+}
+
+const orderIndexCache = new WeakMap<readonly string[], Map<string, number>>();
+
+function orderIndexOf(order: readonly string[]): Map<string, number> {
+  let index = orderIndexCache.get(order);
+  if (index === undefined) {
+    index = new Map(order.map((vm, position) => [vm, position]));
+    orderIndexCache.set(order, index);
+  }
+  return index;
 }

@@ -46,6 +46,15 @@ export interface ControllerState {
   readonly reservations: Map<string, Reservation>;
 }
 
+/** Where every VM goes once a recovery is done: computed once per failure set, then followed. */
+export interface RecoveryTarget {
+  /** Where each VM's primary runs once the recovery is done; absent: not running (shed or lost). */
+  readonly primary: ReadonlyMap<string, string>;
+  readonly secondary: ReadonlyMap<string, string>;
+  /** Why a VM does not run, for the ones the recovery sheds. */
+  readonly shedReasons: ReadonlyMap<string, string>;
+}
+
 export interface Reservation {
   readonly host: string;
   readonly untilMs: number;

@@ -5,6 +5,7 @@
  */
 import type { Blueprint, BlueprintIndex, Host, Service, Tier, Vm } from '../model/index.ts';
 import { indexBlueprint, tierOf } from '../model/index.ts';
+import { MEMORY_OVERCOMMIT_RATIO } from './validate-placement.ts';
 
 export interface VmCost {
   readonly cores: number;
@@ -29,7 +30,8 @@ export class CapacityModel {
     for (const vm of blueprint.vms) {
       const service = this.index.service.get(vm.service)!;
       const tier = tierOf(blueprint, service);
-      this.costs.set(vm.name, { cores: vm.vcpu / tier.cpuOvercommit, memoryGiB: vm.memoryGiB });
+      // The same cost rules as the planner's (validate-placement.ts), so plan and controller agree.
+      this.costs.set(vm.name, { cores: vm.vcpu / tier.cpuOvercommit, memoryGiB: tier.memoryOvercommit ? vm.memoryGiB / MEMORY_OVERCOMMIT_RATIO : vm.memoryGiB });
       this.priorities.set(vm.name, tier.priority);
       this.infos.set(vm.name, { vm, service, tier });
     }

@@ -6,7 +6,7 @@
  */
 import { decide, DEFAULT_TIMINGS } from '../control/decide.ts';
 import type { InstanceObservation } from '../control/ports.ts';
-import { applyMark, type ControllerState, type HostView } from '../control/state.ts';
+import { applyMark, type ControllerState, type HostView, type RecoveryTarget } from '../control/state.ts';
 import type { Blueprint } from '../model/index.ts';
 import { tierOf } from '../model/index.ts';
 import { CapacityModel, type Placement } from './capacity.ts';
@@ -93,54 +93,10 @@ export function analyseCase(
 ): FailureOutcome {
   const failedHosts = hostsOfCase(blueprint, failure);
   const failedStores = new Set(failure.kind === 'room' ? blueprint.datastores.filter((store) => failure.ids.includes(store.room)).map((store) => store.name) : []);
-  const state = initialState(blueprint, placements, failedHosts, failedStores);
-  const timings = { ...DEFAULT_TIMINGS, dependencyWaitMaxMs: 0, maxActionsPerPass: 10_000 };
-  let nowMs = 10_000;
-  let sequence = 0;
-  const restarted = new Set<string>();
-  const promoted = new Set<string>();
-  const coldRestarted = new Set<string>();
-  // A fixpoint, bounded: each pass starts, stops or promotes something, or the loop ends.
-  for (let pass = 0; pass < 200; pass++) {
-    const decision = decide({ blueprint, model, plan: placements, order, state, nowMs, timings });
-    for (const mark of decision.marks) {
-      applyMark(state, mark);
-      if (mark.type === 'vm.cold-restart') coldRestarted.add(mark.vm);
-    }
-    if (decision.actions.length === 0) break;
-    for (const action of decision.actions) {
-      switch (action.type) {
-        case 'startVm': {
-          const id = `${action.vm}#a${++sequence}`;
-          const service = model.info(action.vm).service;
-          state.instances.set(id, {
-            id,
-            vm: action.vm,
-            host: action.host,
-            role: action.role,
-            state: 'running',
-            healthy: true,
-            synced: action.role === 'secondary',
-            datastore: action.datastore ?? service.datastore,
-          });
-          if (action.role === 'primary') restarted.add(action.vm);
-          break;
-        }
-        case 'stopVm':
-          state.instances.delete(action.instanceId);
-          break;
-        case 'promoteSecondary': {
-          const instance = state.instances.get(action.instanceId);
-          if (instance) state.instances.set(instance.id, { ...instance, role: 'primary', synced: false });
-          promoted.add(action.vm);
-          break;
-        }
-        case 'fenceHost':
-          break;
-      }
-    }
-    nowMs += 1_000;
-  }
+  const start = initialState(blueprint, placements, failedHosts, failedStores);
+  const simulation = simulateRecovery({ blueprint, model, order, plan: placements, state: start });
+  const { restarted, promoted, coldRestarted } = simulation;
+  const state = simulation.state;
 
   const running = new Set<string>();
   for (const instance of state.instances.values()) if (instance.role === 'primary') running.add(instance.vm);
@@ -176,6 +132,86 @@ export function analyseCase(
     late,
     hostsLost: failedHosts.size,
   };
+}
+
+export interface RecoverySimulation extends RecoveryTarget {
+  readonly state: ControllerState;
+  readonly restarted: ReadonlySet<string>;
+  readonly promoted: ReadonlySet<string>;
+  readonly coldRestarted: ReadonlySet<string>;
+}
+
+/**
+ * The recovery the controller performs, computed at once: decide() (in its greedy mode) on an
+ * instantaneous substrate until nothing changes. The planner calls it for every failure case;
+ * the controller calls it when the set of failed hosts changes and then follows the result, so
+ * the two agree whatever order the substrate's answers arrive in. `state` is consumed.
+ */
+export function simulateRecovery(input: {
+  blueprint: Blueprint;
+  model: CapacityModel;
+  order: readonly string[];
+  plan: ReadonlyMap<string, Placement>;
+  state: ControllerState;
+}): RecoverySimulation {
+  const { blueprint, model, order, plan, state } = input;
+  const timings = { ...DEFAULT_TIMINGS, dependencyWaitMaxMs: 0, maxActionsPerPass: 10_000 };
+  let nowMs = 10_000;
+  let sequence = 0;
+  const restarted = new Set<string>();
+  const promoted = new Set<string>();
+  const coldRestarted = new Set<string>();
+  const shedReasons = new Map<string, string>();
+  // A fixpoint, bounded: each pass starts, stops or promotes something, or the loop ends.
+  for (let pass = 0; pass < 200; pass++) {
+    const decision = decide({ blueprint, model, plan, order, state, nowMs, timings });
+    for (const mark of decision.marks) {
+      applyMark(state, mark);
+      if (mark.type === 'vm.cold-restart') coldRestarted.add(mark.vm);
+      if (mark.type === 'vm.shed' && mark.reason !== null) shedReasons.set(mark.vm, mark.reason);
+    }
+    if (decision.actions.length === 0) break;
+    for (const action of decision.actions) {
+      switch (action.type) {
+        case 'startVm': {
+          const id = `${action.vm}#a${++sequence}`;
+          state.instances.set(id, {
+            id,
+            vm: action.vm,
+            host: action.host,
+            role: action.role,
+            state: 'running',
+            healthy: true,
+            synced: action.role === 'secondary',
+            datastore: action.datastore,
+          });
+          if (action.role === 'primary') restarted.add(action.vm);
+          break;
+        }
+        case 'stopVm':
+          state.instances.delete(action.instanceId);
+          break;
+        case 'promoteSecondary': {
+          const instance = state.instances.get(action.instanceId);
+          if (instance) state.instances.set(instance.id, { ...instance, role: 'primary', synced: false });
+          promoted.add(action.vm);
+          break;
+        }
+        case 'fenceHost':
+          break;
+      }
+    }
+    nowMs += 1_000;
+  }
+  const primary = new Map<string, string>();
+  const secondary = new Map<string, string>();
+  for (const instance of state.instances.values()) {
+    if (state.hostStatus.get(instance.host) !== 'up') continue;
+    if (instance.role === 'primary') primary.set(instance.vm, instance.host);
+    else secondary.set(instance.vm, instance.host);
+  }
+  for (const vm of [...shedReasons.keys()]) if (primary.has(vm)) shedReasons.delete(vm);
+  return { state, primary, secondary, shedReasons, restarted, promoted, coldRestarted };
 }
 
 function initialState(
@@ -237,24 +273,39 @@ function initialState(
  */
 function serviceRtoEstimate(blueprint: Blueprint, serviceName: string, restarted: ReadonlySet<string>, promoted: ReadonlySet<string>): number {
   const services = new Map(blueprint.services.map((service) => [service.name, service]));
-  const memo = new Map<string, number>();
-  const readyAt = (name: string, trail: Set<string>): number => {
-    const known = memo.get(name);
-    if (known !== undefined) return known;
+  // When a service answers again: all its restarted VMs are back (the RTO measured by drills).
+  const backAt = new Map<string, number>();
+  // When a dependent may start: the controller waits for one healthy VM of each dependency.
+  const usableAt = new Map<string, number>();
+  const compute = (name: string, trail: Set<string>): void => {
+    if (backAt.has(name)) return;
     const service = services.get(name);
-    if (service === undefined || trail.has(name)) return 0;
+    if (service === undefined || trail.has(name)) {
+      backAt.set(name, 0);
+      usableAt.set(name, 0);
+      return;
+    }
     trail.add(name);
-    const restartedVms = service.vms.filter((vm) => restarted.has(vm.name));
-    let ready = 0;
-    if (restartedVms.length > 0) {
-      const dependencies = Math.max(0, ...service.dependsOn.map((dependency) => readyAt(dependency, trail)));
-      ready = Math.max(DETECT_AND_FENCE_S, dependencies) + Math.max(...restartedVms.map((vm) => vm.bootTimeS));
-    } else if (service.vms.some((vm) => promoted.has(vm.name))) ready = DETECT_AND_FENCE_S + FAILOVER_S;
+    let dependenciesReady = DETECT_AND_FENCE_S;
+    for (const dependency of service.dependsOn) {
+      compute(dependency, trail);
+      dependenciesReady = Math.max(dependenciesReady, usableAt.get(dependency) ?? 0);
+    }
+    // The controller waits for dependencies at most dependencyWaitMaxMs, then starts anyway.
+    dependenciesReady = Math.min(dependenciesReady, DETECT_AND_FENCE_S + DEFAULT_TIMINGS.dependencyWaitMaxMs / 1000);
+    let back = 0;
+    let usable = Number.POSITIVE_INFINITY;
+    for (const vm of service.vms) {
+      const ready = restarted.has(vm.name) ? dependenciesReady + vm.bootTimeS : promoted.has(vm.name) ? DETECT_AND_FENCE_S + FAILOVER_S : 0;
+      back = Math.max(back, ready);
+      usable = Math.min(usable, ready);
+    }
     trail.delete(name);
-    memo.set(name, ready);
-    return ready;
+    backAt.set(name, back);
+    usableAt.set(name, usable === Number.POSITIVE_INFINITY ? 0 : usable);
   };
-  return readyAt(serviceName, new Set());
+  compute(serviceName, new Set());
+  return backAt.get(serviceName) ?? 0;
 }
 
 function estimateWorstRto(blueprint: Blueprint, model: CapacityModel, restarted: ReadonlySet<string>, promoted: ReadonlySet<string>): number {
