@@ -12,6 +12,7 @@ import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings
 import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
 import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
 import { simulateRecovery } from '../plan/failure-analysis.ts';
+import { rebalance, type RebalanceAction } from './rebalance.ts';
 
 export interface ControllerOptions {
   readonly blueprint: Blueprint;
@@ -28,6 +29,11 @@ export interface ControllerOptions {
    * are taken from it, so a restart repeats none of them.
    */
   readonly history?: readonly JournalEntry[];
+  /** Run the rebalancer (CPU shares and live migration following demand). */
+  readonly rebalance?: boolean;
+  /** How the initial placement packs: spread for headroom (default), or on the fewest hosts. */
+  readonly placementObjective?: 'balanced' | 'fewest-hosts';
+  readonly rebalanceIntervalMs?: number;
 }
 
 export class Controller {
@@ -50,7 +56,13 @@ export class Controller {
   private stopped = false;
   private readonly refusedAttempts = new Map<string, number>();
   /** The recovery being followed, and the failure set it was computed for. */
-  private target: RecoveryTarget | null = null;
+  private target: { primary: Map<string, string>; secondary: Map<string, string>; shedReasons: ReadonlyMap<string, string> } | null = null;
+  private readonly rebalanceEnabled: boolean;
+  private readonly rebalanceIntervalMs: number;
+  private rebalanceTimer: TimerHandle | null = null;
+  private readonly lastMigratedAtMs = new Map<string, number>();
+  migrations = 0;
+  shareChanges = 0;
   private targetKey: string | null = null;
   /** Each VM's generation as this controller last knew it: the compare-and-set half of its tokens. */
   private readonly generations = new Map<string, number>();
@@ -66,9 +78,11 @@ export class Controller {
     this.epoch = options.epoch ?? 1;
     this.actor = options.actor ?? 'controller';
     this.history = options.history ?? [];
+    this.rebalanceEnabled = options.rebalance ?? false;
+    this.rebalanceIntervalMs = options.rebalanceIntervalMs ?? 60_000;
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.model = new CapacityModel(this.blueprint);
-    this.plan = planPlacement(this.blueprint, { objective: 'balanced' }).placements;
+    this.plan = planPlacement(this.blueprint, { objective: options.placementObjective ?? 'balanced' }).placements;
     this.order = restartOrder(this.blueprint).map((vm) => vm.name);
     this.state = {
       hosts: new Map(),
@@ -118,6 +132,7 @@ export class Controller {
     this.unsubscribe = this.substrate.subscribe((event) => this.onEvent(event));
     this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
     this.schedulePass();
+    if (this.rebalanceEnabled) this.scheduleRebalance();
   }
 
   /** Re-reads, from a previous controller's journal, the decisions the substrate cannot show. */
@@ -157,6 +172,7 @@ export class Controller {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.wakeTimer) this.clock.cancel(this.wakeTimer);
+    if (this.rebalanceTimer) this.clock.cancel(this.rebalanceTimer);
   }
 
   /** An operator's request (journaled as such): power a fenced host on again after its repair. */
@@ -192,6 +208,11 @@ export class Controller {
       case 'instance.changed': {
         const before = state.instances.get(event.instance.id);
         const instance = event.instance;
+        if (before !== undefined && before.host !== instance.host && this.target !== null) {
+          // A live migration moved it: the recovery target follows, so nothing moves it back.
+          (instance.role === 'primary' ? this.target.primary : this.target.secondary).set(instance.vm, instance.host);
+          this.state.inFlight.delete(`migrate:${instance.vm}`);
+        }
         state.instances.set(instance.id, instance);
         if (instance.state === 'running' && !instance.healthy) {
           if (!state.unhealthySinceMs.has(instance.id)) state.unhealthySinceMs.set(instance.id, now);
@@ -291,7 +312,7 @@ export class Controller {
     if (key === this.targetKey) return;
     this.targetKey = key;
     const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: this.simulationStart(now) });
-    this.target = simulation;
+    this.target = { primary: new Map(simulation.primary), secondary: new Map(simulation.secondary), shedReasons: simulation.shedReasons };
     this.record('decision', 'recovery.planned', this.actor, {
       unavailable: key === '' ? [] : key.split(','),
       running: simulation.primary.size,
@@ -338,6 +359,49 @@ export class Controller {
       unhealthySinceMs: new Map(),
       reservations: new Map(),
     };
+  }
+
+  private scheduleRebalance(): void {
+    this.rebalanceTimer = this.clock.at(this.clock.nowMs() + this.rebalanceIntervalMs, () => {
+      this.rebalanceTimer = null;
+      if (this.stopped) return;
+      const metrics = this.substrate.metrics();
+      const run = (values: readonly import('./ports.ts').VmMetrics[]) => {
+        if (this.stopped) return;
+        // Only when nothing is being recovered: moving VMs during a recovery competes with it.
+        const busy = [...this.state.vms.values()].some((view) => view.pendingSinceMs !== null) || this.state.inFlight.size > 0;
+        if (!busy) {
+          for (const action of rebalance({ model: this.model, state: this.state, metrics: values, nowMs: this.clock.nowMs(), lastMigratedAtMs: this.lastMigratedAtMs })) {
+            this.executeRebalance(action);
+          }
+        }
+        this.scheduleRebalance();
+      };
+      if (isPromise(metrics)) void metrics.then(run);
+      else run(metrics);
+    });
+  }
+
+  private executeRebalance(action: RebalanceAction): void {
+    const token: FencingToken = { epoch: this.epoch, vmGeneration: this.generations.get(action.vm) ?? 0 };
+    if (action.type === 'setCpuShares') {
+      this.whenDone(this.substrate.setCpuShares({ token: { epoch: this.epoch }, vm: action.vm, instanceId: action.instanceId, shares: action.shares }), (outcome) => {
+        if (outcome.ok) this.shareChanges++;
+        this.record('action', 'setCpuShares', action.vm, { instance: action.instanceId, shares: action.shares, reason: action.reason, epoch: this.epoch, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
+      });
+      return;
+    }
+    this.generations.set(action.vm, (token.vmGeneration ?? 0) + 1);
+    this.state.inFlight.set(`migrate:${action.vm}`, { issuedAtMs: this.clock.nowMs(), deadlineMs: this.clock.nowMs() + 60_000 });
+    this.lastMigratedAtMs.set(action.vm, this.clock.nowMs());
+    this.whenDone(this.substrate.migrateVm({ token, vm: action.vm, instanceId: action.instanceId, toHost: action.toHost }), (outcome) => {
+      if (outcome.ok) this.migrations++;
+      else {
+        this.generations.set(action.vm, token.vmGeneration ?? 0);
+        this.state.inFlight.delete(`migrate:${action.vm}`);
+      }
+      this.record('action', 'migrateVm', action.vm, { instance: action.instanceId, from: action.fromHost, to: action.toHost, reason: action.reason, epoch: this.epoch, generation: token.vmGeneration, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
+    });
   }
 
   /** A pass no later than `atMs` (used after asynchronous answers, which arrive between passes). */

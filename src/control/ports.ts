@@ -58,6 +58,19 @@ export interface SnapshotObservation {
   readonly digest: string;
 }
 
+/** CPU of one running copy at a moment: what it wanted, what it got, how long it waited. */
+export interface VmMetrics {
+  readonly vm: string;
+  readonly instanceId: string;
+  readonly host: string;
+  readonly role: InstanceRole;
+  readonly demandCores: number;
+  readonly allocatedCores: number;
+  /** CPU ready: share of the time it was ready to run but waited for a core, in percent. */
+  readonly readyPercent: number;
+  readonly shares: number;
+}
+
 export interface DatastoreObservation {
   readonly name: string;
   readonly up: boolean;
@@ -114,6 +127,12 @@ export interface Substrate {
   powerOnHost(request: { token: FencingToken; host: string }): MaybePromise<ActionOutcome>;
   /** Snapshots of a VM's disk, oldest first. */
   listSnapshots(vm: string): MaybePromise<readonly SnapshotObservation[]>;
+  /** CPU demand, allocation and ready time of every running copy, now. */
+  metrics(): MaybePromise<readonly VmMetrics[]>;
+  /** Moves a running copy to another host without stopping it (live migration). */
+  migrateVm(request: { token: FencingToken; vm: string; instanceId: string; toHost: string }): MaybePromise<ActionOutcome>;
+  /** Sets a copy's CPU shares (its weight when CPU is contended). */
+  setCpuShares(request: { token: FencingToken; vm: string; instanceId: string; shares: number }): MaybePromise<ActionOutcome>;
   /**
    * Deletes a snapshot. An immutable snapshot is refused until its retention ends, whoever asks,
    * Tomaranai included (invariant 3): the substrate itself enforces it.

@@ -133,6 +133,23 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    name: 'generator-power',
+    summary: 'the grid is lost (every feed without a generator fails): the hospital runs on the generator-backed hosts; restored after 8 h',
+    plan(context) {
+      const grid = context.blueprint.powerFeeds.filter((feed) => !feed.generator);
+      const faults: Fault[] = grid.map((feed) => ({ kind: 'power-feed-failure', feed: feed.name }));
+      const hosts = context.blueprint.hosts.filter((host) => grid.some((feed) => feed.name === host.powerFeed)).map((host) => host.name);
+      return {
+        description: `grid power lost: feeds ${grid.map((feed) => feed.name).join(', ')} fail, ${hosts.length} hosts go dark, the generator-backed hosts carry the hospital`,
+        steps: [
+          ...faults.map((fault) => ({ afterS: 0, kind: 'inject' as const, fault })),
+          ...faults.map((fault) => ({ afterS: 8 * HOUR_S, kind: 'heal' as const, fault })),
+          ...hosts.map((host) => ({ afterS: 8 * HOUR_S + 1, kind: 'power-on' as const, host })),
+        ],
+      };
+    },
+  },
+  {
     name: 'room-failure',
     summary: 'a whole server room with its storage copy is lost; restored after 4 h',
     plan(context) {

@@ -69,7 +69,8 @@ export function demandFactor(profile: DemandProfile, atMs: number, surge = false
       level = 0.3;
       break;
     default:
-      level = 0;
+      // flat: a steady load at its peak factor, day and night.
+      level = 1;
   }
   const factor = 1 + (peak - 1) * level;
   return surge ? factor * profile.surgeFactor : factor;

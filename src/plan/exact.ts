@@ -166,7 +166,7 @@ function lpModel(rules: PlacementRules, copies: readonly number[], objective: Pl
   if (fewest) for (let host = 0; host < hostCount; host++) objectiveTerms.push(`+ ${yName(host)}`);
   else objectiveTerms.push('+ u');
   for (const copy of copies) {
-    if (!rules.vms[copy >> 1]!.needsGenerator) continue;
+    if (!rules.vms[copy >> 1]!.needsGenerator || (copy & 1) === 1) continue;
     for (let host = 0; host < hostCount; host++) {
       if (rules.hostGenerator[host] === 0) objectiveTerms.push(`+ ${penalty} ${xName(copy, host)}`);
     }

@@ -269,7 +269,7 @@ class Packing {
     });
     const constrained = (copy: number) => {
       const vm = rules.vms[copy >> 1]!;
-      return (vm.needsGenerator ? 2 : 0) + (rules.services[vm.service]!.distinctHard ? 1 : 0);
+      return (vm.needsGenerator && (copy & 1) === 0 ? 2 : 0) + (rules.services[vm.service]!.distinctHard ? 1 : 0);
     };
     // Primary and secondary have equal keys; the copy index keeps the primary first.
     order.sort((a, b) => constrained(b) - constrained(a) || this.copySize[b]! - this.copySize[a]! || a - b);
@@ -605,7 +605,7 @@ class Packing {
     if (this.options.enabled !== null && this.options.enabled[host] === 0) return false;
     const vm = rules.vms[copy >> 1]!;
     if (this.partnerHost >= 0 && !apart(rules, vm.secondaryDomain, host, this.partnerHost)) return false;
-    if (level < WITHOUT_GENERATOR && vm.needsGenerator && rules.hostGenerator[host] === 0) return false;
+    if (level < WITHOUT_GENERATOR && vm.needsGenerator && (copy & 1) === 0 && rules.hostGenerator[host] === 0) return false;
     if (level < WITHOUT_SPREAD) {
       if (this.hardSiblings && this.stamp[host] === this.stampToken) return false;
       if (this.forbiddenRack >= 0 && rules.hostRack[host] === this.forbiddenRack) return false;

@@ -21,8 +21,12 @@
  *   sibling's secondary.
  * - A service with two or more VMs does not run all its primaries in one rack when the hosts it may
  *   use span two racks (every tier: a rack loses power as one).
- * - When any eligible host is on a generator-backed feed, every copy of a continuous or critical VM
- *   runs on such a host (tiers that may not be shed). A planner that cannot fit them all says so.
+ * - When any eligible host is on a generator-backed feed, the primary of every continuous VM runs on
+ *   such a host, so that losing the grid never takes both copies of one. Critical VMs restart on
+ *   the generator-backed hosts when the grid goes (lower tiers are shed for them): the failure
+ *   analysis of each power feed and the generator-power drill check that they fit. Keeping every
+ *   copy on the generator feed instead would fill those hosts to ~90 % in normal operation (no
+ *   headroom for clinical peaks) and put both copies of each pair behind one feed.
  * - Every VM is placed, and every failover VM has its secondary.
  */
 import type { Blueprint, Host } from '../model/index.ts';
@@ -122,7 +126,7 @@ export function placementRules(blueprint: Blueprint, options: RuleOptions = {}):
   const services: ServiceRule[] = [];
   for (const service of blueprint.services) {
     const tier = tierOf(blueprint, service);
-    const needsGenerator = generatorRule && !tier.sheddable;
+    const needsGenerator = generatorRule && tier.mechanism === 'failover';
     const usable = needsGenerator ? generatorIndices : allIndices;
     const usableHosts = needsGenerator ? generatorHosts : count;
     let secondaryDomain: DomainLevel = 'host';
@@ -241,7 +245,7 @@ export function listViolations(rules: PlacementRules, primaryHost: Int32Array, s
       if (host < 0) continue;
       usedCores[host]! += vm.cores;
       usedMemory[host]! += vm.memoryGiB;
-      if (vm.needsGenerator && rules.hostGenerator[host] === 0) {
+      if (vm.needsGenerator && host === primary && rules.hostGenerator[host] === 0) {
         violations.push(`${vm.name} (${vm.tier}): ${hostName(host)} is not on a generator-backed power feed`);
       }
     }

@@ -16,6 +16,7 @@ import type {
   InstanceState,
   SnapshotObservation,
   StartRequest,
+  VmMetrics,
   Substrate,
   SubstrateEvent,
   SubstrateSnapshot,
@@ -24,6 +25,7 @@ import type {
 import type { Random } from '../../control/random.ts';
 import type { Blueprint, Tier } from '../../model/index.ts';
 import { indexBlueprint, tierOf } from '../../model/index.ts';
+import { cpuDemand, shareCpu } from '../../plan/demand.ts';
 
 export interface TwinParameters {
   readonly heartbeatIntervalMs: number;
@@ -38,7 +40,13 @@ export interface TwinParameters {
   readonly secondarySyncMinMs: number;
   /** I/O pause of a VM on a synchronously replicated volume when one copy is lost. */
   readonly storageFailoverMs: number;
+  /** Live migration: a fixed part plus the memory copied at this rate. */
+  readonly migrationBaseMs: number;
+  readonly migrationMsPerGiB: number;
 }
+
+/** Default CPU shares per tier priority (continuous, critical, standard, deferred). */
+export const DEFAULT_SHARES = [4000, 2000, 1000, 500] as const;
 
 export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
   heartbeatIntervalMs: 500,
@@ -51,6 +59,8 @@ export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
   secondarySyncMsPerGiB: 150,
   secondarySyncMinMs: 5_000,
   storageFailoverMs: 1_500,
+  migrationBaseMs: 400,
+  migrationMsPerGiB: 25,
 });
 
 export type Fault =
@@ -106,7 +116,6 @@ interface TwinHost {
 interface TwinInstance {
   readonly id: string;
   readonly vm: string;
-  readonly host: string;
   role: InstanceRole;
   state: InstanceState;
   /** The processes died with their host: nothing runs, though nobody has told the controller. */
@@ -116,6 +125,9 @@ interface TwinInstance {
   datastore: string;
   /** Until then its I/O is paused while synchronous storage fails over to the replica. */
   storagePausedUntilMs: number;
+  host: string;
+  shares: number;
+  migrating: boolean;
   healthTimer: TimerHandle | null;
   lifecycleTimer: TimerHandle | null;
 }
@@ -161,6 +173,8 @@ export class Twin implements Substrate {
   private readonly snapshots = new Map<string, SnapshotLedger>();
   private readonly snapshotPhase: Random;
   readonly refusals: { atMs: number; action: string; reason: string }[] = [];
+  /** A mass-casualty event: services' demand is multiplied by their surge factor. */
+  private surge = false;
 
 
   constructor(
@@ -271,6 +285,8 @@ export class Twin implements Substrate {
       synced: false,
       datastore: store.name,
       storagePausedUntilMs: 0,
+      shares: DEFAULT_SHARES[Math.min(3, tierOf(this.blueprint, this.index.service.get(vm.service)!).priority)] ?? 1000,
+      migrating: false,
       healthTimer: null,
       lifecycleTimer: null,
     };
@@ -398,6 +414,79 @@ export class Twin implements Substrate {
     const phaseMs = this.replicationPhaseMs.get(service.name) ?? 0;
     const cycles = Math.floor((sourceEndMs - phaseMs) / intervalMs);
     return cycles < 0 ? 0 : phaseMs + cycles * intervalMs;
+  }
+
+  setSurge(on: boolean): void {
+    this.surge = on;
+  }
+
+  metrics(): readonly VmMetrics[] {
+    const now = this.clock.nowMs();
+    const byHost = new Map<string, TwinInstance[]>();
+    for (const instance of this.instances.values()) {
+      if (instance.state !== 'running' || instance.lost) continue;
+      const list = byHost.get(instance.host);
+      if (list === undefined) byHost.set(instance.host, [instance]);
+      else list.push(instance);
+    }
+    const result: VmMetrics[] = [];
+    for (const [hostName, instances] of byHost) {
+      const host = this.index.host.get(hostName)!;
+      // A hot secondary runs in lockstep with its primary: it needs the same CPU.
+      const claims = instances.map((instance) => {
+        const vm = this.index.vm.get(instance.vm)!;
+        const service = this.index.service.get(vm.service)!;
+        return { demandCores: cpuDemand(vm.vcpu, service.demand, now, this.surge), shares: instance.shares };
+      });
+      const grants = shareCpu(host.cores, claims);
+      instances.forEach((instance, index) => {
+        result.push({
+          vm: instance.vm,
+          instanceId: instance.id,
+          host: hostName,
+          role: instance.role,
+          demandCores: claims[index]!.demandCores,
+          allocatedCores: grants[index]!.allocatedCores,
+          readyPercent: grants[index]!.readyFraction * 100,
+          shares: instance.shares,
+        });
+      });
+    }
+    return result;
+  }
+
+  migrateVm(request: { token: FencingToken; vm: string; instanceId: string; toHost: string }): ActionOutcome {
+    const refused = this.checkToken('migrateVm', request.token, request.vm);
+    if (refused) return refused;
+    const instance = this.instances.get(request.instanceId);
+    const target = this.hosts.get(request.toHost);
+    if (instance === undefined || instance.state !== 'running' || instance.lost) return this.refuse('migrateVm', `${request.vm} has no running copy ${request.instanceId}`);
+    if (target === undefined) return this.refuse('migrateVm', `unknown host ${request.toHost}`);
+    if (instance.migrating) return this.refuse('migrateVm', `${request.vm} is already migrating`);
+    const source = this.hosts.get(instance.host)!;
+    if (!this.managementReachable(source) || !this.managementReachable(target)) return this.refuse('migrateVm', 'both hosts must be reachable');
+    if (!target.storagePathUp || target.storageRevoked) return this.refuse('migrateVm', `host ${target.name} has no storage path`);
+    this.bumpGeneration(request.vm);
+    instance.migrating = true;
+    const vm = this.index.vm.get(instance.vm)!;
+    this.after(this.parameters.migrationBaseMs + vm.memoryGiB * this.parameters.migrationMsPerGiB, () => {
+      instance.migrating = false;
+      if (instance.lost || !this.instances.has(instance.id) || !this.alive(target)) return;
+      instance.host = target.name;
+      this.report(instance);
+      this.scheduleHealth(instance);
+    });
+    return { ok: true };
+  }
+
+  setCpuShares(request: { token: FencingToken; vm: string; instanceId: string; shares: number }): ActionOutcome {
+    const refused = this.checkToken('setCpuShares', request.token, null);
+    if (refused) return refused;
+    const instance = this.instances.get(request.instanceId);
+    if (instance === undefined) return this.refuse('setCpuShares', `no copy ${request.instanceId}`);
+    if (!(request.shares >= 1 && request.shares <= 1_000_000)) return this.refuse('setCpuShares', 'shares must be between 1 and 1,000,000');
+    instance.shares = request.shares;
+    return { ok: true };
   }
 
   listSnapshots(vm: string): readonly SnapshotObservation[] {
