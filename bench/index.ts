@@ -1,5 +1,7 @@
 /** `npm run bench`: every benchmark of the project, printed as numbers. Nothing here asserts. */
 import { benchDetector } from './detector.ts';
+import { benchPlan } from './plan.ts';
+import { benchSegmentation } from './segmentation.ts';
 import { benchTwin, type BenchResult } from './twin.ts';
 
 function print(group: string, results: readonly BenchResult[]): void {
@@ -11,4 +13,6 @@ function print(group: string, results: readonly BenchResult[]): void {
 }
 
 print('twin and controller (bench/twin.ts)', await benchTwin());
+print('capacity planner (bench/plan.ts)', await benchPlan());
+print('segmentation and attack paths (bench/segmentation.ts)', await benchSegmentation());
 print('anomaly detector (bench/detector.ts)', await benchDetector());

@@ -21,6 +21,8 @@ export interface StormOptions {
   readonly convergeBudgetS?: number;
   /** Journal with hashes (slower) or without. */
   readonly hashJournal?: boolean;
+  /** Force a cold boot (true) or an adopted, running hospital (false); by default the swarm draws it. */
+  readonly coldBoot?: boolean;
 }
 
 export interface StormResult {
@@ -29,6 +31,7 @@ export interface StormResult {
   readonly violations: readonly Violation[];
   readonly unconverged: readonly string[];
   readonly events: number;
+  readonly coldBoot: boolean;
   readonly refusedDeletions: number;
   readonly journal: MemoryJournal;
   readonly ok: boolean;
@@ -74,6 +77,11 @@ export function runStorm(options: StormOptions): StormResult {
   const twin = new Twin(blueprint, scheduler, random.fork('twin'));
   const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal });
   const auditor = new InvariantAuditor(blueprint, twin, controller, scheduler);
+  // Swarm: most storms strike a hospital that is already running (the controller adopts it); one
+  // in four strikes during the cold boot, when everything is pending at once.
+  const coldBootDraw = swarm.next() < 0.25;
+  const coldBoot = options.coldBoot ?? coldBootDraw;
+  if (!coldBoot) twin.adopt(controller.plan);
   controller.start();
 
   // Swarm: this seed's weights for each fault kind, how many faults, and how long they last.
@@ -165,6 +173,7 @@ export function runStorm(options: StormOptions): StormResult {
     violations: auditor.violations,
     unconverged,
     events: scheduler.eventsExecuted,
+    coldBoot,
     journal,
     ok: auditor.violations.length === 0 && unconverged.length === 0,
   };

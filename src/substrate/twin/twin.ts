@@ -416,6 +416,45 @@ export class Twin implements Substrate {
     return cycles < 0 ? 0 : phaseMs + cycles * intervalMs;
   }
 
+  /**
+   * Starts the twin as a hospital that is already running: every VM's primary (and a synchronised
+   * secondary where the placement has one) up and healthy at time zero, as a controller taking
+   * over a running estate finds it. Storms use it to skip the boot most of the time.
+   */
+  adopt(placements: ReadonlyMap<string, { readonly primary: string; readonly secondary: string | null }>): void {
+    for (const [vmName, placement] of placements) {
+      const vm = this.index.vm.get(vmName);
+      if (vm === undefined) continue;
+      const service = this.index.service.get(vm.service)!;
+      const home = this.datastores.get(service.datastore)!;
+      const copies: [string, InstanceRole][] = [[placement.primary, 'primary']];
+      if (placement.secondary !== null) copies.push([placement.secondary, 'secondary']);
+      for (const [hostName, role] of copies) {
+        const host = this.hosts.get(hostName)!;
+        const replica = home.replicatedTo === null ? undefined : this.datastores.get(home.replicatedTo);
+        const datastore = role === 'secondary' && replica !== undefined && replica.room === host.room ? replica.name : home.name;
+        this.bumpGeneration(vmName);
+        const instance: TwinInstance = {
+          id: `${vmName}#${++this.instanceSeq}`,
+          vm: vmName,
+          host: hostName,
+          role,
+          state: 'running',
+          lost: false,
+          healthy: true,
+          synced: role === 'secondary',
+          datastore,
+          storagePausedUntilMs: 0,
+          shares: DEFAULT_SHARES[Math.min(3, tierOf(this.blueprint, service).priority)] ?? 1000,
+          migrating: false,
+          healthTimer: null,
+          lifecycleTimer: null,
+        };
+        this.instances.set(instance.id, instance);
+      }
+    }
+  }
+
   setSurge(on: boolean): void {
     this.surge = on;
   }
