@@ -6,6 +6,11 @@
 //    the running [min, max], relative to its span, is the strongest single signal we found.
 // 2. Smoothed range novelty. The same test on an exponentially smoothed copy of the series catches
 //    sustained level shifts that stay inside the raw range because earlier spikes widened it.
+//    Both range tests also weigh how long that side of the range has been quiet: a record broken
+//    after thousands of points without one is far more telling than one set while the range is
+//    still growing (early in a stream, or during a ramp). The level grows with the log of the
+//    points since the side was last extended, the surprise of a record under a stable process,
+//    in proportion to the excess up to 1 % of the span (a record broken by a hair means little).
 // 3. Prediction surprise. Several cheap predictors (slow level, last value, time-of-week and
 //    time-of-day profiles when timestamps are given) each track their recent absolute error; the
 //    one with the smallest error is trusted, and its normalised error is turned into a tail
@@ -35,6 +40,14 @@ export interface AnomalyDetectorOptions {
   /** Range novelty level = rangeOffset + rangeGain * excess (excess relative to the span). */
   readonly rangeOffset: number;
   readonly rangeGain: number;
+  /**
+   * Range novelty level also gains rangeQuietGain * ln((1 + quiet) / rangeQuietReferencePoints),
+   * where quiet is the number of points since that side of the range was last extended.
+   */
+  readonly rangeQuietGain: number;
+  readonly rangeQuietReferencePoints: number;
+  /** The quiet term counts fully from this excess (relative to the span) up, proportionally below. */
+  readonly rangeQuietFullExcess: number;
   /** Each seasonal bucket averages over about this many past visits. */
   readonly seasonalMemoryVisits: number;
   /** A score at or above this opens a suppression period. */
@@ -56,9 +69,12 @@ export const DEFAULT_ANOMALY_OPTIONS: Readonly<AnomalyDetectorOptions> = Object.
   referenceCount: 5000,
   rangeOffset: 0.8,
   rangeGain: 5,
+  rangeQuietGain: 0.15,
+  rangeQuietReferencePoints: 100,
+  rangeQuietFullExcess: 0.01,
   seasonalMemoryVisits: 3,
   alertScore: 0.45,
-  suppressionPoints: 150,
+  suppressionPoints: 300,
   suppressionFactor: 0.5,
 });
 
@@ -150,10 +166,13 @@ class SeasonalProfile {
   }
 }
 
-/** Running [min, max] of a series and how far a new value falls outside it. */
-class RangeNovelty {
+/** Running [min, max] of a series, how far a new value falls outside it and since when. */
+export class RangeNovelty {
   private minimum = Infinity;
   private maximum = -Infinity;
+  private learnedCount = 0;
+  private maximumSetAt = 0;
+  private minimumSetAt = 0;
 
   /** Distance outside the range in units of its span; 0 inside it or before the span exists. */
   excess(value: number): number {
@@ -162,9 +181,21 @@ class RangeNovelty {
     return Math.max(value - this.maximum, this.minimum - value, 0) / span;
   }
 
+  /** Points learned since the side of the range that value lies beyond was last extended. */
+  quietPoints(value: number): number {
+    return this.learnedCount - (value > this.maximum ? this.maximumSetAt : this.minimumSetAt);
+  }
+
   learn(value: number): void {
-    if (value < this.minimum) this.minimum = value;
-    if (value > this.maximum) this.maximum = value;
+    this.learnedCount += 1;
+    if (value < this.minimum) {
+      this.minimum = value;
+      this.minimumSetAt = this.learnedCount;
+    }
+    if (value > this.maximum) {
+      this.maximum = value;
+      this.maximumSetAt = this.learnedCount;
+    }
   }
 }
 
@@ -181,6 +212,7 @@ const STEP_ESTIMATE_ALPHA = 0.05;
 export class AnomalyDetector {
   private readonly options: Readonly<AnomalyDetectorOptions>;
   private readonly logReferenceCount: number;
+  private readonly logQuietReference: number;
   private pointCount = 0;
   private previousValue = 0;
   private previousTimestampMs = Number.NaN;
@@ -205,6 +237,7 @@ export class AnomalyDetector {
     this.pointTail = new TailEstimator(this.options.histogramHalfLifePoints);
     this.sustainedTail = new TailEstimator(this.options.histogramHalfLifePoints);
     this.logReferenceCount = Math.log(this.options.referenceCount);
+    this.logQuietReference = Math.log(this.options.rangeQuietReferencePoints);
   }
 
   /**
@@ -233,14 +266,28 @@ export class AnomalyDetector {
       Math.max(this.pointTail.surprise(pointZ), this.sustainedTail.surprise(this.sustainedSurprise)) / this.logReferenceCount;
     const rangeExcess = this.valueRange.excess(value);
     const smoothExcess = this.pointCount > SMOOTH_RANGE_START_POINTS ? this.smoothRange.excess(this.smooth) : 0;
-    const novelty = Math.max(rangeExcess, smoothExcess);
-    const rangeLevel = novelty > 0 ? options.rangeOffset + options.rangeGain * novelty : 0;
+    const rangeLevel = this.rangeLevel(value, rangeExcess, smoothExcess);
     const combined = Math.max(tailLevel, rangeLevel);
 
     this.learn(value, hasTime ? timestampMs : Number.NaN, hasPredictor, pointZ);
 
     if (this.pointCount < options.warmupPoints) return 0;
     return this.suppress(combined / (1 + combined));
+  }
+
+  /** 0 inside both ranges; otherwise grows with the excess and with how long that side was quiet. */
+  private rangeLevel(value: number, rangeExcess: number, smoothExcess: number): number {
+    const novelty = Math.max(rangeExcess, smoothExcess);
+    if (!(novelty > 0)) return 0;
+    const options = this.options;
+    const quietPoints = rangeExcess >= smoothExcess ? this.valueRange.quietPoints(value) : this.smoothRange.quietPoints(this.smooth);
+    // Scaled by the excess so that a record broken by a hair (bounded noise does that now and then)
+    // does not alarm however long the quiet was.
+    const quietLevel =
+      options.rangeQuietGain *
+      (Math.log1p(quietPoints) - this.logQuietReference) *
+      Math.min(1, novelty / options.rangeQuietFullExcess);
+    return Math.max(0, options.rangeOffset + options.rangeGain * novelty + quietLevel);
   }
 
   private start(value: number, timestampMs: number): void {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { AnomalyDetector } from '../../src/detect/anomaly.ts';
+import { AnomalyDetector, RangeNovelty } from '../../src/detect/anomaly.ts';
 
 /** mulberry32, so the synthetic series are the same on every run. */
 function seededRandom(seed: number): () => number {
@@ -81,5 +81,31 @@ describe('AnomalyDetector', () => {
     const values = Array.from({ length: pointsPerDay * 10 }, (_, index) => 50 + 20 * Math.sin((2 * Math.PI * index) / pointsPerDay) + (random() - 0.5));
     const scores = scoreAll(values);
     expect(scores.slice(pointsPerDay * 3).filter((score) => score > 0.5).length).toBeLessThan(5);
+  });
+
+  it('scores a record broken after a long quiet stretch above one set while the range is still growing', () => {
+    // A slow ramp sets a new maximum nearly every point; a stable series breaks its maximum once.
+    const ramp = noisySeries(7, 3000, 50, 0.2).map((value, index) => value + index * 0.01);
+    const stable = noisySeries(7, 3000);
+    const rampScores = scoreAll(ramp, false);
+    stable[2500] = 51.5; // just above the range of the noise (±1)
+    const stableScores = scoreAll(stable, false);
+    expect(stableScores[2500]).toBeGreaterThan(maxOf(rampScores, 1000, 3000));
+    expect(stableScores[2500]).toBeGreaterThan(maxOf(stableScores, 1000, 2500));
+  });
+});
+
+describe('RangeNovelty', () => {
+  it('reports the excess relative to the span and the points since each side was extended', () => {
+    const range = new RangeNovelty();
+    expect(range.excess(5)).toBe(0);
+    for (const value of [0, 10, 5, 5, 5]) range.learn(value);
+    expect(range.excess(12)).toBeCloseTo(0.2);
+    expect(range.excess(-5)).toBeCloseTo(0.5);
+    expect(range.excess(7)).toBe(0);
+    expect(range.quietPoints(12)).toBe(3); // maximum set by the 2nd point, 5 learned
+    expect(range.quietPoints(-1)).toBe(4); // minimum set by the 1st point
+    range.learn(12);
+    expect(range.quietPoints(13)).toBe(0);
   });
 });
