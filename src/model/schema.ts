@@ -123,6 +123,74 @@ export const flowSchema = z.strictObject({
   note: z.string().max(500).optional(),
 });
 
+const failureRate = z
+  .strictObject({
+    mtbfHours: positive.max(1e9).describe('Mean time between failures of one unit, in hours'),
+    mttrHours: positive.max(100_000).describe('Mean time to repair or replace it, in hours'),
+  })
+  .describe('How often one unit fails and how long its repair takes');
+
+const redundantFailureRate = z
+  .strictObject({
+    mtbfHours: positive.max(1e9).describe('Mean time between failures of one unit, in hours'),
+    mttrHours: positive.max(100_000).describe('Mean time to replace a failed unit, in hours'),
+    units: z.number().int().min(1).max(2).optional().describe('1 = a single unit, 2 = a redundant pair (the group fails only when both do)'),
+    commonCauseFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('Share of failures that take both units of a pair at once (beta factor, IEC 61508-6)'),
+  })
+  .describe('A unit that may come as a redundant pair');
+
+export const reliabilitySchema = z
+  .strictObject({
+    host: failureRate.optional().describe('A host as a whole (mainboard, CPU, memory, firmware, hypervisor crash)'),
+    disk: redundantFailureRate.optional().describe("A host's boot disks"),
+    powerSupply: redundantFailureRate.optional().describe("A host's power supplies"),
+    switch: redundantFailureRate.optional().describe("A rack's top-of-rack switches: their loss cuts the rack off"),
+    powerFeed: failureRate.optional().describe('A power feed (UPS, distribution, breaker): its hosts lose power'),
+    room: failureRate.optional().describe('A server room (fire, flood, cooling loss): everything in it stops'),
+    datastore: failureRate.optional().describe('A storage array (datastore) as a whole'),
+    targets: z
+      .record(name, z.number().gt(0).lt(1))
+      .optional()
+      .describe('Promised availability per tier, e.g. {continuous: 0.99999}; defaults in docs/capacity.md'),
+  })
+  .describe('Failure rates and repair times for the availability estimate; unspecified parts keep the defaults');
+
+export const protectionSchema = z
+  .strictObject({
+    survive: z
+      .array(z.enum(['host', 'rack', 'room', 'powerFeed', 'hostPair']))
+      .min(1)
+      .max(5)
+      .optional()
+      .describe('Failures after which every continuous and critical service must still run within its RTO (default [host])'),
+  })
+  .describe('What the hospital must survive: admission control for plan and size');
+
+export const legacyEstateSchema = z
+  .strictObject({
+    description: z.string().max(2000).optional(),
+    servers: z.number().int().positive().max(100_000).describe('Physical servers of the estate before virtualisation'),
+    wattsPerServer: positive.max(20_000).describe('Average electrical draw of one server'),
+    rackUnitsPerServer: positive.max(16).default(2),
+    costYenPerServer: nonNegative.optional().describe('Purchase price of one server'),
+    lifeYears: positive.max(30).default(5).describe('Years before a server is replaced (its maintenance contract)'),
+  })
+  .describe('The one-physical-server-per-system estate the hospital had before, for `tomaranai size`');
+
+export const economicsSchema = z
+  .strictObject({
+    electricityYenPerKWh: nonNegative.max(10_000).optional().describe('Price of electricity (default 31 yen/kWh)'),
+    pue: z.number().min(1).max(5).optional().describe('Power usage effectiveness: cooling and losses per IT watt (default 1.7)'),
+    horizonYears: positive.max(50).optional().describe('Years compared (default 5)'),
+    hostLifeYears: positive.max(30).optional().describe('Years before a cluster host is replaced (default 7)'),
+  })
+  .describe('Prices and horizons for the sizing comparison');
+
 export const blueprintSchema = z
   .strictObject({
     apiVersion: z.literal('tomaranai/v1'),
@@ -138,6 +206,10 @@ export const blueprintSchema = z
     networks: z.array(networkSchema).max(1000).default([]),
     services: z.array(serviceSchema).min(1).max(10_000),
     flows: z.array(flowSchema).max(100_000).default([]),
+    protection: protectionSchema.optional(),
+    reliability: reliabilitySchema.optional(),
+    legacyEstate: legacyEstateSchema.optional(),
+    economics: economicsSchema.optional(),
   })
   .describe('A Tomaranai hospital blueprint');
 
