@@ -1,4 +1,5 @@
 /** `npm run bench`: every benchmark of the project, printed as numbers. Nothing here asserts. */
+import { benchApi } from './api.ts';
 import { benchDetector } from './detector.ts';
 import { benchPlan } from './plan.ts';
 import { benchSegmentation } from './segmentation.ts';
@@ -16,3 +17,4 @@ print('twin and controller (bench/twin.ts)', await benchTwin());
 print('capacity planner (bench/plan.ts)', await benchPlan());
 print('segmentation and attack paths (bench/segmentation.ts)', await benchSegmentation());
 print('anomaly detector (bench/detector.ts)', await benchDetector());
+print('control-plane API (bench/api.ts)', await benchApi());

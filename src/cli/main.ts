@@ -18,7 +18,9 @@ import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
 import { formatDrillReport } from './format.ts';
 import { createLivePrinter } from './live.ts';
+import { registerPlanCommands } from './plan.ts';
 import { registerSecurityCommands } from './security.ts';
+import { registerServiceCommands } from './service.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
 
 export interface CliIo {
@@ -171,6 +173,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     });
 
   registerSecurityCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
+    exitCode = code;
+  });
+  registerServiceCommands(program, io, (code) => {
+    exitCode = code;
+  });
+  registerPlanCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
     exitCode = code;
   });
 

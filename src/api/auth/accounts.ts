@@ -1,0 +1,204 @@
+/**
+ * Accounts and API tokens. Passwords are stored only as scrypt hashes, tokens only as SHA-256
+ * digests; neither is ever logged or returned after creation. The store interface is async so
+ * that the SQLite (embedded) and PostgreSQL (shared) stores are interchangeable.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { decoyHash, DEFAULT_SCRYPT_COST, hashPassword, newToken, passwordProblem, tokenDigest, verifyPassword, type ScryptCost } from './passwords.ts';
+import { isRole, type Role } from './roles.ts';
+
+export interface Account {
+  readonly username: string;
+  readonly role: Role;
+  readonly createdAtMs: number;
+}
+
+export interface TokenInfo {
+  readonly id: string;
+  readonly username: string;
+  readonly name: string;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number | null;
+}
+
+export interface AccountRows {
+  insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean>;
+  user(username: string): Promise<{ username: string; role: string; passwordHash: string; createdAtMs: number } | null>;
+  users(): Promise<{ username: string; role: string; createdAtMs: number }[]>;
+  insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void>;
+  tokenByDigest(digest: string): Promise<{ id: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null; revoked: boolean } | null>;
+  revokeToken(id: string): Promise<boolean>;
+  setting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string, onlyIfAbsent: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class AccountError extends Error {
+  constructor(
+    readonly code: 'TMR_ACCOUNT_EXISTS' | 'TMR_ACCOUNT_WEAK_PASSWORD' | 'TMR_ACCOUNT_BAD_ROLE' | 'TMR_ACCOUNT_BAD_NAME' | 'TMR_ACCOUNT_UNKNOWN',
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const TOKEN_CACHE_MS = 5_000;
+const TOKEN_CACHE_LIMIT = 10_000;
+
+export class AccountStore {
+  private readonly cache = new Map<string, { atMs: number; value: { account: Account; token: TokenInfo } | null }>();
+
+  constructor(
+    private readonly rows: AccountRows,
+    private readonly cost: ScryptCost = DEFAULT_SCRYPT_COST,
+    private readonly wallNowMs: () => number = Date.now,
+  ) {}
+
+  async addUser(username: string, password: string, role: string, replace = false): Promise<Account> {
+    if (!USERNAME.test(username)) throw new AccountError('TMR_ACCOUNT_BAD_NAME', `"${username}" is not a valid user name`, 'use 1–64 lower-case letters, digits, dot, dash or underscore');
+    if (!isRole(role)) throw new AccountError('TMR_ACCOUNT_BAD_ROLE', `unknown role "${role}"`, 'use admin, operator, auditor, viewer or vendor:NAME');
+    const weak = passwordProblem(password);
+    if (weak !== null) throw new AccountError('TMR_ACCOUNT_WEAK_PASSWORD', weak, 'choose a longer passphrase; a password manager helps');
+    const createdAtMs = this.wallNowMs();
+    const inserted = await this.rows.insertUser({ username, role, passwordHash: await hashPassword(password, this.cost), createdAtMs }, replace);
+    if (!inserted) throw new AccountError('TMR_ACCOUNT_EXISTS', `user ${username} exists`, 'choose another name, or pass --force to replace its password and role');
+    this.cache.clear();
+    return { username, role, createdAtMs };
+  }
+
+  /** The account when the password is right; null otherwise, taking as long either way. */
+  async authenticate(username: string, password: string): Promise<Account | null> {
+    const row = await this.rows.user(username);
+    if (row === null || !isRole(row.role)) {
+      await verifyPassword(password, await decoyHash(this.cost));
+      return null;
+    }
+    if (!(await verifyPassword(password, row.passwordHash))) return null;
+    return { username: row.username, role: row.role, createdAtMs: row.createdAtMs };
+  }
+
+  async users(): Promise<Account[]> {
+    return (await this.rows.users()).filter((row) => isRole(row.role)).map((row) => ({ username: row.username, role: row.role as Role, createdAtMs: row.createdAtMs }));
+  }
+
+  async createToken(username: string, name: string, ttlMs: number | null): Promise<{ token: string; info: TokenInfo }> {
+    const user = await this.rows.user(username);
+    if (user === null) throw new AccountError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'create it first with `tomaranai user add`');
+    const token = newToken();
+    const createdAtMs = this.wallNowMs();
+    const info: TokenInfo = { id: `tok-${randomUUID()}`, username, name, createdAtMs, expiresAtMs: ttlMs === null ? null : createdAtMs + ttlMs };
+    await this.rows.insertToken({ ...info, digest: tokenDigest(token) });
+    return { token, info };
+  }
+
+  /** The account a token belongs to, or null. Cached for a few seconds (revocation takes ≤ 5 s). */
+  async resolveToken(token: string): Promise<{ account: Account; token: TokenInfo } | null> {
+    const digest = tokenDigest(token);
+    const now = this.wallNowMs();
+    const cached = this.cache.get(digest);
+    if (cached !== undefined && now - cached.atMs < TOKEN_CACHE_MS && (cached.value === null || cached.value.token.expiresAtMs === null || cached.value.token.expiresAtMs > now)) {
+      return cached.value;
+    }
+    const row = await this.rows.tokenByDigest(digest);
+    let value: { account: Account; token: TokenInfo } | null = null;
+    if (row !== null && !row.revoked && (row.expiresAtMs === null || row.expiresAtMs > now)) {
+      const user = await this.rows.user(row.username);
+      if (user !== null && isRole(user.role)) {
+        value = {
+          account: { username: user.username, role: user.role, createdAtMs: user.createdAtMs },
+          token: { id: row.id, username: row.username, name: row.name, createdAtMs: row.createdAtMs, expiresAtMs: row.expiresAtMs },
+        };
+      }
+    }
+    if (this.cache.size >= TOKEN_CACHE_LIMIT) this.cache.clear();
+    this.cache.set(digest, { atMs: now, value });
+    return value;
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const revoked = await this.rows.revokeToken(id);
+    this.cache.clear();
+    return revoked;
+  }
+
+  setting(key: string): Promise<string | null> {
+    return this.rows.setting(key);
+  }
+
+  /** Stores `value` unless the key has one already; returns whichever value is stored. */
+  async settingOnce(key: string, value: string): Promise<string> {
+    await this.rows.setSetting(key, value, true);
+    return (await this.rows.setting(key))!;
+  }
+
+  close(): Promise<void> {
+    return this.rows.close();
+  }
+}
+
+/** Account tables in SQLite (the embedded default; the same file as the journal). */
+export class SqliteAccountRows implements AccountRows {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS accounts (username TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, username TEXT NOT NULL, name TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER, revoked INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  }
+
+  async insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean> {
+    const sql = replace
+      ? 'INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash'
+      : 'INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(username) DO NOTHING';
+    return this.db.prepare(sql).run(row.username, row.role, row.passwordHash, row.createdAtMs).changes > 0;
+  }
+
+  async user(username: string) {
+    const row = this.db.prepare('SELECT username, role, password_hash, created_at_ms FROM accounts WHERE username = ?').get(username) as
+      | { username: string; role: string; password_hash: string; created_at_ms: number }
+      | undefined;
+    return row ? { username: row.username, role: row.role, passwordHash: row.password_hash, createdAtMs: row.created_at_ms } : null;
+  }
+
+  async users() {
+    const rows = this.db.prepare('SELECT username, role, created_at_ms FROM accounts ORDER BY username').all() as { username: string; role: string; created_at_ms: number }[];
+    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: row.created_at_ms }));
+  }
+
+  async insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void> {
+    this.db.prepare('INSERT INTO api_tokens (id, digest, username, name, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)').run(row.id, row.digest, row.username, row.name, row.createdAtMs, row.expiresAtMs);
+  }
+
+  async tokenByDigest(digest: string) {
+    const row = this.db.prepare('SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens WHERE digest = ?').get(digest) as
+      | { id: string; username: string; name: string; created_at_ms: number; expires_at_ms: number | null; revoked: number }
+      | undefined;
+    return row ? { id: row.id, username: row.username, name: row.name, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, revoked: row.revoked !== 0 } : null;
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    return this.db.prepare('UPDATE api_tokens SET revoked = 1 WHERE id = ?').run(id).changes > 0;
+  }
+
+  async setting(key: string): Promise<string | null> {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  async setSetting(key: string, value: string, onlyIfAbsent: boolean): Promise<void> {
+    this.db.prepare(onlyIfAbsent ? 'INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO NOTHING' : 'INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,87 @@
+/** Sessions (log in with a password), API tokens and user accounts. */
+import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+import { AccountError } from '../auth/accounts.ts';
+import { LoginLimiter } from '../auth/rate-limit.ts';
+import { ApiError, apiError } from '../errors.ts';
+import { route } from '../route.ts';
+import { actorOf } from '../principal.ts';
+import type { PluginOptions } from './types.ts';
+
+const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict();
+const TokenCreated = z.object({ token: z.string(), id: z.string(), username: z.string(), role: z.string(), expiresAtMs: z.number().nullable() });
+const CreateToken = z.object({ name: z.string().min(1).max(100), ttlHours: z.number().positive().max(24 * 366).optional() }).strict();
+const CreateUser = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024), role: z.string().min(1).max(80) }).strict();
+const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.number() });
+const Me = z.object({ username: z.string(), role: z.string(), tokenId: z.string().nullable() });
+
+export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {
+  const limiter = deps.loginLimiter ?? new LoginLimiter();
+  const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
+
+  route(
+    app,
+    { method: 'POST', url: '/sessions', summary: 'Log in: a password for a session token (rate limited)', tag: 'accounts', permission: null, body: Login, response: TokenCreated, responseStatus: 201, errors: ['TMR_API_BAD_CREDENTIALS', 'TMR_API_LOGIN_RATE_LIMITED'] },
+    async ({ body, request }) => {
+      const keys = [`user:${body.username}`, `ip:${request.ip}`];
+      const waitMs = limiter.retryAfterMs(keys);
+      if (waitMs > 0) {
+        const error = apiError('TMR_API_LOGIN_RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`) as ApiError & { retryAfterS?: number };
+        error.retryAfterS = Math.ceil(waitMs / 1000);
+        throw error;
+      }
+      const account = await deps.accounts.authenticate(body.username, body.password);
+      if (account === null) {
+        limiter.fail(keys);
+        throw apiError('TMR_API_BAD_CREDENTIALS');
+      }
+      limiter.succeed([`user:${body.username}`]);
+      const { token, info } = await deps.accounts.createToken(account.username, 'session', sessionTtlMs);
+      request.principal = { username: account.username, role: account.role, tokenId: info.id };
+      return { token, id: info.id, username: account.username, role: account.role, expiresAtMs: info.expiresAtMs };
+    },
+  );
+
+  route(app, { method: 'GET', url: '/me', summary: 'Who the token belongs to', tag: 'accounts', permission: 'tokens.own', response: Me }, async ({ principal }) => ({
+    username: principal.username,
+    role: principal.role,
+    tokenId: principal.tokenId,
+  }));
+
+  route(
+    app,
+    { method: 'POST', url: '/tokens', summary: 'Create an API token for yourself', tag: 'accounts', permission: 'tokens.own', body: CreateToken, response: TokenCreated, responseStatus: 201 },
+    async ({ body, principal }) => {
+      const { token, info } = await deps.accounts.createToken(principal.username, body.name, body.ttlHours === undefined ? null : body.ttlHours * 3600_000);
+      return { token, id: info.id, username: principal.username, role: principal.role, expiresAtMs: info.expiresAtMs };
+    },
+  );
+
+  route(app, { method: 'DELETE', url: '/tokens/current', summary: 'Log out: revoke the token of this request', tag: 'accounts', permission: 'tokens.own' }, async ({ principal, reply }) => {
+    if (principal.tokenId !== null) await deps.accounts.revokeToken(principal.tokenId);
+    reply.code(204);
+    return undefined;
+  });
+
+  route(app, { method: 'GET', url: '/users', summary: 'List accounts', tag: 'accounts', permission: 'users.manage', response: z.object({ users: z.array(User) }) }, async () => ({
+    users: await deps.accounts.users(),
+  }));
+
+  route(
+    app,
+    { method: 'POST', url: '/users', summary: 'Create an account', tag: 'accounts', permission: 'users.manage', body: CreateUser, response: User, responseStatus: 201, errors: ['TMR_API_CONFLICT'] },
+    async ({ body, principal }) => {
+      try {
+        const account = await deps.accounts.addUser(body.username, body.password, body.role);
+        if (deps.plane.leading) deps.plane.record('audit', 'user.added', account.username, actorOf(principal), { role: account.role });
+        return account;
+      } catch (error) {
+        if (error instanceof AccountError) {
+          if (error.code === 'TMR_ACCOUNT_EXISTS') throw apiError('TMR_API_CONFLICT', error.message, error.hint);
+          throw new ApiError('TMR_API_VALIDATION', error.message, [{ path: error.code === 'TMR_ACCOUNT_BAD_ROLE' ? 'role' : error.code === 'TMR_ACCOUNT_BAD_NAME' ? 'username' : 'password', code: error.code, message: error.message }], error.hint);
+        }
+        throw error;
+      }
+    },
+  );
+};

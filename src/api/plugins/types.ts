@@ -1,0 +1,5 @@
+import type { ApiDeps } from '../app.ts';
+
+export interface PluginOptions {
+  readonly deps: ApiDeps;
+}

@@ -1,0 +1,209 @@
+/**
+ * The service's view folded from the journal: host status, shed and quarantined VMs, hosts held
+ * for maintenance, incidents and the last measured RTO per service. Leader and followers fold the
+ * same entries, so both answer reads the same way, and a restarted service rebuilds it by folding
+ * the journal again from the start.
+ */
+import type { JournalEntry } from '../control/ports.ts';
+import type { HostStatus } from '../control/state.ts';
+import type { Blueprint } from '../model/index.ts';
+
+export interface IncidentView {
+  readonly id: string;
+  readonly kind: string;
+  readonly host: string;
+  readonly startedAtMs: number;
+  readonly detectedAtMs: number;
+  fencedAtMs: number | null;
+  recoveredAtMs: number | null;
+  readonly vmsAffected: string[];
+  /** Journal sequence numbers of the entries that tell the incident, oldest first (bounded). */
+  readonly timeline: number[];
+}
+
+export interface MaintenanceWindow {
+  readonly id: string;
+  readonly service: string;
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface RestoreRequest {
+  readonly id: string;
+  readonly snapshotId: string;
+  readonly vm: string;
+  readonly reason: string;
+  readonly requestedBy: string;
+  status: 'awaiting-approval' | 'approved' | 'rejected';
+  decidedBy: string | null;
+}
+
+const TIMELINE_LIMIT = 500;
+const INCIDENT_LIMIT = 1000;
+const BAD_STATUSES: ReadonlySet<string> = new Set(['failed', 'isolated', 'storage-lost']);
+
+export class JournalView {
+  readonly hostStatus = new Map<string, HostStatus>();
+  readonly shedReason = new Map<string, string>();
+  readonly quarantined = new Map<string, { reason: string; actor: string; atMs: number }>();
+  readonly maintenance = new Map<string, { reason: string; actor: string; atMs: number }>();
+  readonly windows = new Map<string, MaintenanceWindow>();
+  readonly restores = new Map<string, RestoreRequest>();
+  readonly incidents: IncidentView[] = [];
+  readonly lastRtoMs = new Map<string, number>();
+  readonly primaryHost = new Map<string, string>();
+  private readonly downSinceMs = new Map<string, number>();
+  private readonly openIncidentOfHost = new Map<string, IncidentView>();
+  private readonly serviceOfVm: ReadonlyMap<string, string>;
+  lastSeq = 0;
+  lastAtMs = 0;
+
+  constructor(blueprint: Blueprint) {
+    this.serviceOfVm = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
+  }
+
+  fold(entry: JournalEntry): void {
+    if (entry.seq <= this.lastSeq) return;
+    this.lastSeq = entry.seq;
+    this.lastAtMs = entry.atMs;
+    const data = entry.data;
+    switch (entry.type) {
+      case 'host.status':
+        this.onHostStatus(entry, String(data.to) as HostStatus);
+        break;
+      case 'heartbeat.lost':
+        for (const [vm, host] of this.primaryHost) {
+          if (host === entry.subject && !this.downSinceMs.has(vm)) this.downSinceMs.set(vm, Number(data.lastSeenAtMs ?? entry.atMs));
+        }
+        break;
+      case 'fence.completed':
+        if (data.ok === true) {
+          const incident = this.openIncidentOfHost.get(entry.subject);
+          if (incident && incident.fencedAtMs === null) incident.fencedAtMs = entry.atMs;
+        }
+        break;
+      case 'vm.instance':
+        this.onInstance(entry);
+        break;
+      case 'vm.removed':
+        if (this.primaryHost.get(entry.subject) === data.host && !this.downSinceMs.has(entry.subject)) this.downSinceMs.set(entry.subject, entry.atMs);
+        break;
+      case 'vm.shed':
+        this.shedReason.set(entry.subject, String(data.reason));
+        break;
+      case 'vm.unshed':
+        this.shedReason.delete(entry.subject);
+        break;
+      case 'vm.quarantined':
+        this.quarantined.set(entry.subject, { reason: String(data.reason), actor: entry.actor, atMs: entry.atMs });
+        break;
+      case 'vm.released':
+        this.quarantined.delete(entry.subject);
+        break;
+      case 'host.maintenance.started':
+        this.maintenance.set(entry.subject, { reason: String(data.reason), actor: entry.actor, atMs: entry.atMs });
+        break;
+      case 'host.maintenance.ended':
+        this.maintenance.delete(entry.subject);
+        break;
+      case 'maintenance-window.opened':
+        this.windows.set(String(data.id), {
+          id: String(data.id),
+          service: entry.subject,
+          fromMs: Number(data.fromMs),
+          toMs: Number(data.toMs),
+          actor: entry.actor,
+          reason: String(data.reason),
+        });
+        break;
+      case 'snapshot.restore.requested':
+        this.restores.set(String(data.id), {
+          id: String(data.id),
+          snapshotId: String(data.snapshotId),
+          vm: entry.subject,
+          reason: String(data.reason),
+          requestedBy: entry.actor,
+          status: data.approved === true ? 'approved' : 'awaiting-approval',
+          decidedBy: data.approved === true ? entry.actor : null,
+        });
+        break;
+      case 'snapshot.restore.decided': {
+        const request = this.restores.get(String(data.id));
+        if (request) {
+          request.status = data.approved === true ? 'approved' : 'rejected';
+          request.decidedBy = entry.actor;
+        }
+        break;
+      }
+    }
+    this.extendTimelines(entry);
+  }
+
+  private onHostStatus(entry: JournalEntry, to: HostStatus): void {
+    const from = this.hostStatus.get(entry.subject);
+    this.hostStatus.set(entry.subject, to);
+    if (BAD_STATUSES.has(to) && !this.openIncidentOfHost.has(entry.subject)) {
+      const vmsAffected = to === 'isolated' ? [] : [...this.primaryHost].filter(([, host]) => host === entry.subject).map(([vm]) => vm);
+      let startedAtMs = entry.atMs;
+      for (const vm of vmsAffected) startedAtMs = Math.min(startedAtMs, this.downSinceMs.get(vm) ?? entry.atMs);
+      const incident: IncidentView = {
+        id: `incident-${entry.seq}`,
+        kind: `host-${to}`,
+        host: entry.subject,
+        startedAtMs,
+        detectedAtMs: entry.atMs,
+        fencedAtMs: null,
+        recoveredAtMs: null,
+        vmsAffected,
+        timeline: [entry.seq],
+      };
+      this.incidents.push(incident);
+      if (this.incidents.length > INCIDENT_LIMIT) this.incidents.shift();
+      this.openIncidentOfHost.set(entry.subject, incident);
+    }
+    if (to === 'up' && from !== undefined) this.closeIfRecovered(entry.subject, entry.atMs);
+  }
+
+  private onInstance(entry: JournalEntry): void {
+    const data = entry.data;
+    if (data.role !== 'primary') return;
+    const vm = entry.subject;
+    if (data.state === 'running' && data.healthy === true) {
+      const since = this.downSinceMs.get(vm);
+      if (since !== undefined) {
+        this.downSinceMs.delete(vm);
+        const service = this.serviceOfVm.get(vm);
+        if (service !== undefined) this.lastRtoMs.set(service, entry.atMs - since);
+      }
+      this.primaryHost.set(vm, String(data.host));
+      for (const host of this.openIncidentOfHost.keys()) this.closeIfRecovered(host, entry.atMs);
+    } else if (data.state === 'running' && data.healthy === false && this.primaryHost.get(vm) === data.host) {
+      if (!this.downSinceMs.has(vm)) this.downSinceMs.set(vm, entry.atMs);
+    }
+  }
+
+  private closeIfRecovered(host: string, atMs: number): void {
+    const incident = this.openIncidentOfHost.get(host);
+    if (incident === undefined) return;
+    const waiting = incident.vmsAffected.some((vm) => this.downSinceMs.has(vm) && !this.shedReason.has(vm));
+    const hostBack = this.hostStatus.get(host) === 'up' || this.hostStatus.get(host) === 'fenced';
+    if (!waiting && hostBack) {
+      incident.recoveredAtMs = atMs;
+      this.openIncidentOfHost.delete(host);
+    }
+  }
+
+  private extendTimelines(entry: JournalEntry): void {
+    if (entry.kind === 'observation' && entry.type === 'vm.instance' && entry.data.healthy !== true) return;
+    for (const incident of this.openIncidentOfHost.values()) {
+      if (incident.timeline.length >= TIMELINE_LIMIT || incident.timeline.at(-1) === entry.seq) continue;
+      if (entry.subject === incident.host || incident.vmsAffected.includes(entry.subject)) incident.timeline.push(entry.seq);
+    }
+  }
+
+  isDown(vm: string): boolean {
+    return this.downSinceMs.has(vm);
+  }
+}

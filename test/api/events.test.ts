@@ -1,0 +1,76 @@
+/** The live event stream over loopback: live delivery, resuming with Last-Event-ID, vendor scope. */
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { harness, type Harness, type TestRole } from './harness.ts';
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+interface SseEvent {
+  id: number;
+  event: string;
+  data: { seq: number; type: string; subject: string };
+}
+
+/** Reads events from a stream until `until` says enough, or the deadline passes. */
+async function readEvents(port: number, role: TestRole, headers: Record<string, string>, until: (events: SseEvent[]) => boolean, act?: () => void): Promise<SseEvent[]> {
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(), 5000);
+  const events: SseEvent[] = [];
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { headers: { ...h.as(role), ...headers }, signal: controller.signal });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    act?.();
+    while (!until(events)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let split: number;
+      while ((split = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, split);
+        buffer = buffer.slice(split + 2);
+        const fields = Object.fromEntries(block.split('\n').filter((line) => !line.startsWith(':') && line.includes(': ')).map((line) => [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)]));
+        if (fields.id !== undefined) events.push({ id: Number(fields.id), event: fields.event!, data: JSON.parse(fields.data!) });
+      }
+    }
+  } finally {
+    clearTimeout(deadline);
+    controller.abort();
+  }
+  return events;
+}
+
+describe('event stream', () => {
+  it('delivers new journal entries live, and resumes exactly after Last-Event-ID', async () => {
+    h = await harness();
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const start = h.journal.length;
+    const live = await readEvents(port, 'operator', {}, (events) => events.length >= 3, () => {
+      setTimeout(() => {
+        for (let index = 0; index < 3; index++) h.plane.record('audit', 'test.event', `subject-${index}`, 'test', { index });
+      }, 50);
+    });
+    expect(live.map((event) => event.id)).toEqual([start + 1, start + 2, start + 3]);
+    expect(live[0]!.data.type).toBe('test.event');
+
+    const resumed = await readEvents(port, 'operator', { 'last-event-id': String(start + 1) }, (events) => events.length >= 2);
+    expect(resumed.map((event) => event.id)).toEqual([start + 2, start + 3]);
+  });
+
+  it('shows a vendor only the events of its own systems', async () => {
+    h = await harness();
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (h.app.server.address() as AddressInfo).port;
+    h.plane.record('audit', 'test.event', 'ehr-db-1', 'test', {});
+    h.plane.record('audit', 'test.event', 'lis', 'test', {});
+    h.plane.record('audit', 'test.event', 'lis-1', 'test', {});
+    const all = await readEvents(port, 'vendor:vendor-b', { 'last-event-id': '0' }, (list) => list.some((event) => event.data.subject === 'lis-1' && event.data.type === 'test.event'));
+    const subjects = new Set(all.map((event) => event.data.subject));
+    for (const subject of subjects) expect(['lis', 'lis-1', 'dwh', 'dwh-1']).toContain(subject);
+    expect(subjects.has('lis-1')).toBe(true);
+  });
+});
