@@ -156,7 +156,7 @@ export const reliabilitySchema = z
     targets: z
       .record(name, z.number().gt(0).lt(1))
       .optional()
-      .describe('Promised availability per tier, e.g. {continuous: 0.99999}; defaults in docs/capacity.md'),
+      .describe('Promised availability per tier, e.g. {continuous: 0.99999}; defaults in the README, "Capacity"'),
   })
   .describe('Failure rates and repair times for the availability estimate; unspecified parts keep the defaults');
 
