@@ -80,8 +80,21 @@ export function readBlueprintFile(file: string): LoadResult {
   try {
     const size = statSync(file).size;
     if (size > BLUEPRINT_SIZE_LIMIT_BYTES) {
-      // Read only enough to report the size: a huge file is never parsed.
-      return loadBlueprint(new Uint8Array(size));
+      // A huge file is neither read nor parsed: its size is the problem.
+      return {
+        ok: false,
+        problems: [
+          {
+            code: 'TMR_BLUEPRINT_TOO_LARGE',
+            severity: 'error',
+            path: [],
+            line: 1,
+            col: 1,
+            message: `the file is ${(size / 1024 / 1024).toFixed(1)} MiB, larger than the ${BLUEPRINT_SIZE_LIMIT_BYTES / 1024 / 1024} MiB a blueprint may be`,
+            hint: 'a hospital blueprint is a few hundred KiB; check that this is the right file',
+          },
+        ],
+      };
     }
     return loadBlueprint(readFileSync(file));
   } catch (error) {
