@@ -30,6 +30,16 @@ export function formatDrillReport(report: DrillReport): string {
       (incident) =>
         `Incident ${incident.kind} ${incident.target}: started ${incident.startedAtS.toFixed(1)} s, detected ${seconds(incident.detectedAtS === null ? null : incident.detectedAtS - incident.startedAtS)} later, fenced ${seconds(incident.fencedAtS === null ? null : incident.fencedAtS - incident.startedAtS)} after the fault, all recovered ${seconds(incident.recoveredAtS === null ? null : incident.recoveredAtS - incident.startedAtS)} after it; ${incident.vmsAffected} VMs affected`,
     ),
+    ...report.incidents.flatMap((incident) => {
+      const security = (incident as { security?: Record<string, unknown> }).security;
+      if (security === undefined) return [];
+      const at = (key: string) => (typeof security[key] === 'number' ? seconds(security[key] as number) : '—');
+      const restore = security.restorePoint as { snapshotId?: string; takenAtS?: number } | undefined;
+      return [
+        `  ransomware on ${incident.vm ?? incident.target}: detected ${at('detectionDelayS')} after encryption began; intrusion estimated at ${at('estimatedIntrusionAtS')} (true ${at('trueIntrusionAtS')}, error ${at('intrusionEstimateErrorS')}); quarantined at ${at('quarantinedAtS')} after ${String(security.attackerWrittenBeforeQuarantineMiB ?? '—')} MiB written by the attacker`,
+        `  restored from ${restore?.snapshotId ?? '—'} (RPO ${at('rpoS')}, snapshot interval ${at('snapshotIntervalS')}); clean again ${at('timeToCleanRecoveryS')} after encryption began; ${String(security.systemsStayedUp ?? '—')} of ${String(security.systemsTotal ?? '—')} systems stayed up; snapshot deletions refused ${String(security.snapshotDeletionsRefused ?? 0)} of ${String(security.snapshotDeletionsAttempted ?? 0)}`,
+      ];
+    }),
     `Invariants: split brain ${report.invariants.splitBrain}, lost VMs ${report.invariants.lostVms}, immutable-snapshot violations ${report.invariants.immutableViolations}`,
     `Summary: ${report.summary.met} met, ${report.summary.missed} missed (${report.summary.shed} shed), ${report.summary.unaffected} unaffected`,
   ];

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Journal, JournalEntry } from '../control/ports.ts';
 import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/run.ts';
-import { SCENARIOS } from '../drill/scenarios.ts';
+import { ALL_SCENARIOS } from '../drill/scenarios.ts';
 import { runStorm } from '../drill/storm.ts';
 import { DEMAND_SCENARIOS, runDemandScenario, type DemandRun, type DemandScenarioName } from '../drill/demand.ts';
 import { table } from './format.ts';
@@ -156,13 +156,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .command('drill')
     .description('run a failure drill on the digital twin and report measured RTO/RPO per service')
     .argument('<file>', 'blueprint YAML')
-    .addOption(new Option('--scenario <name>', 'what fails').choices(SCENARIOS.map((scenario) => scenario.name)).makeOptionMandatory())
+    .addOption(new Option('--scenario <name>', 'what fails').choices(ALL_SCENARIOS.map((scenario) => scenario.name)).makeOptionMandatory())
     .addOption(new Option('--substrate <name>', 'where the drill runs').choices(['twin']).default('twin'))
     .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
     .option('--journal <path>', 'SQLite journal file, or :memory:', '')
+    .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
     .option('--json', 'print the report as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
-    .action((file: string, options: { scenario: string; seed: number; journal: string; json?: boolean; quiet?: boolean }) => {
+    .action((file: string, options: { scenario: string; seed: number; journal: string; target?: string; json?: boolean; quiet?: boolean }) => {
       const blueprint = blueprintOrReport(file, io);
       if (blueprint === null) {
         exitCode = 1;
@@ -175,6 +176,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         scenario: options.scenario,
         seed: options.seed,
         journal,
+        ...(options.target ? { target: options.target } : {}),
         ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
       };
       const run = journal instanceof SqliteJournal ? journal.batch(() => runDrill(drillOptions)) : runDrill(drillOptions);
@@ -276,7 +278,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .command('demo')
     .description('the reference hospital on the twin: a live incident, paced for people, then its report (npm start)')
     .option('--blueprint <file>', 'blueprint YAML', REFERENCE_BLUEPRINT)
-    .addOption(new Option('--scenario <name>', 'what fails').choices(SCENARIOS.map((scenario) => scenario.name)).default('host-failure'))
+    .addOption(new Option('--scenario <name>', 'what fails').choices(ALL_SCENARIOS.map((scenario) => scenario.name)).default('host-failure'))
     .option('--seed <n>', 'seed of the simulated run', parseSeed, 1)
     .option('--speed <x>', 'simulated seconds per wall second while the incident unfolds', parseSpeed, 20)
     .action(async (options: { blueprint: string; scenario: string; seed: number; speed: number }) => {

@@ -13,6 +13,10 @@ import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, ty
 import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
 import { simulateRecovery } from '../plan/failure-analysis.ts';
 import { rebalance, type RebalanceAction } from './rebalance.ts';
+import { compileSegmentation } from '../plan/segmentation.ts';
+import { RansomwareDetector, type RansomwareDetectorOptions } from '../detect/ransomware.ts';
+import { custodyKeys, openCase, securityStep, type SecurityAction, type SecurityCase } from './security.ts';
+import type { RestoreObservation, SnapshotObservation, VmSecuritySample } from './ports.ts';
 
 export interface ControllerOptions {
   readonly blueprint: Blueprint;
@@ -34,6 +38,11 @@ export interface ControllerOptions {
   /** How the initial placement packs: spread for headroom (default), or on the fewest hosts. */
   readonly placementObjective?: 'balanced' | 'fewest-hosts';
   readonly rebalanceIntervalMs?: number;
+  /**
+   * Run the security loop: enforce the blueprint's segmentation through the substrate, read its
+   * security telemetry on the Clock, detect ransomware, and quarantine, restore and cut over.
+   */
+  readonly security?: boolean | { readonly intervalMs?: number; readonly caseStepMs?: number; readonly detector?: Partial<RansomwareDetectorOptions> };
 }
 
 export class Controller {
@@ -64,11 +73,17 @@ export class Controller {
   migrations = 0;
   shareChanges = 0;
   private targetKey: string | null = null;
+  /** Bumped by every event that can change a host's or datastore's status. */
+  private topologyVersion = 0;
+  private targetTopologyVersion = -1;
   /** Each VM's generation as this controller last knew it: the compare-and-set half of its tokens. */
   private readonly generations = new Map<string, number>();
   passes = 0;
   actionsIssued = 0;
   actionsRefused = 0;
+  /** The security loop (null when not enabled): its detector, its incidents per VM, its timers. */
+  private readonly securityLoop: { intervalMs: number; caseStepMs: number; detector: RansomwareDetector; timer: TimerHandle | null; caseTimer: TimerHandle | null; busy: Set<string> } | null;
+  readonly securityCases = new Map<string, SecurityCase>();
 
   constructor(options: ControllerOptions) {
     this.blueprint = options.blueprint;
@@ -81,6 +96,11 @@ export class Controller {
     this.rebalanceEnabled = options.rebalance ?? false;
     this.rebalanceIntervalMs = options.rebalanceIntervalMs ?? 60_000;
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    const security = options.security === true ? {} : options.security === false || options.security === undefined ? null : options.security;
+    this.securityLoop =
+      security === null
+        ? null
+        : { intervalMs: security.intervalMs ?? 10_000, caseStepMs: security.caseStepMs ?? 1_000, detector: new RansomwareDetector(security.detector), timer: null, caseTimer: null, busy: new Set() };
     this.model = new CapacityModel(this.blueprint);
     this.plan = planPlacement(this.blueprint, { objective: options.placementObjective ?? 'balanced' }).placements;
     this.order = restartOrder(this.blueprint).map((vm) => vm.name);
@@ -133,6 +153,7 @@ export class Controller {
     this.record('decision', 'controller.started', this.actor, { epoch: this.epoch, hosts: snapshot.hosts.length, instances: snapshot.instances.length });
     this.schedulePass();
     if (this.rebalanceEnabled) this.scheduleRebalance();
+    if (this.securityLoop !== null) this.startSecurity();
   }
 
   /** Re-reads, from a previous controller's journal, the decisions the substrate cannot show. */
@@ -173,6 +194,8 @@ export class Controller {
     this.unsubscribe?.();
     if (this.wakeTimer) this.clock.cancel(this.wakeTimer);
     if (this.rebalanceTimer) this.clock.cancel(this.rebalanceTimer);
+    if (this.securityLoop?.timer) this.clock.cancel(this.securityLoop.timer);
+    if (this.securityLoop?.caseTimer) this.clock.cancel(this.securityLoop.caseTimer);
   }
 
   /** An operator's request (journaled as such): power a fenced host on again after its repair. */
@@ -186,6 +209,9 @@ export class Controller {
     if (this.stopped) return;
     const now = this.clock.nowMs();
     const state = this.state;
+    if (event.type === 'heartbeat.lost' || event.type === 'heartbeat.restored' || event.type === 'fence.completed' || event.type === 'datastore.changed' || event.type === 'host.power') {
+      this.topologyVersion++;
+    }
     switch (event.type) {
       case 'heartbeat.lost': {
         const host = state.hosts.get(event.host);
@@ -301,6 +327,17 @@ export class Controller {
    * computation says, whatever order fences, stops and boots complete in.
    */
   private refreshTarget(now: number): void {
+    // Host status changes only with a heartbeat, fencing or datastore event, or with time while a
+    // channel is down: otherwise the failure set is the one the target was computed for.
+    let channelDown = false;
+    for (const host of this.state.hosts.values()) {
+      if (!host.channels.management.up || !host.channels.datastore.up) {
+        channelDown = true;
+        break;
+      }
+    }
+    if (!channelDown && this.topologyVersion === this.targetTopologyVersion) return;
+    this.targetTopologyVersion = this.topologyVersion;
     const unavailable: string[] = [];
     for (const host of this.state.hosts.values()) {
       const status = hostStatus(host, now, this.timings.detectionTimeoutMs);
@@ -404,6 +441,195 @@ export class Controller {
     });
   }
 
+
+  // ── The security loop ───────────────────────────────────────────────────────────────────────
+
+  private startSecurity(): void {
+    const substrate = this.substrate;
+    if (substrate.applyNetworkPolicy === undefined || substrate.securityTelemetry === undefined) {
+      this.record('decision', 'security.unsupported', this.actor, { substrate: substrate.name, reason: 'the substrate offers no network policy or security telemetry' });
+      return;
+    }
+    const policy = compileSegmentation(this.blueprint);
+    this.whenDone(substrate.applyNetworkPolicy({ token: { epoch: this.epoch }, policy }), (outcome) =>
+      this.record('action', 'applyNetworkPolicy', this.blueprint.name, {
+        rules: policy.totals.rules,
+        vmPairsAllowed: policy.totals.vmPairsAllowed,
+        defaultAction: policy.defaultAction,
+        ok: outcome.ok,
+        ...(outcome.ok ? {} : { refused: outcome.reason }),
+      }),
+    );
+    this.scheduleSecurity();
+  }
+
+  private scheduleSecurity(): void {
+    const loop = this.securityLoop!;
+    loop.timer = this.clock.at(this.clock.nowMs() + loop.intervalMs, () => {
+      loop.timer = null;
+      if (this.stopped) return;
+      const telemetry = this.substrate.securityTelemetry!();
+      const run = (samples: readonly VmSecuritySample[]) => {
+        if (this.stopped) return;
+        this.observeSecurity(samples);
+        this.scheduleSecurity();
+      };
+      if (isPromise(telemetry)) void telemetry.then(run);
+      else run(telemetry);
+    });
+  }
+
+  private observeSecurity(samples: readonly VmSecuritySample[]): void {
+    const loop = this.securityLoop!;
+    const now = this.clock.nowMs();
+    for (const sample of samples) {
+      if (sample.snapshotDeletionsRefused > 0) {
+        this.record('observation', 'security.snapshot-deletion-refused', sample.vm, {
+          count: sample.snapshotDeletionsRefused,
+          reason: 'immutable snapshots cannot be deleted before their retention ends, whoever asks',
+        });
+      }
+      const open = this.securityCases.get(sample.vm);
+      // A quarantined or restoring VM's telemetry is the attack's; the detector resumes after recovery.
+      if (open !== undefined && open.phase !== 'recovered') continue;
+      const { alert } = loop.detector.update(sample);
+      if (alert === null) continue;
+      this.record('decision', 'security.alert', alert.vm, {
+        detector: 'ransomware',
+        score: Math.round(alert.score * 1000) / 1000,
+        z: { writeEntropy: round1(alert.z.writeEntropy), diskWrite: round1(alert.z.diskWrite), snapshotChange: round1(alert.z.snapshotChange) },
+        anomalousWritesSinceMs: alert.anomalousWritesSinceMs,
+        estimatedIntrusionAtMs: alert.estimatedIntrusionAtMs,
+        evidence: alert.evidence.slice(0, 8).map((item) => ({ atMs: item.atMs, kind: item.kind, detail: item.detail })),
+        evidenceCount: alert.evidence.length,
+      });
+      const securityCase = openCase(alert, this.state, now);
+      this.securityCases.set(alert.vm, securityCase);
+      for (const key of custodyKeys(securityCase)) this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + CUSTODY_MS });
+    }
+    this.advanceSecurityCases();
+  }
+
+  /** While an incident runs, decide() must neither restart the VM from its encrypted disk nor stop the quarantined copy (evidence). */
+  private holdSecurityCustody(now: number): void {
+    for (const securityCase of this.securityCases.values()) {
+      for (const key of custodyKeys(securityCase)) this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + CUSTODY_MS });
+    }
+  }
+
+  private advanceSecurityCases(): void {
+    const loop = this.securityLoop!;
+    let active = false;
+    for (const securityCase of [...this.securityCases.values()]) {
+      if (securityCase.phase === 'recovered' || securityCase.phase === 'unrecoverable') continue;
+      active = true;
+      if (loop.busy.has(securityCase.vm)) continue;
+      loop.busy.add(securityCase.vm);
+      const snapshots = securityCase.phase === 'quarantined' ? this.substrate.listSnapshots(securityCase.vm) : [];
+      const restore =
+        securityCase.phase === 'restoring' && securityCase.restore !== null && this.substrate.restoreStatus !== undefined
+          ? this.substrate.restoreStatus(securityCase.restore.id)
+          : null;
+      const proceed = (list: readonly SnapshotObservation[], observed: RestoreObservation | null) => {
+        loop.busy.delete(securityCase.vm);
+        if (this.stopped) return;
+        this.stepSecurityCase(securityCase.vm, list, observed);
+      };
+      if (isPromise(snapshots) || isPromise(restore)) void Promise.all([snapshots, restore]).then(([list, observed]) => proceed(list, observed));
+      else proceed(snapshots, restore);
+    }
+    if (active && loop.caseTimer === null) {
+      loop.caseTimer = this.clock.at(this.clock.nowMs() + loop.caseStepMs, () => {
+        loop.caseTimer = null;
+        if (!this.stopped) this.advanceSecurityCases();
+      });
+    }
+  }
+
+  private stepSecurityCase(vm: string, snapshots: readonly SnapshotObservation[], restore: RestoreObservation | null): void {
+    const current = this.securityCases.get(vm)!;
+    const now = this.clock.nowMs();
+    const { action, next } = securityStep({ securityCase: current, nowMs: now, model: this.model, state: this.state, snapshots, restore });
+    if (action === null) {
+      if (next.phase !== current.phase) this.securityCaseChanged(current, next);
+      return;
+    }
+    this.executeSecurity(action, current, next);
+  }
+
+  private securityCaseChanged(before: SecurityCase, after: SecurityCase): void {
+    this.securityCases.set(after.vm, after);
+    if (after.phase === 'recovered') {
+      for (const key of custodyKeys(before)) this.state.inFlight.delete(key);
+      this.securityLoop!.detector.reset(after.vm);
+      this.record('decision', 'security.recovered', after.vm, {
+        restorePointMs: before.restore?.restorePointMs ?? null,
+        snapshotId: before.restore?.snapshotId ?? null,
+        alertAtMs: after.alert.atMs,
+        reason: after.reason ?? 'the restored copy serves in production and passes its health check',
+      });
+      this.schedulePass();
+    } else if (after.phase === 'unrecoverable') {
+      this.record('decision', 'security.unrecoverable', after.vm, { reason: after.reason ?? 'unknown', remains: 'quarantined' });
+    } else if (before.phase === 'restoring' && after.phase === 'quarantined') {
+      this.record('decision', 'security.restore-rejected', after.vm, { restore: before.restore?.id ?? null, snapshotId: before.restore?.snapshotId ?? null, reason: after.reason ?? '' });
+    }
+  }
+
+  private executeSecurity(action: SecurityAction, current: SecurityCase, next: SecurityCase): void {
+    const substrate = this.substrate;
+    const token: FencingToken = { epoch: this.epoch };
+    const vm = action.vm;
+    let answer: MaybePromise<ActionOutcome>;
+    let vmToken: FencingToken | null = null;
+    switch (action.type) {
+      case 'quarantineVm':
+        answer = substrate.quarantineVm?.({ token, vm }) ?? { ok: false, reason: 'the substrate cannot quarantine a VM' };
+        break;
+      case 'releaseVm':
+        answer = substrate.releaseVm?.({ token, vm }) ?? { ok: false, reason: 'the substrate cannot release a VM' };
+        break;
+      case 'restoreSnapshot':
+        answer = substrate.restoreSnapshot?.({ token, vm, snapshotId: action.snapshotId, host: action.host, network: 'recovery' }) ?? { ok: false, reason: 'the substrate cannot restore a snapshot' };
+        break;
+      case 'promoteRestored':
+        vmToken = { epoch: this.epoch, vmGeneration: this.generations.get(vm) ?? 0 };
+        this.generations.set(vm, (vmToken.vmGeneration ?? 0) + 1);
+        answer = substrate.promoteRestored?.({ token: vmToken, vm, restoreId: action.restoreId }) ?? { ok: false, reason: 'the substrate cannot promote a restored copy' };
+        break;
+    }
+    this.securityLoop!.busy.add(vm);
+    this.whenDone(answer, (outcome) => {
+      this.securityLoop!.busy.delete(vm);
+      const { type, vm: subject, ...fields } = action;
+      this.record('action', type, subject, {
+        ...fields,
+        ...(type === 'restoreSnapshot' && outcome.ok ? { restore: outcome.detail ?? null, network: 'recovery' } : {}),
+        ...(type === 'promoteRestored' && outcome.ok && typeof outcome.restorePointMs === 'number' ? { restorePointMs: outcome.restorePointMs } : {}),
+        ...(vmToken === null ? {} : { generation: vmToken.vmGeneration }),
+        epoch: this.epoch,
+        ok: outcome.ok,
+        ...(outcome.ok ? {} : { refused: outcome.reason }),
+      });
+      if (!outcome.ok) {
+        if (vmToken !== null) {
+          const snapshot = this.substrate.snapshot();
+          const resync = (value: SubstrateSnapshot) => this.generations.set(vm, value.vmGenerations.get(vm) ?? 0);
+          if (isPromise(snapshot)) void snapshot.then(resync);
+          else resync(snapshot);
+        }
+        return;
+      }
+      let updated = next;
+      if (action.type === 'restoreSnapshot' && next.restore !== null) updated = { ...next, restore: { ...next.restore, id: outcome.detail ?? '' } };
+      this.securityCaseChanged(current, updated);
+      if (action.type === 'promoteRestored') {
+        // The infected copies are stopping and the clean one takes the VM's name: lift the quarantine.
+        this.executeSecurity({ type: 'releaseVm', vm, reason: 'the restored, verified copy replaces the infected one' }, updated, updated);
+      }
+    });
+  }
+
   /** A pass no later than `atMs` (used after asynchronous answers, which arrive between passes). */
   private schedulePassAt(atMs: number): void {
     if (this.wakeAtMs === null || atMs < this.wakeAtMs) this.setWake(atMs);
@@ -420,6 +646,7 @@ export class Controller {
         if (!this.refusedAttempts.has(key)) this.record('decision', 'action.timed-out', key, { issuedAtMs: flight.issuedAtMs });
       }
     }
+    this.holdSecurityCustody(now);
     this.refreshTarget(now);
     const decision = decide({
       blueprint: this.blueprint,
@@ -571,6 +798,13 @@ export class Controller {
   private record(kind: JournalRecord['kind'], type: string, subject: string, data: Record<string, unknown>, actor = this.actor): void {
     this.journal.append({ atMs: this.clock.nowMs(), kind, type, subject, actor, data });
   }
+}
+
+/** Custody keys are renewed on every pass; the deadline only bounds a controller that stops passing. */
+const CUSTODY_MS = 3_600_000;
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
 }
 
 function hostReason(status: HostStatus): string {

@@ -2,6 +2,7 @@
  * The ports the core declares and adapters implement: Clock, Substrate, Journal.
  * Nothing here does I/O; adapters live under substrate/ and journal/.
  */
+import type { SegmentationPolicy } from '../plan/segmentation.ts';
 
 export type TimerHandle = { readonly id: number };
 
@@ -97,6 +98,54 @@ export type ActionOutcome =
   | { readonly ok: true; readonly detail?: string; /** For a start: the newest write the disk it boots from holds. */ readonly restorePointMs?: number | null }
   | { readonly ok: false; readonly reason: string };
 
+/**
+ * What a substrate sees of one VM's behaviour over one sampling window (security telemetry):
+ * the raw material of the detectors in src/detect. Rates are averages over the window.
+ */
+export interface VmSecuritySample {
+  readonly vm: string;
+  /** End of the window; the window is (atMs - windowMs, atMs]. */
+  readonly atMs: number;
+  readonly windowMs: number;
+  readonly cpuPercent: number;
+  readonly networkInKiBps: number;
+  readonly networkOutKiBps: number;
+  /** Connections opened from or to the VM in the window (allowed by the policy). */
+  readonly newFlows: number;
+  /** Connection attempts from the VM that the policy denied, and to whom. */
+  readonly deniedFlows: number;
+  readonly deniedDestinations: readonly string[];
+  readonly diskWriteKiBps: number;
+  /** Shannon entropy of the written bytes, in bits per byte divided by 8 (0–1; encrypted ≈ 1). */
+  readonly writeEntropy: number;
+  /** Blocks changed since the last snapshot, per second (rewrites of the same block count once). */
+  readonly snapshotChangeKiBps: number;
+  /** Snapshot deletions of this VM's snapshots the substrate refused in the window (immutability). */
+  readonly snapshotDeletionsRefused: number;
+}
+
+/** Restores a snapshot into a new copy; `recovery` boots it on an isolated network, with a cloned disk. */
+export interface RestoreRequest {
+  readonly token: FencingToken;
+  readonly vm: string;
+  readonly snapshotId: string;
+  readonly host: string;
+  readonly network: 'recovery' | 'production';
+}
+
+export interface RestoreObservation {
+  readonly id: string;
+  readonly vm: string;
+  readonly snapshotId: string;
+  readonly host: string;
+  readonly network: 'recovery' | 'production';
+  readonly state: InstanceState;
+  /** Its health check, run on the recovery network. */
+  readonly healthy: boolean;
+  /** What the restored disk holds: writes up to the snapshot. */
+  readonly restorePointMs: number;
+}
+
 /** Simulated substrates answer at once; real ones over a network answer later. The controller takes both. */
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -138,6 +187,24 @@ export interface Substrate {
    * Tomaranai included (invariant 3): the substrate itself enforces it.
    */
   deleteSnapshot(request: { token: FencingToken; snapshotId: string; actor: string }): MaybePromise<ActionOutcome>;
+
+  // ── Security (cyber-resilience). Optional: a substrate without them runs no security loop. ──
+  /** Enforces a segmentation policy (default deny) on every VM's virtual NIC; denied attempts are counted per VM pair. */
+  applyNetworkPolicy?(request: { token: FencingToken; policy: SegmentationPolicy }): MaybePromise<ActionOutcome>;
+  /** Quarantines a VM at the network layer: it reaches, and is reached from, the forensic network only. */
+  quarantineVm?(request: { token: FencingToken; vm: string }): MaybePromise<ActionOutcome>;
+  releaseVm?(request: { token: FencingToken; vm: string }): MaybePromise<ActionOutcome>;
+  /** One security sample per running production VM, for the window that ends now. */
+  securityTelemetry?(): MaybePromise<readonly VmSecuritySample[]>;
+  /** Boots a copy of a VM from one of its snapshots; `detail` of the outcome is the restore's id. */
+  restoreSnapshot?(request: RestoreRequest): MaybePromise<ActionOutcome>;
+  restoreStatus?(restoreId: string): MaybePromise<RestoreObservation | null>;
+  /**
+   * Puts a verified restored copy into service: every production copy of the VM is stopped first
+   * (never two running copies), then the restored copy takes the VM's place on the production
+   * network and datastore.
+   */
+  promoteRestored?(request: { token: FencingToken; vm: string; restoreId: string }): MaybePromise<ActionOutcome>;
 }
 
 export type JournalKind = 'fault' | 'observation' | 'decision' | 'action' | 'outcome' | 'drill' | 'audit';

@@ -6,10 +6,11 @@ import type { Controller } from '../control/controller.ts';
 import type { Clock } from '../control/ports.ts';
 import type { Blueprint } from '../model/index.ts';
 import type { Twin } from '../substrate/twin/twin.ts';
+import { policyDiff, type SegmentationPolicy } from '../plan/segmentation.ts';
 
 export interface Violation {
   readonly atMs: number;
-  readonly invariant: 'split-brain' | 'lost-vm' | 'immutable-snapshot';
+  readonly invariant: 'split-brain' | 'lost-vm' | 'immutable-snapshot' | 'quarantine';
   readonly subject: string;
   readonly detail: string;
 }
@@ -21,6 +22,8 @@ export class InvariantAuditor {
   /** Every snapshot ever listed, to check that none vanishes or changes before its retention ends. */
   private readonly seenSnapshots = new Map<string, { vm: string; digest: string; retainUntilMs: number }>();
   checks = 0;
+  /** The last enforced policy checked for invariant 4 (checked again only when it changes). */
+  private checkedPolicy: SegmentationPolicy | null = null;
 
   constructor(
     private readonly blueprint: Blueprint,
@@ -67,6 +70,41 @@ export class InvariantAuditor {
     }
   }
 
+  get quarantineViolations(): number {
+    return this.violations.filter((violation) => violation.invariant === 'quarantine').length;
+  }
+
+  /**
+   * Invariant 4, against the policy the twin enforces: a quarantined VM reaches (and is reached
+   * from) the forensic network only, and every other rule of the baseline is still there —
+   * policyDiff(baseline, enforced) removes only rules of quarantined VMs and adds only their
+   * forensic rules.
+   */
+  checkQuarantine(): void {
+    const policy = this.twin.networkPolicy();
+    const baseline = this.twin.baselinePolicy();
+    if (policy === null || baseline === null || policy === this.checkedPolicy) return;
+    this.checkedPolicy = policy;
+    const quarantined = new Set(policy.quarantined);
+    const forensic = new Set(policy.networks.filter((network) => network.kind === 'forensic').map((network) => network.name));
+    const diff = policyDiff(baseline, policy);
+    const problems: string[] = [];
+    for (const rule of diff.removed) {
+      if (!quarantined.has(rule.from) && !quarantined.has(rule.to)) problems.push(`${rule.from} → ${rule.to}:${rule.port} removed though neither end is quarantined`);
+    }
+    for (const rule of diff.added) {
+      const ok = rule.origin === 'quarantine' && ((quarantined.has(rule.from) && forensic.has(rule.to)) || (quarantined.has(rule.to) && forensic.has(rule.from)));
+      if (!ok) problems.push(`${rule.from} → ${rule.to}:${rule.port} added`);
+    }
+    for (const rule of policy.rules) {
+      if (quarantined.has(rule.from) && !forensic.has(rule.to)) problems.push(`quarantined ${rule.from} reaches ${rule.to}`);
+      if (quarantined.has(rule.to) && !forensic.has(rule.from)) problems.push(`quarantined ${rule.to} is reached from ${rule.from}`);
+    }
+    for (const problem of problems.slice(0, 10)) {
+      this.violations.push({ atMs: this.clock.nowMs(), invariant: 'quarantine', subject: policy.quarantined.join(',') || 'policy', detail: problem });
+    }
+  }
+
   get lostVms(): number {
     return new Set(this.violations.filter((violation) => violation.invariant === 'lost-vm').map((violation) => violation.subject)).size;
   }
@@ -74,6 +112,7 @@ export class InvariantAuditor {
   check(): void {
     this.checks++;
     const now = this.clock.nowMs();
+    this.checkQuarantine();
     const truth = this.twin.truth();
     for (const vm of truth.splitBrainVms) {
       const key = `split:${vm}`;

@@ -12,7 +12,8 @@ import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
 import { Scheduler } from '../substrate/twin/scheduler.ts';
 import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
-import { findScenario, SCENARIOS, type Scenario, type ScenarioStep } from './scenarios.ts';
+import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioStep } from './scenarios.ts';
+import type { Attacker } from './cyber.ts';
 
 export interface DrillOptions {
   readonly blueprint: Blueprint;
@@ -25,6 +26,8 @@ export interface DrillOptions {
   readonly onEntry?: (entry: JournalEntry) => void;
   /** Longest the drill runs after the fault before it stops waiting for convergence. */
   readonly horizonAfterFaultS?: number;
+  /** Cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one. */
+  readonly target?: string;
 }
 
 export interface DrillRun {
@@ -52,6 +55,7 @@ const STEADY_MS = 10 * 60 * 1000;
 const CHUNK_MS = 10_000;
 const LIVE_CHUNK_MS = 1_000;
 const LIVE_WINDOW_MS = 15 * 60 * 1000;
+const SECURITY_WATCH_MS = 15 * 60 * 1000;
 
 /** Runs a drill to its end at full speed. */
 export function runDrill(options: DrillOptions): DrillRun {
@@ -81,14 +85,14 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     throw new DrillError(
       'TMR_DRILL_UNKNOWN_SCENARIO',
       `unknown scenario "${String(options.scenario)}"`,
-      `use one of: ${SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
+      `use one of: ${ALL_SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
     );
   }
   const random = createRandom(options.seed, 'drill');
   const scheduler = new Scheduler();
   const journal = options.journal ?? new MemoryJournal();
   const twin = new Twin(options.blueprint, scheduler, random.fork('twin'), { ...DEFAULT_TWIN_PARAMETERS, ...options.twinParameters });
-  const controller = new Controller({ blueprint: options.blueprint, substrate: twin, clock: scheduler, journal });
+  const controller = new Controller({ blueprint: options.blueprint, substrate: twin, clock: scheduler, journal, ...(scenario.security === true ? { security: true } : {}) });
   const auditor = new InvariantAuditor(options.blueprint, twin, controller, scheduler);
   const detach = options.onEntry && journal.onAppend ? journal.onAppend(options.onEntry) : null;
   const record = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) =>
@@ -123,7 +127,12 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
   const faultAtMs = scheduler.nowMs() + STEADY_MS + random.fork('fault-time').int(15 * 60) * 1000;
   runChecked(scheduler, auditor, faultAtMs);
   yield { atMs: scheduler.nowMs(), live: false };
-  const plan = scenario.plan({ blueprint: options.blueprint, twin });
+  const plan = scenario.plan({
+    blueprint: options.blueprint,
+    twin,
+    ...(scenario.security === true ? { random: random.fork('scenario') } : {}),
+    ...(options.target === undefined ? {} : { target: options.target }),
+  });
   record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
   const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
   const repairs = steps.some((step) => step.kind === 'power-on');
@@ -143,6 +152,8 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
       record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
     } else if (step.kind === 'power-on' && step.host) {
       controller.powerOnHost(step.host, 'operator');
+    } else if (step.kind === 'attack' && step.run) {
+      step.run({ twin, clock: scheduler, blueprint: options.blueprint, record });
     }
   }
 
@@ -154,6 +165,8 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     yield { atMs: scheduler.nowMs(), live };
     const settled =
       done === steps.length &&
+      // A cyber drill watches on after the last attack step: detection must have had its chance.
+      (scenario.security !== true || scheduler.nowMs() >= faultAtMs + (steps[steps.length - 1]?.afterS ?? 0) * 1000 + SECURITY_WATCH_MS) &&
       controller.state.inFlight.size === 0 &&
       (!repairs || allHostsUp(controller)) &&
       auditor.unconverged().length === 0 &&
@@ -165,6 +178,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
   }
   auditor.checkSnapshots();
   const unconverged = auditor.unconverged();
+  if (plan.attacker !== undefined) recordAttackTruth(twin, plan.attacker, record);
   record('drill', 'drill.ended', scenario.name, { unconverged });
   detach?.();
   controller.stop();
@@ -177,8 +191,23 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     seed: options.seed,
     substrate: 'twin',
     invariants: { splitBrain: auditor.splitBrain, lostVms: auditor.lostVms, immutableViolations: auditor.immutableViolations },
+    ...(scenario.security === true ? { quarantineViolations: auditor.quarantineViolations } : {}),
   });
   return { report, journal, twin, controller, scheduler, auditor, unconverged };
+}
+
+/** Ground truth of the attack, for the report: journaled by the drill, never seen by the controller. */
+function recordAttackTruth(twin: Twin, attacker: Attacker, record: (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) => void): void {
+  for (const [vm, compromisedAtMs] of [...attacker.footholds].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))) {
+    const truth = twin.securityTruth(vm);
+    record('drill', 'security.truth', vm, { ...truth, compromisedAtMs });
+  }
+  const denied = [...twin.deniedFlowsByPair()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  record('drill', 'security.denied-flows', 'policy', {
+    pairs: denied.length,
+    attempts: denied.reduce((sum, [, count]) => sum + count, 0),
+    top: denied.slice(0, 10).map(([pair, count]) => ({ pair, count })),
+  });
 }
 
 /** Advances the clock event by event, checking the invariants after each. */

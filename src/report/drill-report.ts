@@ -31,6 +31,36 @@ export interface Incident {
   readonly fencedAtS: number | null;
   readonly recoveredAtS: number | null;
   readonly vmsAffected: number;
+  /** Attacks only (ransomware drills): what the issue asks of each incident. */
+  readonly security?: SecurityIncident;
+}
+
+/** One attacked VM: detection, the intrusion-time estimate, containment and the clean recovery. */
+export interface SecurityIncident {
+  /** When the attacker took the VM (true) and what the detector estimated, never having been told. */
+  readonly trueIntrusionAtS: number | null;
+  readonly estimatedIntrusionAtS: number | null;
+  readonly intrusionEstimateErrorS: number | null;
+  readonly anomalousWritesSinceS: number | null;
+  /** Encryption start (Te) → alert. */
+  readonly detectionDelayS: number | null;
+  readonly alertScore: number | null;
+  readonly quarantinedAtS: number | null;
+  readonly attackerWrittenBeforeQuarantineMiB: number | null;
+  readonly restorePoint: { readonly snapshotId: string; readonly takenAtS: number; readonly beforeEncryption: boolean } | null;
+  /** Clean data lost: encryption start − restore point. */
+  readonly rpoS: number | null;
+  readonly snapshotIntervalS: number;
+  /** Legitimate writes from the restore point to the quarantine that the restore could not bring back. */
+  readonly dataLostMiB: number | null;
+  /** Encryption start → the restored copy passing its health check in production. */
+  readonly timeToCleanRecoveryS: number | null;
+  readonly cleanRecoveryAtS: number | null;
+  /** Systems that never stopped answering during the drill. */
+  readonly systemsStayedUp: number;
+  readonly systemsTotal: number;
+  readonly snapshotDeletionsAttempted: number;
+  readonly snapshotDeletionsRefused: number;
 }
 
 export interface DrillReport {
@@ -43,6 +73,8 @@ export interface DrillReport {
   readonly endedAtS: number;
   readonly services: readonly ServiceResult[];
   readonly invariants: { readonly splitBrain: number; readonly lostVms: number; readonly immutableViolations: number };
+  /** Invariant 4 (cyber drills): times the enforced policy let a quarantined VM reach more than the forensic network, or cut another flow. */
+  readonly quarantineViolations?: number;
   readonly summary: { readonly met: number; readonly missed: number; readonly shed: number; readonly unaffected: number };
   readonly incidents: readonly Incident[];
   readonly decisions: readonly { readonly atS: number; readonly type: string; readonly subject: string; readonly reason: string }[];
@@ -56,6 +88,7 @@ export interface ReportInput {
   readonly seed: number;
   readonly substrate: string;
   readonly invariants: DrillReport['invariants'];
+  readonly quarantineViolations?: number;
 }
 
 const round = (value: number) => Math.round(value * 1000) / 1000;
@@ -76,6 +109,10 @@ export function buildDrillReport(input: ReportInput): DrillReport {
   const coldRestart = new Map<string, string>();
   const shedReason = new Map<string, string>();
   const instanceHost = new Map<string, string>();
+  // Restored from a snapshot after an attack: the encryption start of each attacked VM.
+  const encryptedAtMs = new Map<string, number>();
+  const restoredFromSnapshot = new Set<string>();
+  for (const fault of faults) if (fault.data.kind === 'ransomware-encryption') encryptedAtMs.set(fault.subject, fault.atMs);
   for (const vm of blueprint.vms) healthy.set(vm.name, new Set());
 
   const setHealthy = (vm: string, instance: string, isHealthy: boolean, atMs: number) => {
@@ -108,6 +145,11 @@ export function buildDrillReport(input: ReportInput): DrillReport {
         const lostMs = Math.max(0, faultAtMs - restorePointMs);
         rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, lostMs));
       }
+    } else if (entry.kind === 'action' && entry.type === 'promoteRestored' && data.ok === true && typeof data.restorePointMs === 'number') {
+      // Restored from an immutable snapshot: the clean data lost runs from the restore point to the encryption start.
+      const startMs = encryptedAtMs.get(entry.subject) ?? faultAtMs;
+      rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, Math.max(0, startMs - data.restorePointMs)));
+      restoredFromSnapshot.add(entry.subject);
     } else if (entry.type === 'vm.cold-restart' && entry.atMs >= faultAtMs) {
       coldRestart.set(entry.subject, String(data.reason));
     } else if (entry.type === 'vm.shed' && entry.atMs >= faultAtMs) {
@@ -129,8 +171,12 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
     const rpoMeasuredS = stillDown.length > 0 && rpoValues.every((value) => value === 0) ? null : round(Math.max(0, ...rpoValues) / 1000);
     const shedVm = stillDown.find((vm) => shedReason.has(vm));
+    const restored = vms.find((vm) => restoredFromSnapshot.has(vm));
+    // Replication copies every write, encryption included: after ransomware the recovery point is
+    // the last clean immutable snapshot, so the RPO a tier can promise is its snapshot interval.
+    const effectiveRpoS = restored !== undefined ? Math.max(tier.rpoS, tier.snapshot.intervalS) : tier.rpoS;
     const met =
-      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= effectiveRtoS + 1e-9 && rpoMeasuredS <= tier.rpoS + 1e-9;
+      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= effectiveRtoS + 1e-9 && rpoMeasuredS <= effectiveRpoS + 1e-9;
     const wasShed = vms.find((vm) => shedReason.has(vm));
     const result: ServiceResult = {
       name: service.name,
@@ -142,6 +188,11 @@ export function buildDrillReport(input: ReportInput): DrillReport {
       met,
       affected: hit.length > 0,
       ...(shedVm !== undefined ? { shed: true as const, reason: shedReason.get(shedVm)! } : {}),
+      ...(restored !== undefined && cold === undefined
+        ? {
+            note: `${restored} was restored from an immutable snapshot after ransomware (replicas hold the encryption too): RPO held to the snapshot interval, ${effectiveRpoS} s`,
+          }
+        : {}),
       ...(cold !== undefined
         ? {
             effectiveTier: 'critical',
@@ -154,7 +205,9 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     return result;
   });
 
+  const systemsStayedUp = services.filter((service) => !service.affected).length;
   const incidents: Incident[] = faults.map((fault) => {
+    if (fault.data.kind === 'ransomware-encryption') return securityIncident(fault, entries, blueprint, { systemsStayedUp, systemsTotal: services.length });
     const target = String(fault.data.target);
     const hostsOfTarget = new Set(
       blueprint.hosts.filter((host) => host.name === target || host.rack === target || host.room === target || host.powerFeed === target).map((host) => host.name),
@@ -209,8 +262,72 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     endedAtS: round(endedAtMs / 1000),
     services,
     invariants: input.invariants,
+    ...(input.quarantineViolations === undefined ? {} : { quarantineViolations: input.quarantineViolations }),
     summary: { met, missed: services.length - met, shed, unaffected: services.filter((service) => !service.affected).length },
     incidents,
     decisions,
+  };
+}
+
+const MIB_PER_KIB = 1 / 1024;
+
+/** A ransomware incident, from the journal: the attacker's moves (drill ground truth) and the controller's. */
+function securityIncident(
+  fault: JournalEntry,
+  entries: readonly JournalEntry[],
+  blueprint: Blueprint,
+  systems: { systemsStayedUp: number; systemsTotal: number },
+): Incident {
+  const vm = fault.subject;
+  const startMs = fault.atMs;
+  const of = (type: string, predicate: (entry: JournalEntry) => boolean = () => true) => entries.find((entry) => entry.type === type && entry.subject === vm && predicate(entry));
+  const intrusion = of('attack.intrusion') ?? of('attack.foothold');
+  const alert = of('security.alert', (entry) => entry.atMs >= (intrusion?.atMs ?? 0));
+  const quarantined = of('quarantineVm', (entry) => entry.data.ok === true && entry.atMs >= (alert?.atMs ?? startMs));
+  const promoted = of('promoteRestored', (entry) => entry.data.ok === true && entry.atMs >= startMs);
+  const restoreAction = entries.filter((entry) => entry.type === 'restoreSnapshot' && entry.subject === vm && entry.data.ok === true && entry.atMs <= (promoted?.atMs ?? Infinity)).pop();
+  const healthyAfter = promoted === undefined ? undefined : entries.find((entry) => entry.atMs >= promoted.atMs && entry.type === 'vm.instance' && entry.subject === vm && entry.data.role === 'primary' && entry.data.healthy === true);
+  const truth = of('security.truth');
+  const deletions = entries.filter((entry) => entry.type === 'attack.snapshot-delete' && entry.subject === vm);
+  const service = blueprint.services.find((candidate) => candidate.vms.some((entry) => entry.name === vm));
+  const tier = service === undefined ? undefined : tierOf(blueprint, service);
+  const seconds = (ms: number | null | undefined) => (typeof ms === 'number' ? round(ms / 1000) : null);
+  const estimatedMs = typeof alert?.data.estimatedIntrusionAtMs === 'number' ? alert.data.estimatedIntrusionAtMs : null;
+  const restorePointMs = typeof promoted?.data.restorePointMs === 'number' ? promoted.data.restorePointMs : null;
+  const written = typeof truth?.data.attackerWrittenBeforeQuarantineKiB === 'number' ? truth.data.attackerWrittenBeforeQuarantineKiB : null;
+  const lost = typeof truth?.data.legitimateWritesLostKiB === 'number' ? truth.data.legitimateWritesLostKiB : null;
+  const security: SecurityIncident = {
+    trueIntrusionAtS: seconds(intrusion?.atMs),
+    estimatedIntrusionAtS: seconds(estimatedMs),
+    intrusionEstimateErrorS: estimatedMs !== null && intrusion !== undefined ? round((estimatedMs - intrusion.atMs) / 1000) : null,
+    anomalousWritesSinceS: seconds(typeof alert?.data.anomalousWritesSinceMs === 'number' ? alert.data.anomalousWritesSinceMs : null),
+    detectionDelayS: alert === undefined ? null : round((alert.atMs - startMs) / 1000),
+    alertScore: typeof alert?.data.score === 'number' ? alert.data.score : null,
+    quarantinedAtS: seconds(quarantined?.atMs),
+    attackerWrittenBeforeQuarantineMiB: written === null ? null : Math.round(written * MIB_PER_KIB),
+    restorePoint:
+      restorePointMs === null
+        ? null
+        : { snapshotId: String(restoreAction?.data.snapshotId ?? ''), takenAtS: round(restorePointMs / 1000), beforeEncryption: restorePointMs < startMs },
+    rpoS: restorePointMs === null ? null : round(Math.max(0, startMs - restorePointMs) / 1000),
+    snapshotIntervalS: tier?.snapshot.intervalS ?? 0,
+    dataLostMiB: lost === null ? null : Math.round(lost * MIB_PER_KIB),
+    timeToCleanRecoveryS: healthyAfter === undefined ? null : round((healthyAfter.atMs - startMs) / 1000),
+    cleanRecoveryAtS: seconds(healthyAfter?.atMs),
+    systemsStayedUp: systems.systemsStayedUp,
+    systemsTotal: systems.systemsTotal,
+    snapshotDeletionsAttempted: deletions.reduce((sum, entry) => sum + Number(entry.data.attempted ?? 0), 0),
+    snapshotDeletionsRefused: deletions.reduce((sum, entry) => sum + Number(entry.data.refused ?? 0), 0),
+  };
+  return {
+    kind: 'ransomware-encryption',
+    target: vm,
+    vm,
+    startedAtS: round(startMs / 1000),
+    detectedAtS: seconds(alert?.atMs),
+    fencedAtS: seconds(quarantined?.atMs),
+    recoveredAtS: seconds(healthyAfter?.atMs),
+    vmsAffected: 1,
+    security,
   };
 }

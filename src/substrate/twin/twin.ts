@@ -14,7 +14,10 @@ import type {
   InstanceObservation,
   InstanceRole,
   InstanceState,
+  RestoreObservation,
+  RestoreRequest,
   SnapshotObservation,
+  VmSecuritySample,
   StartRequest,
   VmMetrics,
   Substrate,
@@ -26,6 +29,7 @@ import type { Random } from '../../control/random.ts';
 import type { Blueprint, Tier } from '../../model/index.ts';
 import { indexBlueprint, tierOf } from '../../model/index.ts';
 import { cpuDemand, shareCpu } from '../../plan/demand.ts';
+import { allows, quarantine, release, type SegmentationPolicy } from '../../plan/segmentation.ts';
 
 export interface TwinParameters {
   readonly heartbeatIntervalMs: number;
@@ -150,6 +154,79 @@ interface SnapshotLedger {
   readonly list: SnapshotObservation[];
 }
 
+/** Per-VM behaviour the security telemetry is generated from (drawn once per VM from the seed). */
+interface VmBaseline {
+  readonly networkKiBps: number;
+  readonly flowsPerWindow: number;
+  readonly writeKiBps: number;
+  readonly entropy: number;
+  /** Share of written blocks that had not changed since the last snapshot (hot blocks are rewritten). */
+  readonly freshBlockShare: number;
+  /** A misconfigured destination this VM keeps trying (denied by the policy), or none. */
+  readonly habitualDenied: { readonly destination: string; readonly meanGapMs: number } | null;
+}
+
+interface Encryption {
+  readonly vm: string;
+  readonly instanceId: string;
+  readonly fromMs: number;
+  untilMs: number | null;
+  readonly rateKiBps: number;
+}
+
+interface FlowEvent {
+  readonly atMs: number;
+  readonly denied: boolean;
+  readonly destination: string;
+  readonly outbound: boolean;
+}
+
+interface RecoveryCopy {
+  readonly id: string;
+  readonly vm: string;
+  readonly snapshotId: string;
+  readonly restorePointMs: number;
+  readonly host: string;
+  readonly network: 'recovery' | 'production';
+  state: InstanceState;
+  timer: TimerHandle | null;
+}
+
+interface SecurityModel {
+  policy: SegmentationPolicy;
+  baseline: SegmentationPolicy;
+  readonly quarantined: Set<string>;
+  readonly quarantinedAtMs: Map<string, number>;
+  readonly windowMs: number;
+  lastTelemetryAtMs: number | null;
+  readonly noiseSeed: number;
+  readonly baselines: Map<string, VmBaseline>;
+  readonly flows: Map<string, FlowEvent[]>;
+  readonly deniedByPair: Map<string, number>;
+  readonly encryptions: Encryption[];
+  readonly encryptedSinceMs: Map<string, number>;
+  readonly deletionsRefused: { atMs: number; vm: string; actor: string; snapshotId: string }[];
+  readonly restores: Map<string, RecoveryCopy>;
+  restoreSeq: number;
+  /** Restored copies put into service: which snapshot, when. */
+  readonly promotions: { atMs: number; vm: string; snapshotId: string; restorePointMs: number }[];
+}
+
+/** What really happened to one VM in an attack, for the drill report (ground truth the detectors never see). */
+export interface VmSecurityTruth {
+  readonly vm: string;
+  readonly encryptedSinceMs: number | null;
+  readonly quarantinedAtMs: number | null;
+  /** Bytes the attacker's encryption wrote before the VM was quarantined, and in all. */
+  readonly attackerWrittenBeforeQuarantineKiB: number;
+  readonly attackerWrittenKiB: number;
+  /** The restore that put it back in service, if any, and the legitimate writes it could not bring back. */
+  readonly restoredAtMs: number | null;
+  readonly restorePointMs: number | null;
+  readonly restoredFromCleanSnapshot: boolean | null;
+  readonly legitimateWritesLostKiB: number | null;
+}
+
 export interface TwinTruth {
   /** VMs with more than one copy that could serve or write (invariant 1). */
   readonly splitBrainVms: readonly string[];
@@ -175,6 +252,9 @@ export class Twin implements Substrate {
   readonly refusals: { atMs: number; action: string; reason: string }[] = [];
   /** A mass-casualty event: services' demand is multiplied by their surge factor. */
   private surge = false;
+  /** The security model: null until a network policy is applied, so other drills pay nothing for it. */
+  private security: SecurityModel | null = null;
+  private readonly securityRandom: Random;
 
 
   constructor(
@@ -220,6 +300,8 @@ export class Twin implements Substrate {
       });
     }
     this.snapshotPhase = random.fork('snapshot-phase');
+    // Forking draws nothing from the other streams: existing drills stay byte for byte the same.
+    this.securityRandom = random.fork('security');
     const replication = random.fork('replication-phase');
     for (const service of blueprint.services) {
       const tier = tierOf(blueprint, service);
@@ -324,6 +406,7 @@ export class Twin implements Substrate {
     if (!this.managementReachable(host)) return this.refuse('stopVm', `host ${host.name} is not reachable`);
     this.bumpGeneration(request.vm);
     instance.state = 'stopping';
+    this.endEncryption(instance.id);
     this.report(instance);
     if (instance.lifecycleTimer) this.clock.cancel(instance.lifecycleTimer);
     instance.lifecycleTimer = this.after(this.parameters.stopLatencyMs, () => {
@@ -542,6 +625,7 @@ export class Twin implements Substrate {
     const snapshot = ledger.list[index]!;
     const now = this.clock.nowMs();
     if (snapshot.immutable && now < snapshot.retainUntilMs) {
+      this.security?.deletionsRefused.push({ atMs: now, vm, actor: request.actor, snapshotId: snapshot.id });
       return this.refuse(
         'deleteSnapshot',
         `snapshot ${snapshot.id} is immutable until ${Math.round(snapshot.retainUntilMs / 1000)} s (asked by ${request.actor})`,
@@ -562,7 +646,10 @@ export class Twin implements Substrate {
     const retentionMs = tier.snapshot.retentionS * 1000;
     let ledger = this.snapshots.get(vm);
     if (ledger === undefined) {
-      ledger = { untilMs: 0, phaseMs: this.snapshotPhase.fork(vm).int(intervalMs), list: [] };
+      // With security drills on, the hospital is taken to have run before the drill began: a day,
+      // or two snapshot intervals, of history (a deferred VM snapshots once a day).
+      const historyMs = this.security === null ? 0 : Math.min(retentionMs, Math.max(2 * intervalMs, 86_400_000));
+      ledger = { untilMs: -historyMs, phaseMs: this.snapshotPhase.fork(vm).int(intervalMs), list: [] };
       this.snapshots.set(vm, ledger);
     }
     const now = this.clock.nowMs();
@@ -570,7 +657,7 @@ export class Twin implements Substrate {
     let tick = Math.ceil((fromMs - ledger.phaseMs) / intervalMs) * intervalMs + ledger.phaseMs;
     if (tick <= ledger.untilMs && ledger.untilMs > 0) tick += intervalMs;
     for (; tick <= now; tick += intervalMs) {
-      if (tick <= 0 || !this.wasUp(store, tick)) continue;
+      if ((tick <= 0 && this.security === null) || tick <= ledger.untilMs || !this.wasUp(store, tick)) continue;
       ledger.list.push({
         id: `${vm}@${tick}`,
         vm,
@@ -589,6 +676,410 @@ export class Twin implements Substrate {
 
   private wasUp(store: TwinDatastore, atMs: number): boolean {
     return !store.outages.some((outage) => outage.fromMs <= atMs && (outage.toMs === null || atMs < outage.toMs));
+  }
+
+
+  // ── Security: network policy, telemetry, attacker effects, restore (cyber-resilience) ──────
+
+  applyNetworkPolicy(request: { token: FencingToken; policy: SegmentationPolicy }): ActionOutcome {
+    const refused = this.checkToken('applyNetworkPolicy', request.token, null);
+    if (refused) return refused;
+    if (this.security === null) {
+      this.security = {
+        policy: request.policy,
+        baseline: request.policy,
+        quarantined: new Set(request.policy.quarantined),
+        quarantinedAtMs: new Map(),
+        windowMs: 10_000,
+        lastTelemetryAtMs: null,
+        noiseSeed: this.securityRandom.fork('noise').int(2 ** 31),
+        baselines: new Map(),
+        flows: new Map(),
+        deniedByPair: new Map(),
+        encryptions: [],
+        encryptedSinceMs: new Map(),
+        deletionsRefused: [],
+        restores: new Map(),
+        restoreSeq: 0,
+        promotions: [],
+      };
+    } else {
+      this.security.policy = request.policy;
+      if (request.policy.quarantined.length === 0) this.security.baseline = request.policy;
+      this.security.quarantined.clear();
+      for (const vm of request.policy.quarantined) this.security.quarantined.add(vm);
+    }
+    return { ok: true, detail: `${request.policy.rules.length} rules enforced, default deny` };
+  }
+
+  /** The policy the twin enforces now (null before one is applied). */
+  networkPolicy(): SegmentationPolicy | null {
+    return this.security?.policy ?? null;
+  }
+
+  baselinePolicy(): SegmentationPolicy | null {
+    return this.security?.baseline ?? null;
+  }
+
+  quarantineVm(request: { token: FencingToken; vm: string }): ActionOutcome {
+    const refused = this.checkToken('quarantineVm', request.token, null);
+    if (refused) return refused;
+    const security = this.security;
+    if (security === null) return this.refuse('quarantineVm', 'no network policy is applied');
+    if (!this.index.vm.has(request.vm)) return this.refuse('quarantineVm', `unknown VM ${request.vm}`);
+    if (security.quarantined.has(request.vm)) return { ok: true, detail: 'already quarantined' };
+    security.policy = quarantine(security.policy, request.vm);
+    security.quarantined.add(request.vm);
+    security.quarantinedAtMs.set(request.vm, this.clock.nowMs());
+    // Its probes now fail: the health check sees it at the next probe.
+    for (const instance of this.instances.values()) if (instance.vm === request.vm && instance.state === 'running') this.scheduleHealth(instance);
+    return { ok: true, detail: 'reaches the forensic network only' };
+  }
+
+  releaseVm(request: { token: FencingToken; vm: string }): ActionOutcome {
+    const refused = this.checkToken('releaseVm', request.token, null);
+    if (refused) return refused;
+    const security = this.security;
+    if (security === null) return this.refuse('releaseVm', 'no network policy is applied');
+    if (!security.quarantined.has(request.vm)) return { ok: true, detail: 'not quarantined' };
+    security.policy = release(security.policy, security.baseline, request.vm);
+    security.quarantined.delete(request.vm);
+    for (const instance of this.instances.values()) if (instance.vm === request.vm && instance.state === 'running') this.scheduleHealth(instance);
+    return { ok: true };
+  }
+
+  /**
+   * A connection attempt through the enforced policy (the attacker's, or anyone's): allowed ones
+   * count as new flows at both ends, denied ones per VM pair and as denied attempts of the source.
+   * A VM can only try while a copy of it runs.
+   */
+  attemptFlow(request: { from: string; to: string; port: number }): { allowed: boolean; reason: string } {
+    const security = this.security;
+    if (security === null) return { allowed: false, reason: 'no network policy is applied' };
+    if (this.index.vm.has(request.from) && !this.hasRunningCopy(request.from)) return { allowed: false, reason: `${request.from} does not run` };
+    const allowed = allows(security.policy, request.from, request.to, request.port);
+    const now = this.clock.nowMs();
+    const note = (vm: string, event: FlowEvent) => {
+      if (!this.index.vm.has(vm)) return;
+      let list = security.flows.get(vm);
+      if (list === undefined) security.flows.set(vm, (list = []));
+      if (list.length < 10_000) list.push(event);
+    };
+    if (allowed) {
+      note(request.from, { atMs: now, denied: false, destination: request.to, outbound: true });
+      note(request.to, { atMs: now, denied: false, destination: request.from, outbound: false });
+      return { allowed: true, reason: 'allowed by the policy' };
+    }
+    const key = `${request.from}\u2192${request.to}`;
+    security.deniedByPair.set(key, (security.deniedByPair.get(key) ?? 0) + 1);
+    note(request.from, { atMs: now, denied: true, destination: request.to, outbound: true });
+    return { allowed: false, reason: security.quarantined.has(request.from) || security.quarantined.has(request.to) ? 'quarantined' : 'denied by the policy' };
+  }
+
+  /** Denied connection attempts per (from → to) pair since the policy was applied. */
+  deniedFlowsByPair(): ReadonlyMap<string, number> {
+    return new Map(this.security?.deniedByPair ?? []);
+  }
+
+  hasRunningCopy(vm: string): boolean {
+    for (const instance of this.instances.values()) {
+      if (instance.vm === vm && instance.role === 'primary' && instance.state === 'running' && !instance.lost) return true;
+    }
+    return false;
+  }
+
+  /** The attacker's encryption of a VM's disk through its running primary; it ends when that copy stops. */
+  startEncryption(vm: string, rateKiBps: number): boolean {
+    const security = this.security;
+    if (security === null) return false;
+    const instance = [...this.instances.values()].find((candidate) => candidate.vm === vm && candidate.role === 'primary' && candidate.state === 'running' && !candidate.lost);
+    if (instance === undefined) return false;
+    const now = this.clock.nowMs();
+    security.encryptions.push({ vm, instanceId: instance.id, fromMs: now, untilMs: null, rateKiBps });
+    if (!security.encryptedSinceMs.has(vm)) security.encryptedSinceMs.set(vm, now);
+    return true;
+  }
+
+  /** The newest fencing epoch: what stolen administrator credentials are worth. */
+  adminToken(): FencingToken {
+    return { epoch: this.newestEpoch };
+  }
+
+  private endEncryption(instanceId: string): void {
+    if (this.security === null) return;
+    const now = this.clock.nowMs();
+    for (const encryption of this.security.encryptions) if (encryption.instanceId === instanceId && encryption.untilMs === null) encryption.untilMs = now;
+  }
+
+  private baselineOf(vm: string): VmBaseline {
+    const security = this.security!;
+    let baseline = security.baselines.get(vm);
+    if (baseline === undefined) {
+      const random = this.securityRandom.fork(`baseline/${vm}`);
+      const info = this.index.vm.get(vm)!;
+      const habitual = random.next() < 0.3;
+      baseline = {
+        networkKiBps: (50 + random.next() * 950) * Math.max(1, info.vcpu),
+        flowsPerWindow: 0.3 + random.next() * 3,
+        writeKiBps: 100 + random.next() * 4000,
+        // Compressed images (PACS, endoscopy) write high-entropy data already; databases less so.
+        entropy: 0.35 + random.next() * 0.5,
+        freshBlockShare: 0.15 + random.next() * 0.35,
+        habitualDenied: habitual ? { destination: `ntp-legacy-${random.int(4)}`, meanGapMs: (10 + random.next() * 50) * 60_000 } : null,
+      };
+      security.baselines.set(vm, baseline);
+    }
+    return baseline;
+  }
+
+  /** A deterministic uniform in [0, 1) for (vm, window, stream): telemetry noise needs no state. */
+  private noise(vm: string, windowIndex: number, stream: number): number {
+    let h = (this.security!.noiseSeed ^ Math.imul(windowIndex, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
+    for (let index = 0; index < vm.length; index++) h = Math.imul(h ^ vm.charCodeAt(index), 0x01000193) >>> 0;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x846ca68b);
+    h ^= h >>> 16;
+    return (h >>> 0) / 4294967296;
+  }
+
+  private gaussian(vm: string, windowIndex: number, stream: number): number {
+    const u = Math.max(1e-12, this.noise(vm, windowIndex, stream));
+    const v = this.noise(vm, windowIndex, stream + 100);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  private poisson(mean: number, uniform: number): number {
+    // Inverse CDF; means here are small (a few per window).
+    let k = 0;
+    let p = Math.exp(-mean);
+    let cumulative = p;
+    while (uniform > cumulative && k < 1000) {
+      k += 1;
+      p *= mean / k;
+      cumulative += p;
+    }
+    return k;
+  }
+
+  private legitimateWriteKiBps(vm: string, atMs: number): number {
+    const info = this.index.vm.get(vm)!;
+    const service = this.index.service.get(info.service)!;
+    const load = cpuDemand(info.vcpu, service.demand, atMs, this.surge) / Math.max(0.1, info.vcpu);
+    return this.baselineOf(vm).writeKiBps * (0.3 + load);
+  }
+
+  private encryptedKiB(vm: string, fromMs: number, toMs: number): number {
+    let total = 0;
+    for (const encryption of this.security!.encryptions) {
+      if (encryption.vm !== vm) continue;
+      const start = Math.max(fromMs, encryption.fromMs);
+      const end = Math.min(toMs, encryption.untilMs ?? toMs);
+      if (end > start) total += (encryption.rateKiBps * (end - start)) / 1000;
+    }
+    return total;
+  }
+
+  /**
+   * One sample per running production VM for the window since the last call (the controller's
+   * security loop calls it on its interval). Generated on demand from the seed, the VM's demand
+   * and what the attacker did: nothing runs between calls.
+   */
+  securityTelemetry(): readonly VmSecuritySample[] {
+    const security = this.security;
+    if (security === null) return [];
+    const now = this.clock.nowMs();
+    const windowMs = security.lastTelemetryAtMs === null ? security.windowMs : Math.max(1, now - security.lastTelemetryAtMs);
+    security.lastTelemetryAtMs = now;
+    const fromMs = now - windowMs;
+    const windowIndex = Math.floor(now / 1000);
+    const samples: VmSecuritySample[] = [];
+    for (const instance of this.instances.values()) {
+      if (instance.role !== 'primary' || instance.state !== 'running' || instance.lost) continue;
+      const vm = instance.vm;
+      const info = this.index.vm.get(vm)!;
+      const service = this.index.service.get(info.service)!;
+      const baseline = this.baselineOf(vm);
+      const load = cpuDemand(info.vcpu, service.demand, now, this.surge) / Math.max(0.1, info.vcpu);
+      const events = (security.flows.get(vm) ?? []).filter((event) => event.atMs > fromMs && event.atMs <= now);
+      const deniedDestinations = events.filter((event) => event.denied).map((event) => event.destination);
+      let deniedFlows = deniedDestinations.length;
+      if (baseline.habitualDenied !== null && this.noise(vm, windowIndex, 1) < windowMs / baseline.habitualDenied.meanGapMs) {
+        deniedFlows += 1;
+        deniedDestinations.push(baseline.habitualDenied.destination);
+      }
+      // A new mistake now and then (a reconfigured client, a stale address): about one per three days per VM.
+      if (this.noise(vm, windowIndex, 2) < windowMs / (3 * 86_400_000)) {
+        deniedFlows += 1;
+        deniedDestinations.push(`stale-${Math.floor(this.noise(vm, windowIndex, 3) * 1e6)}`);
+      }
+      const newFlows = this.poisson(baseline.flowsPerWindow * (windowMs / security.windowMs) * (0.4 + load), this.noise(vm, windowIndex, 4)) + events.filter((event) => !event.denied).length;
+      const legitimateKiBps = baseline.writeKiBps * (0.3 + load) * Math.exp(0.25 * this.gaussian(vm, windowIndex, 5));
+      const encryptedKiBps = (this.encryptedKiB(vm, fromMs, now) * 1000) / windowMs;
+      const legitimateEntropy = Math.min(0.97, Math.max(0.05, baseline.entropy + 0.02 * this.gaussian(vm, windowIndex, 6)));
+      const written = legitimateKiBps + encryptedKiBps;
+      const entropy = (legitimateKiBps * legitimateEntropy + encryptedKiBps * 0.998) / written;
+      const freshShare = Math.min(0.95, baseline.freshBlockShare * Math.exp(0.2 * this.gaussian(vm, windowIndex, 7)));
+      const networkFactor = (0.3 + load) * Math.exp(0.3 * this.gaussian(vm, windowIndex, 8));
+      samples.push({
+        vm,
+        atMs: now,
+        windowMs,
+        cpuPercent: Math.min(100, 100 * load * (0.9 + 0.2 * this.noise(vm, windowIndex, 9)) + (encryptedKiBps > 0 ? 35 : 0)),
+        networkInKiBps: baseline.networkKiBps * networkFactor,
+        networkOutKiBps: baseline.networkKiBps * 0.6 * networkFactor,
+        newFlows,
+        deniedFlows,
+        deniedDestinations,
+        diskWriteKiBps: written,
+        writeEntropy: entropy,
+        snapshotChangeKiBps: legitimateKiBps * freshShare + encryptedKiBps * 0.97,
+        snapshotDeletionsRefused: security.deletionsRefused.filter((refusal) => refusal.vm === vm && refusal.atMs > fromMs && refusal.atMs <= now).length,
+      });
+    }
+    // Flow events older than the window are spent.
+    for (const [vm, list] of security.flows) {
+      const kept = list.filter((event) => event.atMs > now);
+      if (kept.length !== list.length) security.flows.set(vm, kept);
+    }
+    return samples;
+  }
+
+  restoreSnapshot(request: RestoreRequest): ActionOutcome {
+    const refused = this.checkToken('restoreSnapshot', request.token, null);
+    if (refused) return refused;
+    const security = this.security;
+    if (security === null) return this.refuse('restoreSnapshot', 'no network policy is applied: there is no isolated recovery network');
+    if (request.network !== 'recovery') {
+      return this.refuse('restoreSnapshot', 'restore into the recovery network, verify its health, then promote it (never two running copies)');
+    }
+    const info = this.index.vm.get(request.vm);
+    const host = this.hosts.get(request.host);
+    if (info === undefined || host === undefined) return this.refuse('restoreSnapshot', 'unknown VM or host');
+    if (!this.managementReachable(host)) return this.refuse('restoreSnapshot', `host ${host.name} is not reachable`);
+    const snapshot = this.listSnapshots(request.vm).find((candidate) => candidate.id === request.snapshotId);
+    if (snapshot === undefined) return this.refuse('restoreSnapshot', `no snapshot ${request.snapshotId}`);
+    const copy: RecoveryCopy = {
+      id: `restore-${request.vm}-${++security.restoreSeq}`,
+      vm: request.vm,
+      snapshotId: snapshot.id,
+      restorePointMs: snapshot.takenAtMs,
+      host: host.name,
+      network: 'recovery',
+      state: 'booting',
+      timer: null,
+    };
+    security.restores.set(copy.id, copy);
+    copy.timer = this.after(info.bootTimeS * 1000, () => {
+      copy.timer = null;
+      if (copy.state === 'booting') copy.state = 'running';
+    });
+    return { ok: true, detail: copy.id, restorePointMs: snapshot.takenAtMs };
+  }
+
+  restoreStatus(restoreId: string): RestoreObservation | null {
+    const copy = this.security?.restores.get(restoreId);
+    if (copy === undefined) return null;
+    const host = this.hosts.get(copy.host)!;
+    const encryptedSinceMs = this.security!.encryptedSinceMs.get(copy.vm);
+    // The health check on the recovery network opens the application's data: a snapshot taken
+    // after the encryption began holds encrypted files and fails it.
+    const clean = encryptedSinceMs === undefined || copy.restorePointMs < encryptedSinceMs;
+    const healthy = copy.state === 'running' && this.alive(host) && clean;
+    return { id: copy.id, vm: copy.vm, snapshotId: copy.snapshotId, host: copy.host, network: copy.network, state: copy.state, healthy, restorePointMs: copy.restorePointMs };
+  }
+
+  /** Discards a restored copy that will not be used (it failed its health check). */
+  discardRestore(restoreId: string): void {
+    const copy = this.security?.restores.get(restoreId);
+    if (copy === undefined) return;
+    if (copy.timer) this.clock.cancel(copy.timer);
+    this.security!.restores.delete(restoreId);
+  }
+
+  promoteRestored(request: { token: FencingToken; vm: string; restoreId: string }): ActionOutcome {
+    const refused = this.checkToken('promoteRestored', request.token, request.vm);
+    if (refused) return refused;
+    const security = this.security;
+    const copy = security?.restores.get(request.restoreId);
+    if (security === null || copy === undefined || copy.vm !== request.vm) return this.refuse('promoteRestored', `no restored copy ${request.restoreId} of ${request.vm}`);
+    const status = this.restoreStatus(copy.id)!;
+    if (!status.healthy) return this.refuse('promoteRestored', `restored copy ${copy.id} has not passed its health check`);
+    const host = this.hosts.get(copy.host)!;
+    this.bumpGeneration(request.vm);
+    // Every production copy stops first (primary and any lockstep secondary: both run the infected guest).
+    const infected = [...this.instances.values()].filter((instance) => instance.vm === request.vm && instance.state !== 'stopped');
+    for (const instance of infected) {
+      if (instance.lifecycleTimer) this.clock.cancel(instance.lifecycleTimer);
+      instance.lifecycleTimer = null;
+      instance.state = 'stopping';
+      this.endEncryption(instance.id);
+      this.report(instance);
+    }
+    security.restores.delete(copy.id);
+    const service = this.index.service.get(this.index.vm.get(request.vm)!.service)!;
+    this.after(this.parameters.stopLatencyMs, () => {
+      for (const instance of infected) if (this.instances.has(instance.id)) this.removeInstance(instance);
+      if (!this.alive(host)) return;
+      const home = this.datastores.get(service.datastore)!;
+      const store = home.up || home.replicatedTo === null ? home : this.datastores.get(home.replicatedTo) ?? home;
+      const instance: TwinInstance = {
+        id: `${request.vm}#${++this.instanceSeq}`,
+        vm: request.vm,
+        host: host.name,
+        role: 'primary',
+        state: 'running',
+        lost: false,
+        healthy: false,
+        synced: false,
+        datastore: store.name,
+        storagePausedUntilMs: 0,
+        shares: DEFAULT_SHARES[Math.min(3, tierOf(this.blueprint, service).priority)] ?? 1000,
+        migrating: false,
+        healthTimer: null,
+        lifecycleTimer: null,
+      };
+      this.instances.set(instance.id, instance);
+      security.promotions.push({ atMs: this.clock.nowMs(), vm: request.vm, snapshotId: copy.snapshotId, restorePointMs: copy.restorePointMs });
+      this.emit({ type: 'instance.changed', instance: this.observe(instance), restorePointMs: copy.restorePointMs });
+      this.scheduleHealth(instance);
+    });
+    return { ok: true, detail: `${copy.id} replaces ${infected.length} infected cop${infected.length === 1 ? 'y' : 'ies'}`, restorePointMs: copy.restorePointMs };
+  }
+
+  /** Ground truth of an attack on one VM (what the detectors never see), for the drill report. */
+  securityTruth(vm: string): VmSecurityTruth {
+    const security = this.security;
+    const encryptedSinceMs = security?.encryptedSinceMs.get(vm) ?? null;
+    const quarantinedAtMs = security?.quarantinedAtMs.get(vm) ?? null;
+    const now = this.clock.nowMs();
+    const promotion = security?.promotions.find((entry) => encryptedSinceMs !== null && entry.vm === vm && entry.atMs >= encryptedSinceMs) ?? null;
+    let lostKiB: number | null = null;
+    if (promotion !== null) {
+      // Legitimate writes between the restore point and the quarantine (after it, no client reaches the VM).
+      const endMs = quarantinedAtMs ?? promotion.atMs;
+      lostKiB = 0;
+      for (let atMs = promotion.restorePointMs; atMs < endMs; atMs += 60_000) {
+        lostKiB += (this.legitimateWriteKiBps(vm, atMs) * Math.min(60_000, endMs - atMs)) / 1000;
+      }
+    }
+    return {
+      vm,
+      encryptedSinceMs,
+      quarantinedAtMs,
+      attackerWrittenBeforeQuarantineKiB: security === null ? 0 : this.encryptedKiB(vm, 0, quarantinedAtMs ?? now),
+      attackerWrittenKiB: security === null ? 0 : this.encryptedKiB(vm, 0, now),
+      restoredAtMs: promotion?.atMs ?? null,
+      restorePointMs: promotion?.restorePointMs ?? null,
+      restoredFromCleanSnapshot: promotion === null || encryptedSinceMs === null ? null : promotion.restorePointMs < encryptedSinceMs,
+      legitimateWritesLostKiB: lostKiB,
+    };
+  }
+
+  /** Snapshot deletions refused by immutability, with who asked (for the drill report). */
+  refusedSnapshotDeletions(): readonly { atMs: number; vm: string; actor: string; snapshotId: string }[] {
+    return this.security?.deletionsRefused ?? [];
   }
 
   // ── Faults (the twin's own API, used by scenarios and storms) ──────────────────────────────
@@ -810,6 +1301,8 @@ export class Twin implements Substrate {
     const host = this.hosts.get(instance.host)!;
     if (!this.alive(host) || !host.storagePathUp || host.storageRevoked) return false;
     if (this.clock.nowMs() < instance.storagePausedUntilMs) return false;
+    // A quarantined VM answers no probe from the service network.
+    if (this.security !== null && this.security.quarantined.has(instance.vm)) return false;
     return this.datastores.get(instance.datastore)?.up === true;
   }
 
@@ -832,10 +1325,12 @@ export class Twin implements Substrate {
     for (const instance of [...this.instances.values()]) {
       if (instance.host !== host.name || instance.lost) continue;
       instance.lost = true;
+      this.endEncryption(instance.id);
     }
   }
 
   private removeInstance(instance: TwinInstance): void {
+    this.endEncryption(instance.id);
     if (instance.healthTimer) this.clock.cancel(instance.healthTimer);
     if (instance.lifecycleTimer) this.clock.cancel(instance.lifecycleTimer);
     instance.state = 'stopped';

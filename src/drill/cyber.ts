@@ -1,0 +1,217 @@
+/**
+ * Cyber drills: an attacker model driven by the scenario, acting on the twin only through what a
+ * real attacker has — connection attempts through the enforced network policy, the encryption of
+ * disks it holds, and stolen administrator credentials against the snapshots. The controller is
+ * told nothing: it sees the twin's security telemetry and must detect, quarantine and restore.
+ *
+ * The attacker's timing is seeded (one stream per scenario): intrusion at Ti through a vendor's
+ * remote-maintenance VPN, reconnaissance that begins a few minutes later (exponential, mean 5 min)
+ * and continues low and slow (one probe every 4 min on average) for a dwell time of 1–4 h, then
+ * encryption from Te, with an attempt to delete the snapshots of every VM it holds.
+ */
+import type { Random } from '../control/random.ts';
+import type { Clock } from '../control/ports.ts';
+import type { Blueprint } from '../model/index.ts';
+import { compileSegmentation, type SegmentationPolicy } from '../plan/segmentation.ts';
+import type { Twin } from '../substrate/twin/twin.ts';
+import type { Scenario, ScenarioContext, ScenarioStep } from './scenarios.ts';
+
+const MINUTE_S = 60;
+const COMMON_PORTS = [22, 53, 104, 389, 443, 445, 514, 1433, 1521, 2575, 3389, 5432, 8080, 8443];
+const MAX_PROBES = 2000;
+const MAX_DELETE_ATTEMPTS_PER_VM = 50;
+
+/** What an attack step may use while it runs. */
+export interface AttackRuntime {
+  readonly twin: Twin;
+  readonly clock: Clock;
+  readonly blueprint: Blueprint;
+  record(kind: 'fault' | 'drill', type: string, subject: string, data: Record<string, unknown>): void;
+}
+
+interface AttackSpec {
+  readonly entryNetwork: string;
+  /** The VM the intrusion lands on. */
+  readonly firstVm: string;
+  /** Spread along allowed flows (ransomware-lateral). */
+  readonly lateral: boolean;
+  readonly maxFootholds: number;
+  readonly exploitProbability: number;
+  /** Scan every VM from the entry network first (vendor-vpn-compromise). */
+  readonly scanFromEntry: boolean;
+}
+
+/** The attacker: footholds, probes, encryption and deletion attempts, all on seeded timing. */
+export class Attacker {
+  readonly footholds = new Map<string, number>();
+  private probes = 0;
+  private encrypting = false;
+  private policy: SegmentationPolicy | null = null;
+
+  constructor(
+    private readonly spec: AttackSpec,
+    private readonly random: Random,
+  ) {}
+
+  /** Ti: the vendor's VPN session opens on the first VM (a handful of connections in its first minute). */
+  intrude(runtime: AttackRuntime): void {
+    this.policy = compileSegmentation(runtime.blueprint);
+    const { entryNetwork, firstVm } = this.spec;
+    const now = runtime.clock.nowMs();
+    runtime.record('fault', 'attack.intrusion', firstVm, { entry: entryNetwork, via: 'remote-maintenance VPN with stolen vendor credentials' });
+    if (this.spec.scanFromEntry) this.scanFromEntry(runtime);
+    const session = this.random.fork('session');
+    const connections = 3 + session.int(6);
+    // The maintenance ports the vendor's VPN is allowed to use on this VM (SSH or RDP).
+    const ports = (this.policy.rules.filter((rule) => rule.from === entryNetwork && rule.to === firstVm).map((rule) => rule.port));
+    for (let index = 0; index < connections; index++) {
+      runtime.clock.at(now + session.int(60_000), () => {
+        const result = runtime.twin.attemptFlow({ from: entryNetwork, to: firstVm, port: ports.length > 0 ? session.pick(ports) : 22 });
+        if (index === 0) runtime.record('fault', 'attack.session', firstVm, { from: entryNetwork, allowed: result.allowed });
+      });
+    }
+    this.footholds.set(firstVm, now);
+    this.scheduleProbe(runtime, firstVm, this.random.fork(`probe/${firstVm}`), now + this.random.fork('recon-delay').exponential(5 * MINUTE_S * 1000));
+  }
+
+  private scanFromEntry(runtime: AttackRuntime): void {
+    const scan = this.random.fork('scan');
+    const targets = runtime.blueprint.vms.map((vm) => vm.name);
+    let atMs = runtime.clock.nowMs();
+    const reached = new Set<string>();
+    let denied = 0;
+    targets.forEach((target, index) => {
+      atMs += 2_000 + scan.int(18_000);
+      runtime.clock.at(atMs, () => {
+        for (const port of [22, 443, 3389]) {
+          const result = runtime.twin.attemptFlow({ from: this.spec.entryNetwork, to: target, port });
+          if (result.allowed) reached.add(target);
+          else denied += 1;
+        }
+        if (index === targets.length - 1) {
+          runtime.record('fault', 'attack.scan', this.spec.entryNetwork, { attempted: targets.length, reached: [...reached].sort(), denied });
+        }
+      });
+    });
+  }
+
+  private listeningPorts(vm: string): number[] {
+    const ports = new Set<number>();
+    for (const rule of this.policy?.rules ?? []) if (rule.to === vm && rule.port !== 0) ports.add(rule.port);
+    return [...ports];
+  }
+
+  private scheduleProbe(runtime: AttackRuntime, from: string, random: Random, atMs: number): void {
+    runtime.clock.at(atMs, () => {
+      if (this.probes >= MAX_PROBES || !runtime.twin.hasRunningCopy(from)) return;
+      // Once the ransom note is out the attacker stops being quiet; the probing ends with encryption + 1 h.
+      if (this.encrypting && runtime.clock.nowMs() > (this.encryptStartMs ?? 0) + 3600_000) return;
+      this.probes += 1;
+      const targets = runtime.blueprint.vms.filter((vm) => vm.name !== from);
+      const target = random.pick(targets).name;
+      const listening = this.listeningPorts(target);
+      const port = listening.length > 0 && random.next() < 0.5 ? random.pick(listening) : random.pick(COMMON_PORTS);
+      const result = runtime.twin.attemptFlow({ from, to: target, port });
+      if (result.allowed && this.spec.lateral && !this.footholds.has(target) && this.footholds.size < this.spec.maxFootholds && random.next() < this.spec.exploitProbability) {
+        const now = runtime.clock.nowMs();
+        this.footholds.set(target, now);
+        runtime.record('fault', 'attack.foothold', target, { from, port, via: 'an allowed flow' });
+        this.scheduleProbe(runtime, target, this.random.fork(`probe/${target}`), now + random.exponential(5 * MINUTE_S * 1000));
+      }
+      this.scheduleProbe(runtime, from, random, runtime.clock.nowMs() + Math.max(1000, random.exponential(4 * MINUTE_S * 1000)));
+    });
+  }
+
+  private encryptStartMs: number | null = null;
+
+  /** Te: every VM it holds is encrypted, and it tries to delete their snapshots with stolen admin credentials. */
+  encrypt(runtime: AttackRuntime): void {
+    this.encrypting = true;
+    this.encryptStartMs = runtime.clock.nowMs();
+    const rates = this.random.fork('encryption-rate');
+    for (const vm of [...this.footholds.keys()].sort()) {
+      // Median 20 MiB/s, spread over an order of magnitude either way (throttled or intermittent encryption is slower).
+      const rateKiBps = Math.min(200 * 1024, Math.max(2 * 1024, 20 * 1024 * Math.exp(0.8 * gaussian(rates))));
+      const started = runtime.twin.startEncryption(vm, rateKiBps);
+      runtime.record('fault', 'fault.injected', vm, { kind: 'ransomware-encryption', target: vm, rateKiBps: Math.round(rateKiBps), started });
+      const deletion = this.random.fork(`delete/${vm}`);
+      runtime.clock.at(runtime.clock.nowMs() + deletion.int(60_000), () => {
+        const snapshots = runtime.twin.listSnapshots(vm).slice(-MAX_DELETE_ATTEMPTS_PER_VM);
+        let refused = 0;
+        for (const snapshot of snapshots) {
+          const outcome = runtime.twin.deleteSnapshot({ token: runtime.twin.adminToken(), snapshotId: snapshot.id, actor: 'attacker (stolen admin credentials)' });
+          if (!outcome.ok) refused += 1;
+        }
+        runtime.record('fault', 'attack.snapshot-delete', vm, { attempted: snapshots.length, refused, deleted: snapshots.length - refused });
+      });
+    }
+  }
+}
+
+function gaussian(random: Random): number {
+  const u = Math.max(1e-12, random.next());
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
+}
+
+/** The target VM: the named system (its VMs drawn by the seed), or a seeded non-continuous system. */
+export function attackTarget(context: ScenarioContext, random: Random): { service: string; vm: string; vendor: string } {
+  const { blueprint } = context;
+  const vendorNetworks = new Set(blueprint.networks.filter((network) => network.kind === 'vendor').map((network) => network.vendor));
+  let candidates = blueprint.services.filter((service) => vendorNetworks.has(service.vendor));
+  if (context.target !== undefined) {
+    candidates = blueprint.services.filter((service) => service.name === context.target || service.vms.some((vm) => vm.name === context.target));
+    if (candidates.length === 0) throw new Error(`no system or VM "${context.target}" in ${blueprint.name}`);
+  } else {
+    candidates = candidates.filter((service) => blueprint.tiers.get(service.tier)?.mechanism !== 'failover');
+  }
+  const service = random.pick(candidates);
+  const vm = service.vms.find((candidate) => candidate.name === context.target) ?? random.pick(service.vms);
+  return { service: service.name, vm: vm.name, vendor: service.vendor };
+}
+
+function vendorNetwork(blueprint: Blueprint, vendor: string): string {
+  const network = blueprint.networks.find((candidate) => candidate.kind === 'vendor' && candidate.vendor === vendor);
+  if (network === undefined) throw new Error(`vendor ${vendor} has no remote-maintenance network in ${blueprint.name}`);
+  return network.name;
+}
+
+function attackScenario(name: string, summary: string, shape: { lateral: boolean; scan: boolean }): Scenario {
+  return {
+    name,
+    summary,
+    security: true,
+    plan(context) {
+      const random = (context.random ?? fallbackRandom()).fork(`attack/${name}`);
+      const target = attackTarget(context, random.fork('target'));
+      const entryNetwork = vendorNetwork(context.blueprint, target.vendor);
+      const timing = random.fork('timing');
+      const intrusionAfterS = 5 * MINUTE_S + timing.int(25 * MINUTE_S);
+      const dwellS = 60 * MINUTE_S + timing.int(180 * MINUTE_S);
+      const attacker = new Attacker(
+        { entryNetwork, firstVm: target.vm, lateral: shape.lateral, maxFootholds: shape.lateral ? 5 : 1, exploitProbability: 0.35, scanFromEntry: shape.scan },
+        random.fork('attacker'),
+      );
+      const steps: ScenarioStep[] = [
+        { afterS: intrusionAfterS, kind: 'attack', label: 'intrusion', run: (runtime) => attacker.intrude(runtime) },
+        { afterS: intrusionAfterS + dwellS, kind: 'attack', label: 'encryption', run: (runtime) => attacker.encrypt(runtime) },
+      ];
+      return {
+        description: `${shape.scan ? "vendor VPN misused" : 'ransomware'}: intrusion through ${entryNetwork} into ${target.vm} (${target.service}) ${Math.round(intrusionAfterS / 60)} min in, ${shape.lateral ? 'spreading along allowed flows, ' : ''}encryption ${Math.round(dwellS / 60)} min later`,
+        steps,
+        attacker,
+        entry: entryNetwork,
+        target: target.vm,
+      };
+    },
+  };
+}
+
+function fallbackRandom(): Random {
+  throw new Error('cyber scenarios need the drill\'s seeded random stream');
+}
+
+export const CYBER_SCENARIOS: readonly Scenario[] = [
+  attackScenario('ransomware', 'intrusion through a vendor VPN, dormant probing, then one system\'s disk encrypted: detect, quarantine, restore the last clean snapshot', { lateral: false, scan: false }),
+  attackScenario('ransomware-lateral', 'the same, spreading to other VMs along allowed flows; segmentation bounds how far', { lateral: true, scan: false }),
+  attackScenario('vendor-vpn-compromise', "a vendor's VPN misused: it scans the whole hospital, reaches only that vendor's VMs, then encrypts one", { lateral: false, scan: true }),
+];
