@@ -21,11 +21,13 @@ import { blueprintPlugin } from './plugins/blueprint.ts';
 import { drillsPlugin } from './plugins/drills.ts';
 import { eventsPlugin } from './plugins/events.ts';
 import { hostsPlugin } from './plugins/hosts.ts';
+import { insightPlugin } from './plugins/insight.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
 import { opsPlugin } from './plugins/ops.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { snapshotsPlugin } from './plugins/snapshots.ts';
 import { vmsPlugin } from './plugins/vms.ts';
+import { webPlugin } from './plugins/web.ts';
 
 export interface HealthState {
   /** Serving requests at all. */
@@ -142,6 +144,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(vmsPlugin, { deps, prefix: '/api/v1' });
   await app.register(auditPlugin, { deps, prefix: '/api/v1' });
   await app.register(eventsPlugin, { deps, events, prefix: '/api/v1' });
+  await app.register(insightPlugin, { deps, prefix: '/api/v1' });
+  await app.register(webPlugin);
   return app;
 }
 

@@ -19,6 +19,7 @@ import type { Blueprint } from '../model/index.ts';
 import { formatDrillReport } from './format.ts';
 import { createLivePrinter } from './live.ts';
 import { registerPlanCommands } from './plan.ts';
+import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
@@ -194,6 +195,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     exitCode = code;
   });
   registerPlanCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
+    exitCode = code;
+  });
+  registerReportCommands(program, io, (code) => {
     exitCode = code;
   });
 

@@ -12,6 +12,10 @@ import { createSigner, exportAudit, newSigningKeyPem } from '../service/audit.ts
 import { startService, ServiceError } from '../service/service.ts';
 import { openStorage, StorageError, type Storage } from '../service/storage.ts';
 import { buildTwinServer } from '../substrate/remote/server.ts';
+import { Twin, type Fault } from '../substrate/twin/twin.ts';
+import { ensureDashboard } from '../api/plugins/web.ts';
+import type { RunningService } from '../service/service.ts';
+import { spawn } from 'node:child_process';
 
 export interface ServiceIo {
   out(text: string): void;
@@ -20,6 +24,8 @@ export interface ServiceIo {
 
 const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
 const DEFAULT_DB = 'sqlite:./tomaranai.db';
+const DEMO_USER = 'demo';
+const DEMO_SPEED = 10;
 
 function parsePort(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('a port from 0 to 65535');
@@ -29,6 +35,12 @@ function parsePort(value: string): number {
 function parsePositive(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0 || number > 1_000_000) throw new InvalidArgumentError('a positive number');
+  return number;
+}
+
+function parseNonNegative(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || number > 1440) throw new InvalidArgumentError('a number of minutes from 0 to 1440');
   return number;
 }
 
@@ -80,23 +92,51 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
     .option('--seed <n>', 'seed of the in-process twin', (value) => Number(value), 1)
     .option('--instance-id <id>', 'name of this instance (leader election, metrics)')
     .option('--lease-ms <ms>', 'leader lease (PostgreSQL)', parsePositive, 3000)
-    .action(async (options: { db: string; substrate: string; blueprint: string; port: number; host: string; speed: number; seed: number; instanceId?: string; leaseMs: number }) => {
+    .option('--demo', 'demo mode (npm start): an in-memory database, a demo admin printed once, the twin at 10x and a scripted incident every few minutes')
+    .option('--incident-every <minutes>', 'demo mode: minutes between scripted host failures (0: none)', parseNonNegative, 3)
+    .option('--no-open', 'demo mode: do not open a browser on the dashboard')
+    .action(async (options: { db: string; substrate: string; blueprint: string; port: number; host: string; speed: number; seed: number; instanceId?: string; leaseMs: number; demo?: boolean; incidentEvery: number; open: boolean }, command: Command) => {
       try {
+        const demo = options.demo === true;
+        if (demo && options.substrate !== 'twin') {
+          io.err('--demo runs on the in-process twin; drop --substrate\n');
+          setExitCode(2);
+          return;
+        }
+        // The dashboard is built from src/web on first start (or when its sources changed).
+        await ensureDashboard((line) => io.err(line));
+        const explicit = (name: string) => command.getOptionValueSource(name) === 'cli';
         const service = await startService({
-          db: options.db,
+          db: demo && !explicit('db') ? 'sqlite::memory:' : options.db,
           substrate: options.substrate,
           blueprintSource: readSource(options.blueprint),
           port: options.port,
           host: options.host,
-          speed: options.speed,
+          speed: demo && !explicit('speed') ? DEMO_SPEED : options.speed,
           seed: options.seed,
           leaseMs: options.leaseMs,
+          ...(demo ? { logger: { level: 'warn' } } : {}),
           ...(options.instanceId ? { instanceId: options.instanceId } : {}),
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
+        let stopIncidents = () => {};
+        if (demo) {
+          // Only demo mode makes an account by itself; a production start never does.
+          const password = randomBytes(18).toString('base64url');
+          await service.storage.accounts.addUser(DEMO_USER, password, 'admin', true);
+          io.out(`\nTomaranai demo — the reference hospital on the digital twin (${DEMO_SPEED}x time)\n`);
+          io.out(`  dashboard: ${service.url}/\n  log in as: ${DEMO_USER}\n  password:  ${password}   (printed once; the demo database lives in memory)\n`);
+          if (options.incidentEvery > 0) {
+            io.out(`  a scripted host failure every ${options.incidentEvery} min: watch it on the Live view\n`);
+            stopIncidents = startDemoIncidents(service, { everyMs: options.incidentEvery * 60_000, firstAfterMs: 45_000, repairAfterMs: 90_000, log: (line) => io.err(line) });
+          }
+          io.out('\n');
+          if (options.open) openBrowser(`${service.url}/`);
+        }
         await new Promise<void>((resolve) => {
           const stop = (signal: string) => {
             io.err(`${signal}: stopping gracefully\n`);
+            stopIncidents();
             void service.stop().then(resolve);
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
@@ -218,4 +258,73 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
         process.once('SIGINT', stop);
       });
     });
+}
+
+/** The busiest host that is up, by vCPU of the VMs running on it. */
+function busiestHost(twin: Twin, service: RunningService): string | null {
+  const load = twin.hostLoad();
+  const up = service.plane.blueprint.hosts.filter((host) => twin.isHostPowered(host.name) && (service.plane.view.hostStatus.get(host.name) ?? 'up') === 'up');
+  const ranked = up.sort((a, b) => (load.get(b.name)?.vcpu ?? 0) - (load.get(a.name)?.vcpu ?? 0) || a.name.localeCompare(b.name));
+  return ranked[0]?.name ?? null;
+}
+
+/**
+ * One scripted incident on the live twin, as a newcomer should see it: the busiest host crashes
+ * (journaled as a fault, so the Live view starts its timeline there), the controller detects,
+ * fences, fails over and restarts on its own, and after `repairAfterMs` the host is repaired and
+ * powered on again. Returns the host, or null when no host is up (or not on the twin).
+ */
+export function injectDemoIncident(service: RunningService, options: { repairAfterMs: number; log?: (line: string) => void }): { host: string; repaired: Promise<void> } | null {
+  const twin = service.substrate;
+  if (!(twin instanceof Twin) || !service.plane.leading) return null;
+  const host = busiestHost(twin, service);
+  if (host === null) return null;
+  const fault: Fault = { kind: 'host-crash', host };
+  service.plane.record('fault', 'fault.injected', host, 'demo', { kind: fault.kind, target: host, scripted: true });
+  twin.inject(fault);
+  options.log?.(`demo: host ${host} crashed (scripted); repaired in ${Math.round(options.repairAfterMs / 1000)} s\n`);
+  const repaired = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      if (service.plane.leading) {
+        twin.heal(fault);
+        service.plane.record('fault', 'fault.repaired', host, 'demo', { kind: fault.kind, target: host, scripted: true });
+        service.plane.controller?.powerOnHost(host, 'demo');
+      }
+      resolve();
+    }, options.repairAfterMs);
+    timer.unref();
+  });
+  return { host, repaired };
+}
+
+/** A scripted incident every `everyMs` (the first after `firstAfterMs`, once the hospital has booted). */
+export function startDemoIncidents(service: RunningService, options: { everyMs: number; firstAfterMs: number; repairAfterMs: number; log?: (line: string) => void }): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const next = (delayMs: number) => {
+    timer = setTimeout(() => {
+      if (stopped) return;
+      injectDemoIncident(service, options);
+      next(options.everyMs);
+    }, delayMs);
+    timer.unref();
+  };
+  next(options.firstAfterMs);
+  return () => {
+    stopped = true;
+    if (timer !== null) clearTimeout(timer);
+  };
+}
+
+/** Opens the dashboard in the desktop's browser, where there is one; never fails the start. */
+function openBrowser(url: string): void {
+  const command = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : process.env.DISPLAY || process.env.WAYLAND_DISPLAY ? 'xdg-open' : null;
+  if (command === null) return;
+  try {
+    const child = spawn(command, [url], { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    // No browser: the URL is printed above.
+  }
 }

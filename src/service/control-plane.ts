@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Controller } from '../control/controller.ts';
 import type { ControllerTimings } from '../control/decide.ts';
-import type { Clock, InstanceObservation, JournalEntry, JournalRecord, Substrate, SubstrateSnapshot } from '../control/ports.ts';
+import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalRecord, Substrate, SubstrateSnapshot } from '../control/ports.ts';
 import { isPromise } from '../control/ports.ts';
 import { runDrill } from '../drill/run.ts';
 import { findScenario, SCENARIOS } from '../drill/scenarios.ts';
@@ -154,6 +154,9 @@ export class ControlPlane {
       epoch,
       actor: this.actor,
       ...(this.timings ? { timings: this.timings } : {}),
+      // Where the substrate can enforce network policy, the live hospital runs segmented, with the
+      // security loop watching it (and quarantine then means something at the network layer).
+      security: typeof this.substrate.applyNetworkPolicy === 'function',
     });
     this.controller = controller;
     await controller.start();
@@ -417,18 +420,36 @@ export class ControlPlane {
 
   // ── Quarantine ─────────────────────────────────────────────────────────────────────────────
 
-  quarantine(vm: string, reason: string, actor: string): void {
+  /** Isolates the VM at the network layer (only the forensic network), through the substrate. */
+  async quarantine(vm: string, reason: string, actor: string): Promise<void> {
     this.requireLeader();
     this.requireVm(vm);
     if (this.view.quarantined.has(vm)) throw apiError('TMR_API_CONFLICT', `${vm} is already quarantined`);
-    this.record('action', 'vm.quarantined', vm, actor, { reason });
+    const outcome = await this.enforce(this.substrate.quarantineVm?.bind(this.substrate), vm);
+    this.record('action', 'vm.quarantined', vm, actor, { reason, enforced: outcome.enforced, ...(outcome.detail ? { detail: outcome.detail } : {}) });
   }
 
-  release(vm: string, reason: string, actor: string): void {
+  async release(vm: string, reason: string, actor: string): Promise<void> {
     this.requireLeader();
     this.requireVm(vm);
     if (!this.view.quarantined.has(vm)) throw apiError('TMR_API_CONFLICT', `${vm} is not quarantined`);
-    this.record('action', 'vm.released', vm, actor, { reason });
+    const outcome = await this.enforce(this.substrate.releaseVm?.bind(this.substrate), vm);
+    this.record('action', 'vm.released', vm, actor, { reason, enforced: outcome.enforced, ...(outcome.detail ? { detail: outcome.detail } : {}) });
+  }
+
+  /**
+   * Applies a network change through the substrate when it offers one; a substrate that cannot
+   * enforce network policy gets the decision journaled only (and says so: enforced false).
+   */
+  private async enforce(
+    operation: ((request: { token: { epoch: number }; vm: string }) => ActionOutcome | Promise<ActionOutcome>) | undefined,
+    vm: string,
+  ): Promise<{ enforced: boolean; detail?: string }> {
+    if (operation === undefined) return { enforced: false, detail: 'this substrate cannot enforce network policy' };
+    const answer = operation({ token: { epoch: this.epoch }, vm });
+    const outcome = isPromise(answer) ? await answer : answer;
+    if (!outcome.ok) throw apiError('TMR_API_SUBSTRATE_REFUSED', outcome.reason);
+    return { enforced: true, ...(outcome.detail ? { detail: outcome.detail } : {}) };
   }
 
   // ── VM restart (vendors' and operators') ───────────────────────────────────────────────────

@@ -121,6 +121,8 @@ describe('API resources', () => {
       ['vm.quarantined', 'user:operator'],
       ['vm.released', 'user:operator'],
     ]);
+    // The twin enforces it at the network layer: the substrate, not only the journal, isolates the VM.
+    expect(entries.map((entry) => entry.data.enforced)).toEqual([true, true]);
   });
 
   it('evacuates a host for maintenance, holds it, and brings it back when released, never two copies of a VM', async () => {

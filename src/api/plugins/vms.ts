@@ -15,7 +15,7 @@ export const vmsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }
     app,
     { method: 'POST', url: '/vms/:vm/quarantine', summary: 'Quarantine a VM: it may reach only the forensic network', tag: 'vms', permission: 'vms.quarantine', params: Params, body: ReasonBody, response: Ok, errors: ['TMR_API_NOT_FOUND', 'TMR_API_CONFLICT', 'TMR_API_NOT_LEADER'] },
     async ({ params, body, principal }) => {
-      plane.quarantine(params.vm, body.reason, actorOf(principal));
+      await plane.quarantine(params.vm, body.reason, actorOf(principal));
       return { ok: true as const };
     },
   );
@@ -23,7 +23,7 @@ export const vmsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }
     app,
     { method: 'DELETE', url: '/vms/:vm/quarantine', summary: 'Release a quarantined VM', tag: 'vms', permission: 'vms.quarantine', params: Params, body: ReasonBody, response: Ok, errors: ['TMR_API_NOT_FOUND', 'TMR_API_CONFLICT', 'TMR_API_NOT_LEADER'] },
     async ({ params, body, principal }) => {
-      plane.release(params.vm, body.reason, actorOf(principal));
+      await plane.release(params.vm, body.reason, actorOf(principal));
       return { ok: true as const };
     },
   );
