@@ -101,9 +101,9 @@ export class Controller {
       security === null
         ? null
         : { intervalMs: security.intervalMs ?? 10_000, caseStepMs: security.caseStepMs ?? 1_000, detector: new RansomwareDetector(security.detector), timer: null, caseTimer: null, busy: new Set() };
-    this.model = new CapacityModel(this.blueprint);
-    this.plan = planPlacement(this.blueprint, { objective: options.placementObjective ?? 'balanced' }).placements;
-    this.order = restartOrder(this.blueprint).map((vm) => vm.name);
+    this.model = cachedModel(this.blueprint);
+    this.plan = cachedPlan(this.blueprint, options.placementObjective ?? 'balanced');
+    this.order = cachedOrder(this.blueprint);
     this.state = {
       hosts: new Map(),
       instances: new Map(),
@@ -805,6 +805,45 @@ const CUSTODY_MS = 3_600_000;
 
 function round1(value: number): number {
   return Math.round(value * 10) / 10;
+}
+
+const modelCache = new WeakMap<Blueprint, CapacityModel>();
+const orderCache = new WeakMap<Blueprint, readonly string[]>();
+
+/** Derived, read-only facts of a (frozen) blueprint: computed once, shared by every controller. */
+function cachedModel(blueprint: Blueprint): CapacityModel {
+  let model = modelCache.get(blueprint);
+  if (model === undefined) {
+    model = new CapacityModel(blueprint);
+    modelCache.set(blueprint, model);
+  }
+  return model;
+}
+
+function cachedOrder(blueprint: Blueprint): readonly string[] {
+  let order = orderCache.get(blueprint);
+  if (order === undefined) {
+    order = Object.freeze(restartOrder(blueprint).map((vm) => vm.name));
+    orderCache.set(blueprint, order);
+  }
+  return order;
+}
+
+/** The planner is deterministic, so a blueprint's plan is computed once per objective (storms start thousands of controllers). */
+const planCache = new WeakMap<Blueprint, Map<string, ReadonlyMap<string, Placement>>>();
+
+function cachedPlan(blueprint: Blueprint, objective: 'balanced' | 'fewest-hosts'): ReadonlyMap<string, Placement> {
+  let plans = planCache.get(blueprint);
+  if (plans === undefined) {
+    plans = new Map();
+    planCache.set(blueprint, plans);
+  }
+  let plan = plans.get(objective);
+  if (plan === undefined) {
+    plan = planPlacement(blueprint, { objective }).placements;
+    plans.set(objective, plan);
+  }
+  return plan;
 }
 
 function hostReason(status: HostStatus): string {
