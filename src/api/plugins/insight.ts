@@ -24,7 +24,7 @@ const SHARES_BY_PRIORITY = [4000, 2000, 1000, 500] as const;
 const HOURS = 24;
 /** Anomaly entries scanned from the end of the journal, at most. */
 const ANOMALY_SCAN_LIMIT = 20_000;
-const ANOMALY_TYPES = /anomal|intrusion|ransom|encrypt|quarantin|flow\.denied/;
+const ANOMALY_TYPES = /anomal|intrusion|ransom|encrypt|quarantin|flow\.denied|^security\.(alert|recovered|unrecoverable)/;
 
 const Tier = z.object({ name: z.string(), rtoS: z.number(), rpoS: z.number(), priority: z.number(), mechanism: z.string() });
 const TopologyHost = z.object({
