@@ -5,8 +5,8 @@
  * twin's simulated clock and on real time.
  */
 import type { Blueprint } from '../model/index.ts';
-import { CapacityModel, type Placement } from '../plan/capacity.ts';
-import { restartOrder } from '../plan/first-fit.ts';
+import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
+import { chooseHost, restartOrder } from '../plan/first-fit.ts';
 import { planPlacement } from '../plan/placement.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
 import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
@@ -73,6 +73,8 @@ export class Controller {
   migrations = 0;
   shareChanges = 0;
   private targetKey: string | null = null;
+  /** Hosts held for maintenance (evacuated, receiving nothing new until released). */
+  private readonly held = new Set<string>();
   /** Bumped by every event that can change a host's or datastore's status. */
   private topologyVersion = 0;
   private targetTopologyVersion = -1;
@@ -167,6 +169,10 @@ export class Controller {
       else if ((entry.type === 'startVm' || entry.type === 'promoteSecondary') && entry.data.ok === true) view.coldRestart = false;
       if (entry.type === 'vm.instance' && entry.data.role === 'primary') view.lastHost = String(entry.data.host);
     }
+    for (const entry of this.history) {
+      if (entry.type === 'host.held') this.held.add(entry.subject);
+      else if (entry.type === 'host.released') this.held.delete(entry.subject);
+    }
     if (this.history.length > 0) {
       const shed = [...this.state.vms.values()].filter((view) => view.shedReason !== null).length;
       this.record('decision', 'controller.restored', this.actor, { fromEntries: this.history.length, shedVms: shed });
@@ -196,6 +202,48 @@ export class Controller {
     if (this.rebalanceTimer) this.clock.cancel(this.rebalanceTimer);
     if (this.securityLoop?.timer) this.clock.cancel(this.securityLoop.timer);
     if (this.securityLoop?.caseTimer) this.clock.cancel(this.securityLoop.caseTimer);
+  }
+
+  /**
+   * Maintenance: hold a host (nothing new is placed on it) and move everything off it by live
+   * migration, within the placement rules; returns the migrations started and what could not move.
+   */
+  evacuateHost(host: string, actor: string): { migrating: string[]; stuck: string[] } {
+    this.held.add(host);
+    this.topologyVersion++;
+    this.record('decision', 'host.held', host, { actor, reason: 'held for maintenance: nothing new is placed on it' }, actor);
+    const load = new HostLoad(this.model);
+    for (const instance of this.state.instances.values()) if (instance.state !== 'stopping') load.add(instance.host, instance.vm);
+    const eligible = (name: string) => name !== host && !this.held.has(name) && this.state.hostStatus.get(name) === 'up';
+    const migrating: string[] = [];
+    const stuck: string[] = [];
+    const onHost = [...this.state.instances.values()].filter((instance) => instance.host === host && instance.state === 'running');
+    onHost.sort((a, b) => this.model.priority(a.vm) - this.model.priority(b.vm) || a.vm.localeCompare(b.vm));
+    for (const instance of onHost) {
+      const partner = [...this.state.instances.values()].find((other) => other.vm === instance.vm && other.id !== instance.id);
+      const siblings = this.model.info(instance.vm).service.vms.flatMap((vm) =>
+        [...this.state.instances.values()].filter((other) => other.vm === vm.name && other.role === instance.role).map((other) => other.host),
+      );
+      const target = chooseHost({ model: this.model, load, vm: instance.vm, avoid: siblings, awayFrom: partner?.host ?? null, eligible });
+      if (target === null) {
+        stuck.push(instance.vm);
+        continue;
+      }
+      load.remove(host, instance.vm);
+      load.add(target, instance.vm);
+      migrating.push(`${instance.vm}→${target}`);
+      this.executeRebalance({ type: 'migrateVm', vm: instance.vm, instanceId: instance.id, fromHost: host, toHost: target, reason: `evacuating ${host} for maintenance` });
+    }
+    if (stuck.length > 0) this.record('decision', 'host.evacuation.stuck', host, { actor, vms: stuck, reason: 'no other host has room within the placement rules' }, actor);
+    return { migrating, stuck };
+  }
+
+  /** Ends a maintenance hold: the host takes VMs again. */
+  releaseHost(host: string, actor: string): void {
+    if (!this.held.delete(host)) return;
+    this.topologyVersion++;
+    this.record('decision', 'host.released', host, { actor }, actor);
+    this.schedulePass();
   }
 
   /** An operator's request (journaled as such): power a fenced host on again after its repair. */
@@ -345,6 +393,7 @@ export class Controller {
       if (status !== 'up') unavailable.push(`${host.name}:${status === 'isolated' ? 'isolated' : 'lost'}`);
     }
     for (const [store, up] of this.state.datastoresUp) if (!up) unavailable.push(`${store}:down`);
+    for (const host of this.held) unavailable.push(`${host}:held`);
     const key = unavailable.sort().join(',');
     if (key === this.targetKey) return;
     this.targetKey = key;
@@ -363,7 +412,9 @@ export class Controller {
     const statuses = new Map<string, HostStatus>();
     for (const host of this.state.hosts.values()) {
       const status = hostStatus(host, now, this.timings.detectionTimeoutMs);
-      statuses.set(host.name, status === 'up' || status === 'isolated' ? status : 'fenced');
+      // A held host keeps its VMs but takes nothing new: in the simulation it is like an isolated one.
+      const effective = status === 'up' && this.held.has(host.name) ? 'isolated' : status;
+      statuses.set(host.name, effective === 'up' || effective === 'isolated' ? effective : 'fenced');
     }
     const instances = new Map<string, InstanceObservation>();
     for (const instance of this.state.instances.values()) {
@@ -408,7 +459,7 @@ export class Controller {
         // Only when nothing is being recovered: moving VMs during a recovery competes with it.
         const busy = [...this.state.vms.values()].some((view) => view.pendingSinceMs !== null) || this.state.inFlight.size > 0;
         if (!busy) {
-          for (const action of rebalance({ model: this.model, state: this.state, metrics: values, nowMs: this.clock.nowMs(), lastMigratedAtMs: this.lastMigratedAtMs })) {
+          for (const action of rebalance({ model: this.model, state: this.state, metrics: values, nowMs: this.clock.nowMs(), lastMigratedAtMs: this.lastMigratedAtMs, held: this.held })) {
             this.executeRebalance(action);
           }
         }
@@ -657,6 +708,7 @@ export class Controller {
       nowMs: now,
       timings: this.timings,
       target: this.target,
+      held: this.held,
     });
     for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) this.execute(action, now);

@@ -80,6 +80,8 @@ export interface DecideInput {
    * Absent, decide() is greedy: it places in priority order and sheds as it goes.
    */
   readonly target?: RecoveryTarget | null;
+  /** Hosts held for maintenance: they keep what runs on them but receive nothing new. */
+  readonly held?: ReadonlySet<string>;
 }
 
 export function actionKey(action: Action): string {
@@ -175,7 +177,8 @@ export function decide(input: DecideInput): Decision {
     }
   }
 
-  const eligible = (host: string) => statusOf(host) === 'up';
+  const held = input.held;
+  const eligible = (host: string) => statusOf(host) === 'up' && (held === undefined || !held.has(host));
   function eligibleHost(host: string): boolean {
     return eligible(host);
   }

@@ -43,6 +43,8 @@ export interface RebalanceInput {
   readonly nowMs: number;
   readonly lastMigratedAtMs: ReadonlyMap<string, number>;
   readonly options?: RebalanceOptions;
+  /** Hosts held for maintenance: nothing is moved onto them. */
+  readonly held?: ReadonlySet<string>;
 }
 
 export function rebalance(input: RebalanceInput): RebalanceAction[] {
@@ -80,7 +82,7 @@ export function rebalance(input: RebalanceInput): RebalanceAction[] {
     if (list === undefined) instancesByVm.set(instance.vm, [instance]);
     else list.push(instance);
   }
-  const eligible = (host: string) => state.hostStatus.get(host) === 'up';
+  const eligible = (host: string) => state.hostStatus.get(host) === 'up' && !(input.held?.has(host) ?? false);
   const generatorFeeds = new Set(model.blueprint.powerFeeds.filter((feed) => feed.generator).map((feed) => feed.name));
   const onGenerator = (host: string) => generatorFeeds.has(model.host(host).powerFeed);
   const hot = model.blueprint.hosts.map((host) => host.name).filter((host) => eligible(host) && utilisation(host) > options.hotUtilisation);

@@ -482,21 +482,23 @@ export class ControlPlane {
    * tier order, as after a failure) and stays off until released. Live migration is not in the
    * Substrate port yet, so evacuation costs each VM a restart (continuous ones fail over).
    */
-  async evacuateHost(host: string, reason: string, actor: string): Promise<void> {
-    this.requireLeader();
+  async evacuateHost(host: string, reason: string, actor: string): Promise<{ migrating: string[]; stuck: string[] }> {
+    const controller = this.requireLeader();
     if (!this.blueprint.hosts.some((candidate) => candidate.name === host)) throw apiError('TMR_API_NOT_FOUND', `no host ${host}`);
     if (this.view.maintenance.has(host)) throw apiError('TMR_API_CONFLICT', `${host} is already held for maintenance`);
     this.record('audit', 'host.maintenance.started', host, actor, { reason });
-    const answer = this.substrate.fenceHost({ token: { epoch: this.epoch }, host });
-    const outcome = isPromise(answer) ? await answer : answer;
-    this.record('action', 'host.evacuate', host, actor, { epoch: this.epoch, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
-    if (!outcome.ok) throw apiError('TMR_API_SUBSTRATE_REFUSED', outcome.reason);
+    // Live migration moves every VM off without stopping it; the host is held so nothing returns.
+    const result = controller.evacuateHost(host, actor);
+    this.record('action', 'host.evacuate', host, actor, { epoch: this.epoch, ok: true, migrating: result.migrating, stuck: result.stuck });
+    return result;
   }
 
   async releaseHost(host: string, reason: string, actor: string): Promise<void> {
     const controller = this.requireLeader();
     if (!this.view.maintenance.has(host)) throw apiError('TMR_API_CONFLICT', `${host} is not held for maintenance`);
     this.record('audit', 'host.maintenance.ended', host, actor, { reason });
+    controller.releaseHost(host, actor);
+    // A host that was powered off during its maintenance comes back on.
     controller.powerOnHost(host, actor);
   }
 }

@@ -140,6 +140,10 @@ describe('API resources', () => {
     expect(held.maintenance).not.toBeNull();
     const services = json<{ summary: { up: number } }>((await h.app.inject({ method: 'GET', url: '/api/v1/services', headers: h.as('viewer') })).body);
     expect(services.summary.up).toBe(4);
+    // Evacuation is by live migration: nothing was fenced, stopped or restarted to empty the host.
+    const duringMaintenance = h.journal.entries().filter((entry) => entry.seq > h.journal.entries().findIndex((candidate) => candidate.type === 'host.maintenance.started'));
+    expect(duringMaintenance.some((entry) => entry.type === 'migrateVm' && entry.data.ok === true)).toBe(true);
+    expect(duringMaintenance.filter((entry) => entry.type === 'fenceHost' || entry.type === 'stopVm' || (entry.type === 'startVm' && entry.data.role === 'primary'))).toEqual([]);
     const release = await h.app.inject({ method: 'DELETE', url: `/api/v1/hosts/${busiest}/maintenance`, headers: h.as('operator'), payload: { reason: 'firmware done' } });
     expect(release.statusCode).toBe(200);
     h.advance(5 * 60_000);
