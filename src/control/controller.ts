@@ -238,6 +238,34 @@ export class Controller {
     return { migrating, stuck };
   }
 
+  /**
+   * An operator's restore of one VM from a chosen snapshot, carried out like a ransomware
+   * recovery: quarantine the running copy, boot the snapshot in the isolated recovery network,
+   * check its health, cut over. Needs the security loop (a substrate that enforces policy).
+   */
+  restoreVmFromSnapshot(vm: string, snapshot: { readonly id: string; readonly takenAtMs: number }, actor: string, reason: string): { ok: true } | { ok: false; reason: string } {
+    if (this.securityLoop === null) return { ok: false, reason: 'this substrate cannot isolate and restore VMs (no network policy)' };
+    const open = this.securityCases.get(vm);
+    if (open !== undefined && open.phase !== 'recovered' && open.phase !== 'unrecoverable') return { ok: false, reason: `${vm} is already being recovered` };
+    const now = this.clock.nowMs();
+    // The restore picks the newest snapshot taken before this point: the one chosen.
+    const alert = {
+      vm,
+      atMs: now,
+      score: 1,
+      z: { writeEntropy: 0, diskWrite: 0, snapshotChange: 0 },
+      anomalousWritesSinceMs: snapshot.takenAtMs + 1,
+      estimatedIntrusionAtMs: snapshot.takenAtMs + 1,
+      evidence: [],
+    };
+    this.record('decision', 'restore.started', vm, { snapshotId: snapshot.id, reason, requestedBy: actor }, actor);
+    const securityCase = openCase(alert, this.state, now);
+    this.securityCases.set(vm, securityCase);
+    for (const key of custodyKeys(securityCase)) this.state.inFlight.set(key, { issuedAtMs: now, deadlineMs: now + CUSTODY_MS });
+    this.advanceSecurityCases();
+    return { ok: true };
+  }
+
   /** Ends a maintenance hold: the host takes VMs again. */
   releaseHost(host: string, actor: string): void {
     if (!this.held.delete(host)) return;

@@ -391,27 +391,39 @@ export class ControlPlane {
   }
 
   /**
-   * Asks for a VM to be restored from one of its snapshots. The Substrate port has no restore
-   * operation yet, so a restore is journaled (requested, approved) for the operator who carries it
-   * out; a vendor's request waits for an operator's approval.
+   * Asks for a VM to be restored from one of its snapshots. An operator's request is approved at
+   * once and carried out; a vendor's waits for another person's approval. Carrying it out is the
+   * controller's clean-restore: quarantine, boot the snapshot in the recovery network, check, cut over.
    */
   async requestRestore(vm: string, snapshotId: string, reason: string, actor: string, approved: boolean) {
     this.requireLeader();
     const list = await this.snapshots(vm);
-    if (!list.some((snapshot) => snapshot.id === snapshotId)) throw apiError('TMR_API_NOT_FOUND', `no snapshot ${snapshotId} of ${vm}`);
+    const snapshot = list.find((candidate) => candidate.id === snapshotId);
+    if (snapshot === undefined) throw apiError('TMR_API_NOT_FOUND', `no snapshot ${snapshotId} of ${vm}`);
     const id = `restore-${randomUUID()}`;
     this.record('audit', 'snapshot.restore.requested', vm, actor, { id, snapshotId, reason, approved });
+    if (approved) this.carryOutRestore(id, vm, snapshot, actor, reason);
     return this.view.restores.get(id)!;
   }
 
-  decideRestore(id: string, approve: boolean, actor: string, reason: string) {
+  async decideRestore(id: string, approve: boolean, actor: string, reason: string) {
     this.requireLeader();
     const request = this.view.restores.get(id);
     if (request === undefined) throw apiError('TMR_API_NOT_FOUND', `no restore request ${id}`);
     if (request.status !== 'awaiting-approval') throw apiError('TMR_API_CONFLICT', `restore ${id} is already ${request.status}`);
     if (request.requestedBy === actor) throw apiError('TMR_API_CONFLICT', 'a restore is approved by someone other than who asked for it', 'ask another operator or an admin to approve it');
     this.record('audit', 'snapshot.restore.decided', request.vm, actor, { id, approved: approve, reason });
+    if (approve) {
+      const snapshot = (await this.snapshots(request.vm)).find((candidate) => candidate.id === request.snapshotId);
+      if (snapshot !== undefined) this.carryOutRestore(id, request.vm, snapshot, actor, reason);
+    }
     return request;
+  }
+
+  private carryOutRestore(id: string, vm: string, snapshot: { readonly id: string; readonly takenAtMs: number }, actor: string, reason: string): void {
+    const controller = this.requireLeader();
+    const outcome = controller.restoreVmFromSnapshot(vm, snapshot, actor, reason);
+    this.record('action', 'snapshot.restore.started', vm, actor, { id, snapshotId: snapshot.id, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
   }
 
   restores() {

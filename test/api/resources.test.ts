@@ -104,6 +104,14 @@ describe('API resources', () => {
     expect(json<{ status: string; decidedBy: string }>(approved.body)).toMatchObject({ status: 'approved', decidedBy: 'user:operator' });
     const again = await h.app.inject({ method: 'POST', url: `/api/v1/restores/${byVendor.id}/approve`, headers: h.as('admin'), payload: { reason: 'twice' } });
     expect(again.statusCode).toBe(409);
+    // An approved restore is carried out: quarantine, boot the snapshot isolated, check, cut over.
+    const started = h.journal.entries().filter((entry) => entry.type === 'snapshot.restore.started');
+    expect(started[0]!.data.ok).toBe(true);
+    for (let step = 0; step < 600; step++) {
+      h.advance(1000);
+      expect(h.twin.truth().splitBrainVms).toEqual([]);
+    }
+    expect(h.journal.entries().some((entry) => entry.type === 'security.recovered' && entry.subject === 'lis-1')).toBe(true);
   });
 
   it('quarantines and releases a VM, journaling each with its actor', async () => {
