@@ -22,6 +22,9 @@ export class InvariantAuditor {
   /** Every snapshot ever listed, to check that none vanishes or changes before its retention ends. */
   private readonly seenSnapshots = new Map<string, { vm: string; digest: string; retainUntilMs: number }>();
   checks = 0;
+  /** The controller's in-flight keys per VM, built once (checked after every simulated instant). */
+  private readonly startKeys: readonly string[];
+  private readonly promoteKeys: readonly string[];
   /** The last enforced policy checked for invariant 4 (checked again only when it changes). */
   private checkedPolicy: SegmentationPolicy | null = null;
 
@@ -32,7 +35,10 @@ export class InvariantAuditor {
     private readonly clock: Clock,
     /** How long a VM may go unaccounted for: detection and fencing take time. */
     private readonly graceMs = 30_000,
-  ) {}
+  ) {
+    this.startKeys = blueprint.vms.map((vm) => `start:${vm.name}:primary`);
+    this.promoteKeys = blueprint.vms.map((vm) => `promote:${vm.name}`);
+  }
 
   get splitBrain(): number {
     return new Set(this.violations.filter((violation) => violation.invariant === 'split-brain').map((violation) => violation.subject)).size;
@@ -122,17 +128,16 @@ export class InvariantAuditor {
     }
     // Invariant 2: every VM runs, is shed, or is being recovered, and the controller knows which.
     const state = this.controller.state;
-    const hasInstance = new Set<string>();
-    for (const instance of state.instances.values()) hasInstance.add(instance.vm);
-    for (const vm of this.blueprint.vms) {
+    for (let index = 0; index < this.blueprint.vms.length; index++) {
+      const vm = this.blueprint.vms[index]!;
       const view = state.vms.get(vm.name)!;
       const accounted =
         (truth.activeCopies.get(vm.name) ?? 0) > 0 ||
         view.pendingSinceMs !== null ||
         view.shedReason !== null ||
         view.waitReason !== null ||
-        state.inFlight.has(`start:${vm.name}:primary`) ||
-        state.inFlight.has(`promote:${vm.name}`);
+        state.inFlight.has(this.startKeys[index]!) ||
+        state.inFlight.has(this.promoteKeys[index]!);
       if (accounted) {
         this.unaccountedSinceMs.delete(vm.name);
         continue;
