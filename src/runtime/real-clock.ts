@@ -1,25 +1,28 @@
 /**
  * Real time as a Clock, for the controller (and the twin, when it runs as a live service).
- * `speed` > 1 runs the clock faster than the wall (a demo or an accelerated twin); the clock's
- * zero is its creation, so journals read in seconds from the start like the simulation's.
+ * `speed` > 1 runs the clock faster than the wall (a demo or an accelerated twin). The clock reads
+ * `originMs` at its creation: 0 (the default) makes journal times read in seconds from the start,
+ * like the simulation's; the service passes the wall time, so times mean the same across restarts
+ * and instances.
  */
 import type { Clock, TimerHandle } from '../control/ports.ts';
 
 export class RealClock implements Clock {
-  private readonly startedAtMs: number;
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private nextId = 1;
+  private readonly startedWallMs: number;
 
   constructor(
     private readonly speed = 1,
     private readonly wallNowMs: () => number = () => performance.now(),
+    private readonly originMs = 0,
   ) {
     if (!(speed > 0)) throw new Error('RealClock: speed must be positive');
-    this.startedAtMs = wallNowMs();
+    this.startedWallMs = wallNowMs();
   }
 
   nowMs(): number {
-    return (this.wallNowMs() - this.startedAtMs) * this.speed;
+    return this.originMs + (this.wallNowMs() - this.startedWallMs) * this.speed;
   }
 
   at(atMs: number, callback: () => void): TimerHandle {
