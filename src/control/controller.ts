@@ -762,14 +762,11 @@ export class Controller {
 
   private apply(mark: Mark): void {
     const state = this.state;
-    const before = {
-      hostStatus: mark.type === 'host.status' ? state.hostStatus.get(mark.host) : undefined,
-      shedReason: mark.type === 'vm.shed' ? state.vms.get(mark.vm)!.shedReason : undefined,
-    };
+    const previousHostStatus = mark.type === 'host.status' ? state.hostStatus.get(mark.host) : undefined;
     if (!applyMark(state, mark)) return;
     switch (mark.type) {
       case 'host.status':
-        this.record('decision', 'host.status', mark.host, { from: before.hostStatus ?? null, to: mark.status, reason: hostReason(mark.status) });
+        this.record('decision', 'host.status', mark.host, { from: previousHostStatus ?? null, to: mark.status, reason: hostReason(mark.status) });
         break;
       case 'vm.waiting':
         if (mark.reason !== null) this.record('decision', 'vm.waiting', mark.vm, { reason: mark.reason });
@@ -786,7 +783,6 @@ export class Controller {
       default:
         break;
     }
-    void before.shedReason;
   }
 
 

@@ -10,7 +10,7 @@ import { applyMark, type ControllerState, type HostView, type RecoveryTarget } f
 import type { Blueprint } from '../model/index.ts';
 import { tierOf } from '../model/index.ts';
 import { CapacityModel, type Placement } from './capacity.ts';
-import { dependencyDepths, restartOrder } from './first-fit.ts';
+import { restartOrder } from './first-fit.ts';
 
 export type FailureKind = 'host' | 'rack' | 'room' | 'powerFeed' | 'hostPair';
 
@@ -310,7 +310,6 @@ function serviceRtoEstimate(blueprint: Blueprint, serviceName: string, restarted
 
 function estimateWorstRto(blueprint: Blueprint, model: CapacityModel, restarted: ReadonlySet<string>, promoted: ReadonlySet<string>): number {
   let worst = 0;
-  void dependencyDepths;
   for (const service of blueprint.services) {
     if (model.info(service.vms[0]!.name).tier.sheddable) continue;
     worst = Math.max(worst, serviceRtoEstimate(blueprint, service.name, restarted, promoted));

@@ -1287,8 +1287,8 @@ export class Twin implements Substrate {
     return this.alive(host) && host.managementLinkUp;
   }
 
-  private hostDatastores(host: TwinHost): TwinDatastore[] {
-    void host;
+  /** Every host mounts every datastore (shared storage across both rooms). */
+  private hostDatastores(_host: TwinHost): TwinDatastore[] {
     return [...this.datastores.values()];
   }
 
@@ -1320,8 +1320,7 @@ export class Twin implements Substrate {
     return count;
   }
 
-  private killInstances(host: TwinHost, reason: string): void {
-    void reason;
+  private killInstances(host: TwinHost, _reason: string): void {
     for (const instance of [...this.instances.values()]) {
       if (instance.host !== host.name || instance.lost) continue;
       instance.lost = true;
