@@ -11,7 +11,9 @@ export class MemoryJournal implements Journal {
 
   append(record: JournalRecord): JournalEntry {
     const seq = this.list.length + 1;
-    const entry = this.hashed ? seal(seq, this.lastHash, record) : { ...record, seq, previousHash: '', hash: '' };
+    const entry: JournalEntry = this.hashed
+      ? seal(seq, this.lastHash, record)
+      : { atMs: record.atMs, kind: record.kind, type: record.type, subject: record.subject, actor: record.actor, data: record.data, seq, previousHash: '', hash: '' };
     this.lastHash = entry.hash;
     this.list.push(entry);
     for (const listener of this.listeners) listener(entry);

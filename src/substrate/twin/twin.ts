@@ -1163,10 +1163,13 @@ export class Twin implements Substrate {
   /** What really runs, which the controller can only infer: for the invariant auditor. */
   truth(): TwinTruth {
     const activeCopies = new Map<string, number>();
+    const splitBrainVms: string[] = [];
     for (const instance of this.instances.values()) {
-      if (this.isActiveCopy(instance)) activeCopies.set(instance.vm, (activeCopies.get(instance.vm) ?? 0) + 1);
+      if (!this.isActiveCopy(instance)) continue;
+      const count = (activeCopies.get(instance.vm) ?? 0) + 1;
+      activeCopies.set(instance.vm, count);
+      if (count === 2) splitBrainVms.push(instance.vm);
     }
-    const splitBrainVms = [...activeCopies.entries()].filter(([, count]) => count > 1).map(([vm]) => vm);
     return { splitBrainVms, activeCopies };
   }
 
