@@ -379,12 +379,7 @@ export function decide(input: DecideInput): Decision {
         role: 'primary',
         datastore,
         coldRestart: view.coldRestart,
-        reason:
-          view.lastHost === null
-            ? 'initial placement'
-            : view.shedReason !== null
-              ? 'capacity is back for a shed VM'
-              : `restart after its copy on ${view.lastHost} was lost`,
+        reason: restartReason(view),
       });
       continue;
     }
@@ -437,12 +432,7 @@ export function decide(input: DecideInput): Decision {
       role: 'primary',
       datastore,
       coldRestart: view.coldRestart,
-      reason:
-        view.lastHost === null
-          ? 'initial placement'
-          : view.shedReason !== null
-            ? 'capacity is back for a shed VM'
-            : `restart after its copy on ${view.lastHost} was lost`,
+      reason: restartReason(view),
     });
   }
 
@@ -560,4 +550,10 @@ function orderIndexOf(order: readonly string[]): Map<string, number> {
     orderIndexCache.set(order, index);
   }
   return index;
+}
+
+function restartReason(view: { readonly lastHost: string | null; readonly shedReason: string | null }): string {
+  if (view.lastHost === null) return 'initial placement';
+  if (view.shedReason !== null) return 'capacity is back for a shed VM';
+  return `restart after its copy on ${view.lastHost} was lost`;
 }

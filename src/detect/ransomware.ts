@@ -15,23 +15,11 @@
 //   drag the estimate back.
 // The detector is never told when the attack began; it sees only the samples. It is pure (no
 // clock, no randomness): the Clock's time arrives inside the samples.
+import type { VmSecuritySample } from '../control/ports.ts';
 import { CountChangePoint, MetricBaseline } from './change-point.ts';
 
-/** The telemetry the detector reads (structurally the Substrate port's VmSecuritySample). */
-export interface SecuritySample {
-  readonly vm: string;
-  readonly atMs: number;
-  readonly windowMs: number;
-  readonly cpuPercent: number;
-  readonly networkInKiBps: number;
-  readonly networkOutKiBps: number;
-  readonly newFlows: number;
-  readonly deniedFlows: number;
-  readonly deniedDestinations: readonly string[];
-  readonly diskWriteKiBps: number;
-  readonly writeEntropy: number;
-  readonly snapshotChangeKiBps: number;
-}
+/** The telemetry the detector reads: the Substrate port's sample, less what only the report uses. */
+export type SecuritySample = Omit<VmSecuritySample, 'snapshotDeletionsRefused'>;
 
 export interface RansomwareDetectorOptions {
   /** Samples per VM before any score: the baselines need them. */
