@@ -30,7 +30,7 @@ export function createLivePrinter(options: LivePrinterOptions): (entry: JournalE
     switch (entry.type) {
       case 'drill.started':
         warmStartedMs = entry.atMs;
-        write(`drill ${entry.subject} on ${String(data.blueprint)} (twin, seed ${String(data.seed)})`);
+        write(`drill ${entry.subject} on ${String(data.blueprint)} (${data.substrate === 'qemu' ? `real VMs, ${String(data.accelerator)}` : `twin, seed ${String(data.seed)}`})`);
         return;
       case 'drill.warm':
         line(entry.atMs, paint(32, 'READY'), `${String(data.vms)} VMs booted in dependency order in ${((entry.atMs - (warmStartedMs ?? 0)) / 1000).toFixed(0)} s; every continuous VM has a synchronised secondary`);

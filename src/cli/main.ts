@@ -18,7 +18,9 @@ import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
 import { formatDrillReport } from './format.ts';
 import { createLivePrinter } from './live.ts';
+import { registerLabCommands, runQemuDrillCommand } from './lab.ts';
 import { registerPlanCommands } from './plan.ts';
+import { REAL_SCENARIOS } from '../drill/real.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
@@ -157,16 +159,28 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .command('drill')
     .description('run a failure drill on the digital twin and report measured RTO/RPO per service')
     .argument('<file>', 'blueprint YAML')
-    .addOption(new Option('--scenario <name>', 'what fails').choices(ALL_SCENARIOS.map((scenario) => scenario.name)).makeOptionMandatory())
-    .addOption(new Option('--substrate <name>', 'where the drill runs').choices(['twin']).default('twin'))
+    .addOption(new Option('--scenario <name>', 'what fails').choices([...new Set([...ALL_SCENARIOS.map((scenario) => scenario.name), ...REAL_SCENARIOS])]).makeOptionMandatory())
+    .addOption(new Option('--substrate <name>', 'where the drill runs: the digital twin, or real QEMU VMs in a lab on this machine (root)').choices(['twin', 'qemu']).default('twin'))
+    .option('--lab <dir>', 'qemu: the lab directory (default .lab/lab)', '')
+    .option('--keep-lab', 'qemu: leave a lab the drill brought up running afterwards')
     .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
     .option('--journal <path>', 'SQLite journal file, or :memory:', '')
     .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
     .option('--json', 'print the report as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
-    .action((file: string, options: { scenario: string; seed: number; journal: string; target?: string; json?: boolean; quiet?: boolean }) => {
+    .action(async (file: string, options: { scenario: string; substrate: string; seed: number; journal: string; target?: string; json?: boolean; quiet?: boolean; lab: string; keepLab?: boolean }) => {
       const blueprint = blueprintOrReport(file, io);
       if (blueprint === null) {
+        exitCode = 1;
+        return;
+      }
+      if (options.substrate === 'qemu') {
+        const journalPath = options.journal === '' ? `out/journal-qemu-${options.scenario}.db` : options.journal;
+        exitCode = await runQemuDrillCommand({ io, file, blueprint, scenario: options.scenario, journal: openJournal(journalPath), journalPath, json: options.json === true, quiet: options.quiet === true, keepLab: options.keepLab === true, lab: options.lab });
+        return;
+      }
+      if (!ALL_SCENARIOS.some((scenario) => scenario.name === options.scenario)) {
+        io.err(`TMR_DRILL_UNKNOWN_SCENARIO: scenario "${options.scenario}" runs on real VMs only (--substrate qemu); on the twin use one of: ${ALL_SCENARIOS.map((scenario) => scenario.name).join(', ')}\n`);
         exitCode = 1;
         return;
       }
@@ -195,6 +209,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     exitCode = code;
   });
   registerPlanCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
+    exitCode = code;
+  });
+  registerLabCommands(program, io, (file) => blueprintOrReport(file, io), (code) => {
     exitCode = code;
   });
   registerReportCommands(program, io, (code) => {

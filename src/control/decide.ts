@@ -17,6 +17,12 @@ export interface ControllerTimings {
   readonly dependencyWaitMaxMs: number;
   /** A running instance that fails its health check this long on a healthy host is restarted. */
   readonly unhealthyGraceMs: number;
+  /**
+   * An isolated host (management silent, datastore heartbeat alive) keeps its VMs while they still
+   * serve; once one of its primaries has failed its health check this long, the isolation has cut
+   * the service too, and the host is fenced so its VMs can restart elsewhere (the isolation response).
+   */
+  readonly isolationResponseMs: number;
   readonly fenceTimeoutMs: number;
   readonly stopTimeoutMs: number;
   readonly promoteTimeoutMs: number;
@@ -34,6 +40,7 @@ export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
   detectionTimeoutMs: 2_000,
   dependencyWaitMaxMs: 120_000,
   unhealthyGraceMs: 60_000,
+  isolationResponseMs: 1_000,
   fenceTimeoutMs: 15_000,
   stopTimeoutMs: 15_000,
   promoteTimeoutMs: 5_000,
@@ -148,6 +155,13 @@ export function decide(input: DecideInput): Decision {
     const hostState = statusOf(instance.host);
     if (hostState === 'storage-lost') {
       act({ type: 'stopVm', vm: instance.vm, host: instance.host, instanceId: instance.id, reason: 'its host lost the path to storage', shed: false });
+      continue;
+    }
+    if (hostState === 'isolated' && instance.role === 'primary' && instance.state === 'running' && !instance.healthy) {
+      const since = state.unhealthySinceMs.get(instance.id);
+      if (since !== undefined && nowMs - since >= timings.isolationResponseMs) {
+        act({ type: 'fenceHost', host: instance.host, reason: `isolated, and ${instance.vm} on it no longer answers its health check: the isolation cut the service` });
+      } else if (since !== undefined) wake(since + timings.isolationResponseMs);
       continue;
     }
     if (hostState !== 'up' && hostState !== 'suspect') continue;

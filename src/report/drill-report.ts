@@ -20,6 +20,8 @@ export interface ServiceResult {
   /** Set when the service was held to another tier's target, and why. */
   readonly effectiveTier?: string;
   readonly note?: string;
+  /** Real VMs: writes the guest acknowledged (a probe saw them durable) that the recovered copy does not hold. */
+  readonly ackedWritesLost?: number;
 }
 
 export interface Incident {
@@ -157,6 +159,27 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     }
   }
 
+  // Real VMs: the drill's own probes of each guest (health endpoint, acknowledged writes) measure
+  // the outage and the data lost; they replace what the controller observed.
+  const probed = entries.some((entry) => entry.type === 'probe.started');
+  const writesLost = new Map<string, number | null>();
+  if (probed) {
+    affected.clear();
+    downSince.clear();
+    lastRecovery.clear();
+    rpoMs.clear();
+    for (const entry of entries) {
+      if (entry.type !== 'probe.outage') continue;
+      const data = entry.data;
+      affected.add(entry.subject);
+      if (typeof data.upAtMs === 'number') lastRecovery.set(entry.subject, data.upAtMs);
+      else downSince.set(entry.subject, Number(data.downAtMs));
+      const lost = typeof data.writesLost === 'number' ? data.writesLost : null;
+      writesLost.set(entry.subject, lost);
+      if (lost !== null) rpoMs.set(entry.subject, lost * Number(data.writeIntervalMs));
+    }
+  }
+
   const services: ServiceResult[] = blueprint.services.map((service) => {
     const tier = tierOf(blueprint, service);
     const vms = service.vms.map((vm) => vm.name);
@@ -169,7 +192,9 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     if (stillDown.length > 0) rtoMeasuredS = null;
     else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
     const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
-    const rpoMeasuredS = stillDown.length > 0 && rpoValues.every((value) => value === 0) ? null : round(Math.max(0, ...rpoValues) / 1000);
+    const unknownLoss = vms.some((vm) => writesLost.has(vm) && writesLost.get(vm) === null);
+    const rpoMeasuredS = unknownLoss || (stillDown.length > 0 && rpoValues.every((value) => value === 0)) ? null : round(Math.max(0, ...rpoValues) / 1000);
+    const lostWrites = vms.filter((vm) => writesLost.has(vm)).map((vm) => writesLost.get(vm) ?? 0);
     const shedVm = stillDown.find((vm) => shedReason.has(vm));
     const restored = vms.find((vm) => restoredFromSnapshot.has(vm));
     // Replication copies every write, encryption included: after ransomware the recovery point is
@@ -187,6 +212,7 @@ export function buildDrillReport(input: ReportInput): DrillReport {
       rpoMeasuredS,
       met,
       affected: hit.length > 0,
+      ...(probed && lostWrites.length > 0 && !unknownLoss ? { ackedWritesLost: lostWrites.reduce((sum, value) => sum + value, 0) } : {}),
       ...(shedVm !== undefined ? { shed: true as const, reason: shedReason.get(shedVm)! } : {}),
       ...(restored !== undefined && cold === undefined
         ? {

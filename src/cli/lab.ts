@@ -1,0 +1,150 @@
+/**
+ * Real VMs on the command line: `tomaranai lab up|down|status`, `tomaranai agent` (run by the
+ * lab inside each host's namespace), and the qemu half of `tomaranai drill --substrate qemu`.
+ */
+import type { Command } from 'commander';
+import type { Journal, JournalEntry } from '../control/ports.ts';
+import { labStatus, REAL_SCENARIOS, RealDrillError, runRealDrill, type RealDrillRun } from '../drill/real.ts';
+import type { Blueprint } from '../model/index.ts';
+import { HostAgent } from '../substrate/qemu/agent.ts';
+import { LabError, LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
+import { labDown, labUp } from '../substrate/qemu/power.ts';
+import { formatDrillReport } from './format.ts';
+import { createLivePrinter } from './live.ts';
+import type { CliIo } from './main.ts';
+
+export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: (file: string) => Blueprint | null, setExit: (code: number) => void): void {
+  const lab = program.command('lab').description('real VMs on this machine: hosts as network namespaces with agents, QEMU guests (root)');
+  lab
+    .command('up')
+    .description('build the lab for a small blueprint: namespaces, bridges, datastore, agents (the controller boots the VMs)')
+    .argument('<file>', 'blueprint YAML (blueprints/lab.yaml)')
+    .option('--lab <dir>', 'lab directory', '')
+    .action(async (file: string, options: { lab: string }) => {
+      const blueprint = loadBlueprint(file);
+      if (blueprint === null) return setExit(1);
+      const layout = layoutOf(options.lab);
+      await guard(io, setExit, async () => {
+        const manifest = await labUp({ layout, blueprint, blueprintFile: file });
+        io.out(`lab ${manifest.blueprintName} is up in ${layout.root} (${manifest.accelerator}): ${manifest.hosts.map((host) => `${host.name} ${host.address}`).join(', ')}\n`);
+        io.out(`next: tomaranai drill ${file} --substrate qemu --scenario host-failure\n`);
+      });
+    });
+  lab
+    .command('down')
+    .description('tear the lab down: agents, QEMUs, namespaces, interfaces, nftables tables, the lab directory')
+    .option('--lab <dir>', 'lab directory', '')
+    .action(async (options: { lab: string }) => {
+      await guard(io, setExit, async () => {
+        await labDown({ layout: layoutOf(options.lab) });
+        io.out('lab down: no tmr- namespace, interface, nftables table or process is left\n');
+      });
+    });
+  lab
+    .command('status')
+    .description('hosts, power, agents and the VMs each runs')
+    .option('--lab <dir>', 'lab directory', '')
+    .option('--json', 'as JSON')
+    .action(async (options: { lab: string; json?: boolean }) => {
+      const status = await labStatus(layoutOf(options.lab));
+      if (status === null) {
+        io.err('TMR_LAB_NOT_UP: no lab is up here (run `tomaranai lab up blueprints/lab.yaml`)\n');
+        return setExit(1);
+      }
+      if (options.json) {
+        io.out(`${JSON.stringify({ blueprint: status.manifest.blueprintName, accelerator: status.manifest.accelerator, hosts: status.hosts }, null, 2)}\n`);
+        return;
+      }
+      io.out(`lab ${status.manifest.blueprintName} (${status.manifest.accelerator})\n`);
+      for (const host of status.hosts) io.out(`  ${host.name.padEnd(10)} power ${host.power.padEnd(3)}  agent ${host.agent ? 'up  ' : 'down'}  ${host.vms.join(', ') || '-'}\n`);
+    });
+
+  program
+    .command('agent')
+    .description('the host agent of one lab host (the lab starts it inside the host namespace)')
+    .requiredOption('--host <name>', 'the host it runs on')
+    .option('--lab <dir>', 'lab directory', '')
+    .action(async (options: { host: string; lab: string }) => {
+      const layout = layoutOf(options.lab);
+      const manifest = await readManifest(layout);
+      if (manifest === null) {
+        io.err(`TMR_LAB_NOT_UP: no lab manifest in ${layout.root} (run \`tomaranai lab up FILE\`)\n`);
+        return setExit(1);
+      }
+      const agent = new HostAgent({ layout, manifest, host: options.host, token: await readToken(layout) });
+      await agent.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await agent.close();
+    });
+}
+
+function layoutOf(directory: string): LabLayout {
+  return new LabLayout(directory === '' ? (process.env.TOMARANAI_LAB ?? undefined) : directory);
+}
+
+async function guard(io: CliIo, setExit: (code: number) => void, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof LabError || error instanceof RealDrillError) {
+      io.err(`${error.code}: ${error.message} (${error.hint})\n`);
+      setExit(1);
+      return;
+    }
+    throw error;
+  }
+}
+
+/** `tomaranai drill FILE --substrate qemu`: the drill on real VMs. */
+export async function runQemuDrillCommand(options: {
+  io: CliIo;
+  file: string;
+  blueprint: Blueprint;
+  scenario: string;
+  journal: Journal & { onAppend(listener: (entry: JournalEntry) => void): () => void; close?: () => void };
+  journalPath: string;
+  json: boolean;
+  quiet: boolean;
+  keepLab: boolean;
+  lab: string;
+}): Promise<number> {
+  const { io } = options;
+  if (!(REAL_SCENARIOS as readonly string[]).includes(options.scenario)) {
+    io.err(`TMR_DRILL_UNKNOWN_SCENARIO: scenario "${options.scenario}" does not run on real VMs (use one of: ${REAL_SCENARIOS.join(', ')})\n`);
+    return 1;
+  }
+  let run: RealDrillRun;
+  try {
+    run = await runRealDrill({
+      blueprint: options.blueprint,
+      blueprintFile: options.file,
+      scenario: options.scenario,
+      layout: layoutOf(options.lab),
+      journal: options.journal,
+      keepLab: options.keepLab,
+      ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint: options.blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
+    });
+  } catch (error) {
+    if (error instanceof LabError || error instanceof RealDrillError) {
+      io.err(`${error.code}: ${error.message} (${error.hint})\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    options.journal.close?.();
+  }
+  if (options.json) io.out(`${JSON.stringify({ ...run.report, checks: run.checks }, null, 2)}\n`);
+  else {
+    io.out(`${formatDrillReport(run.report)}\n`);
+    io.out(`\nOn the machine: copies per VM at the end ${JSON.stringify(run.checks.finalCopiesPerVm)}, most at any probe ${JSON.stringify(run.checks.maxCopiesPerVm)}\n`);
+    io.out(`Acknowledged writes lost ${JSON.stringify(run.checks.ackedWritesLost)}; restarts after the fault ${JSON.stringify(run.checks.restartsPerVm)}\n`);
+  }
+  if (!options.quiet) io.err(`journal: ${options.journalPath} (${run.journal.length} entries)\n`);
+  const report = run.report;
+  const held = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && Object.values(run.checks.finalCopiesPerVm).every((copies) => copies.writable === 1);
+  const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));
+  return held && topTiersMet ? 0 : 1;
+}
