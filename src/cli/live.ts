@@ -55,8 +55,13 @@ export function createLivePrinter(options: LivePrinterOptions): (entry: JournalE
       case 'fence.completed':
         if (data.ok === true) line(entry.atMs, paint(35, 'FENCE'), `host ${entry.subject}: ${String(data.detail)}`);
         return;
+      case 'migrateVm':
+        if (data.ok === true) line(entry.atMs, paint(36, 'MIGRATE'), `${entry.subject}: ${String(data.from)} → ${String(data.to)} live${typeof data.detail === 'string' ? ` (${data.detail})` : ''}`);
+        else line(entry.atMs, paint(31, 'REFUSED'), `migrate ${entry.subject}: ${String(data.refused)}`);
+        return;
       case 'promoteSecondary':
-        line(entry.atMs, paint(35, 'FAILOVER'), `${entry.subject}: secondary on ${String(data.host)} takes over`);
+        if (data.ok === true) line(entry.atMs, paint(35, 'FAILOVER'), `${entry.subject}: secondary on ${String(data.host)} takes over`);
+        else line(entry.atMs, paint(31, 'REFUSED'), `promote ${entry.subject}: ${String(data.refused)}`);
         return;
       case 'startVm':
         if (data.ok !== true) {

@@ -516,7 +516,7 @@ export class Controller {
         this.generations.set(action.vm, token.vmGeneration ?? 0);
         this.state.inFlight.delete(`migrate:${action.vm}`);
       }
-      this.record('action', 'migrateVm', action.vm, { instance: action.instanceId, from: action.fromHost, to: action.toHost, reason: action.reason, epoch: this.epoch, generation: token.vmGeneration, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
+      this.record('action', 'migrateVm', action.vm, { instance: action.instanceId, from: action.fromHost, to: action.toHost, reason: action.reason, epoch: this.epoch, generation: token.vmGeneration, ok: outcome.ok, ...(outcome.ok ? (outcome.detail === undefined ? {} : { detail: outcome.detail }) : { refused: outcome.reason }) });
     });
   }
 

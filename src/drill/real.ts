@@ -34,7 +34,7 @@ export const REAL_SCENARIO_SUMMARIES: Readonly<Record<RealScenario, string>> = {
   'host-isolation': "the continuous service's primary host loses its uplink (management and VM network); the link returns after the restart",
   'storage-path-loss': "the continuous service's primary host loses its path to the datastore; restored after the recovery",
   'agent-failure': "the host agent of the continuous service's primary host is killed (the host and its VMs keep running)",
-  migrate: "maintenance: the continuous service's primary host is evacuated by live migration, then released",
+  migrate: 'maintenance: the busiest host without a continuous VM is evacuated by live migration, then released',
 };
 
 /** The controller's timings on the lab: real heartbeats every 250 ms, so detection can be short. */
@@ -215,7 +215,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
     prober = setInterval(() => void probeOnce(), PROBE_INTERVAL_MS);
     const countCopies = async () => {
       for (const vm of manifest.vms) {
-        const copies = await QemuSubstrate.copiesOf(vm.name, layout.disk(vm.datastore, vm.name));
+        const copies = await QemuSubstrate.copiesOf(vm.name, layout.disk(vm.datastore, vm.name), { migrating: controller.state.inFlight.has(`migrate:${vm.name}`) });
         const state = probes.get(vm.name)!;
         if (copies.writable > state.maxWritable && copies.writable > 1) record('drill', 'probe.copies', vm.name, { writable: copies.writable, standby: copies.standby, pids: copies.pids });
         state.maxWritable = Math.max(state.maxWritable, copies.writable);
@@ -227,7 +227,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
     await delay(2_000);
 
     // The fault, on the host of the first continuous service's primary (the case the SLA is about).
-    const target = targetHost(controller, options.blueprint);
+    const target = targetHost(controller, options.blueprint, scenario);
     const description = `${REAL_SCENARIO_SUMMARIES[scenario]} (${target})`;
     const primariesBefore = new Map([...controller.state.instances.values()].filter((instance) => instance.role === 'primary').map((instance) => [instance.vm, instance.id]));
     record('drill', 'scenario.planned', scenario, { description, steps: 1 });
@@ -327,13 +327,24 @@ async function fetchText(url: string): Promise<string | null> {
   }
 }
 
-function targetHost(controller: Controller, blueprint: Blueprint): string {
-  const continuous = blueprint.services.find((service) => service.tier === 'continuous');
-  const vm = continuous?.vms[0]?.name;
-  for (const instance of controller.state.instances.values()) {
-    if (instance.vm === vm && instance.role === 'primary') return instance.host;
+/**
+ * Failures strike the host of the first continuous service's primary: the case the continuous
+ * SLA is about. Maintenance takes the busiest host that runs no copy of a continuous VM: on the
+ * lab a continuous copy has nowhere to migrate to (the other copy holds the other failure domain).
+ */
+function targetHost(controller: Controller, blueprint: Blueprint, scenario: RealScenario): string {
+  const continuous = new Set(blueprint.services.filter((service) => service.tier === 'continuous').flatMap((service) => service.vms.map((vm) => vm.name)));
+  const instances = [...controller.state.instances.values()];
+  if (scenario === 'migrate') {
+    const blocked = new Set(instances.filter((instance) => continuous.has(instance.vm)).map((instance) => instance.host));
+    const load = new Map<string, number>();
+    for (const instance of instances) load.set(instance.host, (load.get(instance.host) ?? 0) + 1);
+    const candidates = blueprint.hosts.map((host) => host.name).filter((host) => !blocked.has(host));
+    candidates.sort((a, b) => (load.get(b) ?? 0) - (load.get(a) ?? 0) || a.localeCompare(b));
+    return candidates[0] ?? blueprint.hosts[0]!.name;
   }
-  return blueprint.hosts[0]!.name;
+  const first = blueprint.services.find((service) => service.tier === 'continuous')?.vms[0]?.name;
+  return instances.find((instance) => instance.vm === first && instance.role === 'primary')?.host ?? blueprint.hosts[0]!.name;
 }
 
 interface FaultContext {
@@ -413,16 +424,23 @@ async function warm(controller: Controller, manifest: LabManifest): Promise<bool
   return controller.state.inFlight.size === 0;
 }
 
+/**
+ * The fault has been dealt with: every VM answers, nothing is in flight, and the controller has
+ * acted on the host — fenced it (failure, isolation, a dead agent) or moved every VM off it
+ * (storage path loss, maintenance).
+ */
 async function recovered(controller: Controller, probes: ReadonlyMap<string, VmProbe>, scenario: RealScenario, target: string): Promise<boolean> {
   for (const state of probes.values()) if (!state.up) return false;
   if (controller.state.inFlight.size > 0) return false;
-  if (scenario === 'migrate') return ![...controller.state.instances.values()].some((instance) => instance.host === target);
-  if (scenario === 'agent-failure' || scenario === 'host-failure' || scenario === 'host-isolation' || scenario === 'storage-path-loss') {
-    // The host was dealt with: fenced (its VMs restarted elsewhere) or trusted again.
-    const status = controller.state.hostStatus.get(target);
-    return status === 'fenced' || status === 'up';
+  const onTarget = [...controller.state.instances.values()].some((instance) => instance.host === target && instance.role === 'primary');
+  switch (scenario) {
+    case 'migrate':
+      return ![...controller.state.instances.values()].some((instance) => instance.host === target);
+    case 'storage-path-loss':
+      return !onTarget;
+    default:
+      return controller.state.hostStatus.get(target) === 'fenced';
   }
-  return true;
 }
 
 async function settled(controller: Controller, probes: ReadonlyMap<string, VmProbe>): Promise<boolean> {

@@ -206,7 +206,10 @@ export function simulateRecovery(input: {
   const primary = new Map<string, string>();
   const secondary = new Map<string, string>();
   for (const instance of state.instances.values()) {
-    if (state.hostStatus.get(instance.host) !== 'up') continue;
+    // An isolated host's VMs keep running where they are (decide() leaves them alone while they
+    // answer): they are placed, not lost, so the recovery target neither sheds nor moves them.
+    const status = state.hostStatus.get(instance.host);
+    if (status !== 'up' && status !== 'isolated') continue;
     if (instance.role === 'primary') primary.set(instance.vm, instance.host);
     else secondary.set(instance.vm, instance.host);
   }

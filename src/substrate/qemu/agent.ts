@@ -25,7 +25,7 @@ import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { type FenceAck, type FenceRecord, type HeartbeatRecord, type LabLayout, type LabManifest, type LabVm, type Lease, leaseFree, readJson, writeAtomic } from './lab.ts';
+import { type FenceAck, type FenceRecord, type HeartbeatRecord, type LabLayout, type LabManifest, type LabVm, type Lease, leaseFree, readJson, type Revocation, revokes, writeAtomic } from './lab.ts';
 import { createTap, HOST_BRIDGE, tapName } from './netns.ts';
 import { run, tryRun } from './command.ts';
 import { attachVm, createOverlay, hotplugDisk, killVm, launchVm, loadGuestImage, processAlive, stopVm, type GuestImage, type RunningVm } from './vm.ts';
@@ -68,6 +68,8 @@ export interface AgentInstanceState {
   readonly pid: number;
   readonly generation: number;
   readonly paused: boolean;
+  /** A migration's target still waiting for the VM's state: not a copy of the VM yet. */
+  readonly incoming: boolean;
   readonly quarantined: boolean;
   readonly shares: number;
   readonly launchedAtMs: number;
@@ -239,6 +241,7 @@ export class HostAgent {
         pid: instance.qemu.pid,
         generation: instance.generation,
         paused: instance.paused,
+        incoming: instance.incoming,
         quarantined: instance.quarantined,
         shares: instance.shares,
         launchedAtMs: instance.launchedAtMs,
@@ -248,6 +251,11 @@ export class HostAgent {
 
   // ── The heartbeat: datastore channel, leases, fences, self-fencing ──────────────────────────
 
+  /**
+   * Every heartbeat: the datastore heartbeat and the leases first (they are what keeps the host
+   * trusted and its copies legitimate), then the bookkeeping of each copy. Nothing here waits on a
+   * guest: a QEMU busy with a migration must not delay the heartbeat.
+   */
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
@@ -255,21 +263,6 @@ export class HostAgent {
       const now = Date.now();
       const pathUp = !existsSync(this.options.layout.fault(this.options.host, 'storage-path-down'));
       if (pathUp !== this.storagePathUp) await this.storagePathChanged(pathUp);
-      // Reap copies whose QEMU is gone (it crashed, or someone killed it).
-      for (const instance of [...this.instances.values()]) {
-        if (!processAlive(instance.qemu.pid)) {
-          this.instances.delete(instance.vm);
-          instance.qemu.qmp.close();
-          await rm(this.recordFile(instance.vm), { force: true });
-          this.log('vm.exited', { vm: instance.vm, instanceId: instance.instanceId });
-        } else if (!instance.booted && (await this.consoleShowsBoot(instance.vm))) {
-          instance.booted = true;
-          this.log('vm.booted', { vm: instance.vm, afterMs: now - instance.launchedAtMs });
-        } else if (instance.incoming) {
-          const status = await instance.qemu.qmp.execute<{ running: boolean; status: string }>('query-status', undefined, 1_000).catch(() => null);
-          if (status?.running === true) instance.incoming = false;
-        }
-      }
       if (this.storagePathUp) {
         await this.writeHeartbeats(now);
         if (!this.fenced && (await this.fenceStanding())) await this.obeyFence();
@@ -284,6 +277,19 @@ export class HostAgent {
           if (silentMs > limit && now - instance.leaseRenewedAtMs > limit) {
             await this.kill(instance, 'self-fence: lost both the control plane and the datastore (its lease cannot be renewed)');
           }
+        }
+      }
+      // Reap copies whose QEMU is gone (it crashed, or someone killed it); notice boots.
+      for (const instance of [...this.instances.values()]) {
+        if (!processAlive(instance.qemu.pid)) {
+          if (this.instances.get(instance.vm) !== instance) continue;
+          this.instances.delete(instance.vm);
+          instance.qemu.qmp.close();
+          await rm(this.recordFile(instance.vm), { force: true });
+          this.log('vm.exited', { vm: instance.vm, instanceId: instance.instanceId });
+        } else if (!instance.booted && !instance.incoming && (await this.consoleShowsBoot(instance.vm))) {
+          instance.booted = true;
+          this.log('vm.booted', { vm: instance.vm, afterMs: now - instance.launchedAtMs });
         }
       }
     } catch (error) {
@@ -304,11 +310,12 @@ export class HostAgent {
       const vm = this.vmByName.get(instance.vm)!;
       const file = this.options.layout.lease(vm.datastore, vm.name);
       const lease = await readJson<Lease>(file);
-      if (lease !== null && lease.revokedAtMs !== undefined && lease.host === this.options.host) {
-        await this.kill(instance, `self-fence: its lease was revoked by ${lease.revokedBy ?? 'a storage fence'}`);
+      const revocation = await readJson<Revocation>(this.options.layout.revocation(vm.datastore, vm.name));
+      if (revokes(revocation, { host: this.options.host, instanceId: instance.instanceId })) {
+        await this.kill(instance, `self-fence: its lease was revoked by a storage fence (controller epoch ${revocation!.epoch})`);
         continue;
       }
-      if (lease !== null && lease.host !== this.options.host && lease.expiresAtMs > now && lease.revokedAtMs === undefined) {
+      if (lease !== null && lease.host !== this.options.host && lease.expiresAtMs > now) {
         await this.kill(instance, `self-fence: host ${lease.host} holds its lease`);
         continue;
       }
@@ -335,7 +342,8 @@ export class HostAgent {
     const file = this.options.layout.lease(vm.datastore, vm.name);
     const now = Date.now();
     const lease = await readJson<Lease>(file);
-    if (!leaseFree(lease, this.options.host, now)) {
+    const revocation = await readJson<Revocation>(this.options.layout.revocation(vm.datastore, vm.name));
+    if (!leaseFree(lease, revocation, this.options.host, now)) {
       return `host ${lease!.host} holds the lease of ${vm.name} for ${Math.ceil((lease!.expiresAtMs - now) / 100) / 10} s more`;
     }
     const taken: Lease = { vm: vm.name, host: this.options.host, instanceId: instance.instanceId, epoch: this.epoch, generation: instance.generation, renewedAtMs: now, expiresAtMs: now + this.options.manifest.timings.leaseMs };
@@ -556,15 +564,25 @@ export class HostAgent {
     return this.withVm(request.vm, async () => {
       const instance = this.instances.get(request.vm);
       if (instance === undefined || instance.instanceId !== request.instanceId) return { ok: false, reason: `no incoming copy ${request.instanceId} here` };
-      const status = await instance.qemu.qmp.execute<{ running: boolean; status: string }>('query-status');
+      // QEMU resumes the guest on the target by itself once the whole state has arrived.
+      let status = await instance.qemu.qmp.execute<{ running: boolean; status: string }>('query-status');
+      for (let waitedMs = 0; !status.running && waitedMs < 10_000; waitedMs += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        status = await instance.qemu.qmp.execute<{ running: boolean; status: string }>('query-status');
+      }
       if (!status.running) return { ok: false, reason: `the incoming copy is ${status.status}, not running` };
-      const vm = this.vmByName.get(instance.vm)!;
-      const taken: Lease = { ...this.leaseFor(instance, Date.now()), generation: request.generation };
-      await writeAtomic(this.options.layout.lease(vm.datastore, vm.name), JSON.stringify(taken));
+      if (instance.role === 'primary') {
+        const vm = this.vmByName.get(instance.vm)!;
+        const taken: Lease = { ...this.leaseFor(instance, Date.now()), generation: request.generation };
+        await writeAtomic(this.options.layout.lease(vm.datastore, vm.name), JSON.stringify(taken));
+      }
+      // A standby stays off the network; a primary announces its MAC on its new port.
+      await instance.qemu.qmp.execute('set_link', { name: 'net0', up: instance.role === 'primary' });
       instance.incoming = false;
       instance.paused = false;
       instance.booted = true;
-      await instance.qemu.qmp.execute('announce-self', { initial: 10, max: 100, rounds: 3, step: 50 }).catch(() => undefined);
+      instance.leaseRenewedAtMs = Date.now();
+      if (instance.role === 'primary') await instance.qemu.qmp.execute('announce-self', { initial: 10, max: 100, rounds: 3, step: 50 }).catch(() => undefined);
       await this.persist(instance);
       return { ok: true };
     });

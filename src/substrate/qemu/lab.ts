@@ -161,6 +161,10 @@ export class LabLayout {
   lease(ds: string, vm: string): string {
     return join(this.datastore(ds), 'leases', `${vm}.json`);
   }
+  /** A storage fence's revocation of one lease: written by the control plane only, never by an agent. */
+  revocation(ds: string, vm: string): string {
+    return join(this.datastore(ds), 'leases', `${vm}.revoked.json`);
+  }
   fence(ds: string, host: string): string {
     return join(this.datastore(ds), 'fence', `${host}.json`);
   }
@@ -222,14 +226,27 @@ export interface Lease {
   /** Wall-clock milliseconds (hosts share this machine's clock, as NTP-synchronised hosts do). */
   readonly renewedAtMs: number;
   readonly expiresAtMs: number;
-  /** Set by a storage fence: the holder must stop the copy, and nobody renews it. */
-  readonly revokedAtMs?: number;
-  readonly revokedBy?: string;
 }
 
-/** Whether another host may take the lease now. */
-export function leaseFree(lease: Lease | null, host: string, nowMs: number): boolean {
-  return lease === null || lease.host === host || lease.revokedAtMs !== undefined || lease.expiresAtMs <= nowMs;
+/**
+ * A storage fence's revocation of the lease one copy holds. It is a file of its own, so that an
+ * agent renewing its lease at the same moment cannot write the revocation away.
+ */
+export interface Revocation {
+  readonly vm: string;
+  readonly host: string;
+  readonly instanceId: string;
+  readonly epoch: number;
+  readonly atMs: number;
+}
+
+export function revokes(revocation: Revocation | null, lease: Pick<Lease, 'host' | 'instanceId'>): boolean {
+  return revocation !== null && revocation.host === lease.host && revocation.instanceId === lease.instanceId;
+}
+
+/** Whether `host` may take the lease now: nobody else holds it, or the holder's lease ran out or was revoked. */
+export function leaseFree(lease: Lease | null, revocation: Revocation | null, host: string, nowMs: number): boolean {
+  return lease === null || lease.host === host || lease.expiresAtMs <= nowMs || revokes(revocation, lease);
 }
 
 export interface HeartbeatRecord {

@@ -181,7 +181,9 @@ export async function listLabResources(): Promise<LabResources> {
       .map((line) => /^table\s+(\S+)\s+(\S+)/.exec(line.trim()))
       .filter((match): match is RegExpExecArray => match !== null && match[2]!.startsWith(PREFIX))
       .map((match) => `${match[1]} ${match[2]}`),
-    processes: (processes?.stdout ?? '').split('\n').filter((line) => line.trim() !== '').map(Number),
+    // A killed QEMU is reparented to PID 1 and may linger as a zombie until it is reaped: it runs
+    // nothing and holds nothing, so it is not left behind.
+    processes: (processes?.stdout ?? '').split('\n').filter((line) => line.trim() !== '').map(Number).filter(processAlive),
   };
 }
 

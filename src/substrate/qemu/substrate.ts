@@ -35,13 +35,15 @@ import type {
 } from '../../control/ports.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { AgentAnswer, AgentState } from './agent.ts';
-import { type FenceAck, type HeartbeatRecord, type LabLayout, type LabManifest, type Lease, readJson, writeAtomic } from './lab.ts';
+import { type FenceAck, type HeartbeatRecord, type LabLayout, type LabManifest, type Lease, readJson, type Revocation, writeAtomic } from './lab.ts';
 import { PowerController } from './power.ts';
 
 const CALL_TIMEOUT_MS = 20_000;
 const POLL_TIMEOUT_MS = 600;
 const HEALTH_TIMEOUT_MS = 400;
-const HEALTH_FAILURES = 3;
+const HEALTH_FAILURES = 2;
+/** Each VM has its own range of migration ports on the target host (its index × 100 + generation). */
+const MIGRATION_PORT_BASE = 50_000;
 
 interface HostView {
   readonly name: string;
@@ -190,9 +192,13 @@ export class QemuSubstrate implements Substrate {
       this.polls++;
       const startedAtVersion = this.version;
       const hosts = [...this.hosts.values()];
-      const states = await Promise.all(
-        hosts.map((host) => (host.poweredOn ? this.call<AgentState>(host.name, 'GET', '/state', undefined, POLL_TIMEOUT_MS).catch(() => null) : Promise.resolve(null))),
-      );
+      // The agents and the guests are asked at once: a silent host must not slow the health probes down.
+      const primaries = [...this.instances.values()].filter((instance) => instance.role === 'primary' && instance.state === 'running');
+      const [states, probes] = await Promise.all([
+        Promise.all(hosts.map((host) => (host.poweredOn ? this.call<AgentState>(host.name, 'GET', '/state', undefined, POLL_TIMEOUT_MS).catch(() => null) : Promise.resolve(null)))),
+        Promise.all(primaries.map((instance) => this.probe(instance.vm))),
+      ]);
+      for (const [index, instance] of primaries.entries()) this.recordProbe(instance.id, probes[index]!);
       const now = Date.now();
       for (const [index, host] of hosts.entries()) {
         const state = states[index] ?? null;
@@ -244,6 +250,8 @@ export class QemuSubstrate implements Substrate {
         if (instance.host === host.name && deadline !== undefined && deadline > Date.now() && !host.agent.instances.some((candidate) => candidate.id === instance.id)) seen.set(instance.id, instance);
       }
       for (const agentInstance of host.agent.instances) {
+        // A migration's target is not a copy until the migration hands over (migrateVm reports it then).
+        if (agentInstance.incoming) continue;
         this.expected.delete(agentInstance.id);
         const datastore = this.vmDatastore.get(agentInstance.vm) ?? '';
         seen.set(agentInstance.id, {
@@ -259,20 +267,10 @@ export class QemuSubstrate implements Substrate {
         });
       }
     }
-    const primaries = [...seen.values()].filter((instance) => instance.role === 'primary' && instance.state === 'running');
-    const probes = await Promise.all(primaries.map((instance) => this.probe(instance.vm)));
-    for (const [index, instance] of primaries.entries()) {
-      // One answer is health; one missed answer is not sickness (a guest on a busy machine can be
-      // slow for a moment): unhealthy after HEALTH_FAILURES misses in a row.
-      if (probes[index]!) {
-        this.failedProbes.set(instance.id, 0);
-        this.healthy.set(instance.id, true);
-      } else {
-        const failures = (this.failedProbes.get(instance.id) ?? 0) + 1;
-        this.failedProbes.set(instance.id, failures);
-        if (failures >= HEALTH_FAILURES || !this.healthy.has(instance.id)) this.healthy.set(instance.id, false);
-      }
-    }
+    // A copy that just became a running primary is probed now rather than a round later.
+    const unprobed = [...seen.values()].filter((instance) => instance.role === 'primary' && instance.state === 'running' && !this.healthy.has(instance.id));
+    const probes = await Promise.all(unprobed.map((instance) => this.probe(instance.vm)));
+    for (const [index, instance] of unprobed.entries()) this.recordProbe(instance.id, probes[index]!);
     // Something changed while this round was on the wire (a fence, a start): its picture is stale.
     if (this.version !== startedAtVersion) return;
     for (const [id, instance] of seen) {
@@ -292,6 +290,21 @@ export class QemuSubstrate implements Substrate {
       this.failedProbes.delete(id);
       if (!initial) this.emit({ type: 'instance.removed', id, vm: instance.vm, host: instance.host });
     }
+  }
+
+  /**
+   * One answer is health; one missed answer is not sickness (a guest on a busy machine can be slow
+   * for a moment): unhealthy after HEALTH_FAILURES misses in a row, healthy again on one answer.
+   */
+  private recordProbe(id: string, answered: boolean): void {
+    if (answered) {
+      this.failedProbes.set(id, 0);
+      this.healthy.set(id, true);
+      return;
+    }
+    const failures = (this.failedProbes.get(id) ?? 0) + 1;
+    this.failedProbes.set(id, failures);
+    if (failures >= HEALTH_FAILURES || !this.healthy.has(id)) this.healthy.set(id, false);
   }
 
   snapshot(): Promise<SubstrateSnapshot> {
@@ -401,6 +414,14 @@ export class QemuSubstrate implements Substrate {
     return this.vmAction(request.token, request.vm, async () => {
       const answer = await this.agentCall(request.host, '/vms/stop', { epoch: request.token.epoch, vm: request.vm, instanceId: request.instanceId });
       if (!answer.ok) return answer;
+      // Its host confirmed the copy is gone; a host cut off from the datastore could not release
+      // the lease itself, so the control plane revokes it for the next copy.
+      const ds = this.vmDatastore.get(request.vm)!;
+      const lease = await readJson<Lease>(this.options.layout.lease(ds, request.vm));
+      if (lease !== null && lease.host === request.host && lease.instanceId === request.instanceId) {
+        const revocation: Revocation = { vm: request.vm, host: request.host, instanceId: request.instanceId, epoch: request.token.epoch, atMs: Date.now() };
+        await writeAtomic(this.options.layout.revocation(ds, request.vm), JSON.stringify(revocation));
+      }
       this.expected.delete(request.instanceId);
       this.version++;
       if (this.instances.delete(request.instanceId)) this.emit({ type: 'instance.removed', id: request.instanceId, vm: request.vm, host: request.host });
@@ -429,12 +450,15 @@ export class QemuSubstrate implements Substrate {
    * a fence record is written; its agent, if alive and on the datastore, kills its QEMUs and
    * acknowledges. Power: the power controller cuts the host.
    */
-  fenceHost(request: { token: FencingToken; host: string }): Promise<ActionOutcome> {
+  async fenceHost(request: { token: FencingToken; host: string }): Promise<ActionOutcome> {
     const refused = this.checkToken(request.token, null);
-    if (refused !== null) return Promise.resolve(refused);
+    if (refused !== null) return refused;
     const host = this.hosts.get(request.host);
-    if (host === undefined) return Promise.resolve({ ok: false, reason: `unknown host ${request.host}` });
+    if (host === undefined) return { ok: false, reason: `unknown host ${request.host}` };
     this.fencing.add(request.host);
+    // The host's leases are revoked before either method runs: once a fence is confirmed, no
+    // lease of the host stands in the way of a standby taking over.
+    await this.revokeLeases(request.host, request.token.epoch);
     let confirmed = false;
     const confirm = (method: 'storage' | 'power', ok: boolean, detail: string) => {
       if (this.closed) return;
@@ -463,21 +487,24 @@ export class QemuSubstrate implements Substrate {
       },
       (error: unknown) => confirm('power', false, String(error)),
     );
-    return Promise.resolve({ ok: true, detail: 'fencing by storage and power' });
+    return { ok: true, detail: 'fencing by storage and power' };
   }
 
+  private async revokeLeases(host: string, epoch: number): Promise<void> {
+    for (const vm of this.options.manifest.vms) {
+      const lease = await readJson<Lease>(this.options.layout.lease(vm.datastore, vm.name));
+      if (lease === null || lease.host !== host) continue;
+      const revocation: Revocation = { vm: vm.name, host, instanceId: lease.instanceId, epoch, atMs: Date.now() };
+      await writeAtomic(this.options.layout.revocation(vm.datastore, vm.name), JSON.stringify(revocation));
+    }
+  }
+
+  /** The storage method: a fence record the host's agent obeys (kills its QEMUs) and acknowledges. */
   private async storageFence(host: string, epoch: number): Promise<{ ok: boolean; detail: string }> {
     const startedAt = Date.now();
     for (const ds of this.options.manifest.datastores) {
       await rm(this.options.layout.fenceAck(ds, host), { force: true });
       await writeAtomic(this.options.layout.fence(ds, host), JSON.stringify({ host, epoch, atMs: startedAt }));
-      const leases = join(this.options.layout.datastore(ds), 'leases');
-      for (const file of await readdir(leases).catch(() => [] as string[])) {
-        if (!file.endsWith('.json')) continue;
-        const lease = await readJson<Lease>(join(leases, file));
-        if (lease === null || lease.host !== host || lease.revokedAtMs !== undefined) continue;
-        await writeAtomic(join(leases, file), JSON.stringify({ ...lease, revokedAtMs: Date.now(), revokedBy: `controller epoch ${epoch}` }));
-      }
     }
     const deadline = startedAt + 10_000;
     while (Date.now() < deadline && !this.closed) {
@@ -565,26 +592,21 @@ export class QemuSubstrate implements Substrate {
     const target = this.hosts.get(request.toHost);
     if (source === undefined || target === undefined) return { ok: false, reason: `no copy ${request.instanceId} or no host ${request.toHost}` };
     return this.vmAction(request.token, request.vm, async (generation) => {
-      const instanceId = `${request.vm}.g${generation}`;
-      const port = 49_152 + (generation % 4_000);
-      this.expected.set(instanceId, Date.now() + 60_000);
-      const incoming = await this.agentCall(request.toHost, '/vms/start', { epoch: request.token.epoch, vm: request.vm, instanceId, generation, role: 'primary', incomingPort: port });
-      if (!incoming.ok) {
-        this.expected.delete(instanceId);
-        return incoming;
-      }
-      const sent = await this.agentCall(source.host, '/vms/migrate', { epoch: request.token.epoch, vm: request.vm, instanceId: request.instanceId, toAddress: target.address, port });
+      // The copy keeps its identity across hosts (as on the twin): the same instance, moved.
+      const instanceId = source.id;
+      const vmIndex = this.options.manifest.vms.findIndex((vm) => vm.name === request.vm);
+      const port = MIGRATION_PORT_BASE + vmIndex * 100 + (generation % 100);
+      const incoming = await this.agentCall(request.toHost, '/vms/start', { epoch: request.token.epoch, vm: request.vm, instanceId, generation, role: source.role, incomingPort: port });
+      if (!incoming.ok) return incoming;
+      const sent = await this.agentCall(source.host, '/vms/migrate', { epoch: request.token.epoch, vm: request.vm, instanceId, toAddress: target.address, port });
       if (!sent.ok) {
         await this.agentCall(request.toHost, '/vms/stop', { epoch: request.token.epoch, vm: request.vm, instanceId });
-        this.expected.delete(instanceId);
         return sent;
       }
       const adopted = await this.agentCall(request.toHost, '/vms/adopt', { epoch: request.token.epoch, vm: request.vm, instanceId, generation });
       if (!adopted.ok) return adopted;
       this.version++;
-      this.instances.delete(source.id);
-      this.emit({ type: 'instance.removed', id: source.id, vm: source.vm, host: source.host });
-      const moved: InstanceObservation & { pid: number } = { ...source, id: instanceId, host: request.toHost, state: 'running', healthy: true };
+      const moved: InstanceObservation & { pid: number } = { ...source, host: request.toHost, state: 'running', healthy: source.healthy, pid: Number(/pid (\d+)/.exec(incoming.detail ?? '')?.[1] ?? 0) };
       this.instances.set(instanceId, moved);
       this.emit({ type: 'instance.changed', instance: strip(moved) });
       return { ok: true, detail: sent.detail ?? 'migrated' };
@@ -641,10 +663,10 @@ export class QemuSubstrate implements Substrate {
   /**
    * The live QEMU processes of a VM on this machine, found by process name (a check from outside,
    * not the controller's source of truth): `writable` ones hold the VM's disk open, `standby` ones
-   * do not (a hot standby before promotion). A process already exiting (SIGKILLed, its memory
-   * being freed) runs no guest code any more and is not counted.
+   * do not (a hot standby before promotion, or a QEMU that has not opened its disk yet). A process
+   * already exiting (SIGKILLed, its memory being freed) runs no guest code and is not counted.
    */
-  static async copiesOf(vm: string, disk: string): Promise<{ writable: number; standby: number; pids: number[] }> {
+  static async copiesOf(vm: string, disk: string, options: { migrating?: boolean } = {}): Promise<{ writable: number; standby: number; pids: number[] }> {
     const result = await tryRun(['pgrep', '-x', `tmr-${vm}`.slice(0, 15)], { timeoutMs: 5_000 });
     const pids = result === null ? [] : result.stdout.split('\n').filter((line) => line.trim() !== '').map(Number);
     let writable = 0;
@@ -656,6 +678,9 @@ export class QemuSubstrate implements Substrate {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const exiting = (Number(fields[6]) & 0x4) !== 0;
       if (exiting || fields[0] === 'Z' || fields[0] === 'X') continue;
+      // While the VM is being migrated, the target QEMU (started with -incoming) holds the disk
+      // inactive until the source has stopped: QEMU's own handover, not a second copy.
+      if (options.migrating === true && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').includes('-incoming')) continue;
       live.push(pid);
       let holdsDisk = false;
       for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {

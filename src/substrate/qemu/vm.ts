@@ -9,7 +9,7 @@
  * kind of machine /dev/kvm exists but is a nested hypervisor that hangs a stock kernel.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { run, tryRun } from './command.ts';
@@ -218,13 +218,22 @@ export interface RunningVm {
   readonly launchedAtMs: number;
 }
 
-/** Whether a process exists (signal 0). */
+/**
+ * Whether a process runs: it exists (signal 0) and is not a zombie. A killed QEMU that was
+ * daemonized is reaped by PID 1, which may take its time; a zombie runs no guest code.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
   }
 }
 
