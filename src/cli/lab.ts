@@ -46,11 +46,9 @@ export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: 
     .option('--lab <dir>', 'lab directory', '')
     .option('--json', 'as JSON')
     .action(async (options: { lab: string; json?: boolean }) => {
-      const status = await labStatus(layoutOf(options.lab));
-      if (status === null) {
-        io.err('TMR_LAB_NOT_UP: no lab is up here (run `tomaranai lab up blueprints/lab.yaml`)\n');
-        return setExit(1);
-      }
+      const layout = layoutOf(options.lab);
+      const status = await labStatus(layout);
+      if (status === null) return report(io, setExit, notUp(layout));
       if (options.json) {
         io.out(`${JSON.stringify({ blueprint: status.manifest.blueprintName, accelerator: status.manifest.accelerator, hosts: status.hosts }, null, 2)}\n`);
         return;
@@ -67,10 +65,7 @@ export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: 
     .action(async (options: { host: string; lab: string }) => {
       const layout = layoutOf(options.lab);
       const manifest = await readManifest(layout);
-      if (manifest === null) {
-        io.err(`TMR_LAB_NOT_UP: no lab manifest in ${layout.root} (run \`tomaranai lab up FILE\`)\n`);
-        return setExit(1);
-      }
+      if (manifest === null) return report(io, setExit, notUp(layout));
       const agent = new HostAgent({ layout, manifest, host: options.host, token: await readToken(layout) });
       await agent.start();
       await new Promise<void>((resolve) => {
@@ -85,15 +80,20 @@ function layoutOf(directory: string): LabLayout {
   return new LabLayout(directory === '' ? (process.env.TOMARANAI_LAB ?? undefined) : directory);
 }
 
+function notUp(layout: LabLayout): LabError {
+  return new LabError('TMR_LAB_NOT_UP', `no lab is up in ${layout.root} (no lab.json)`, 'run `tomaranai lab up blueprints/lab.yaml` as root');
+}
+
+function report(io: CliIo, setExit: (code: number) => void, error: LabError | RealDrillError): void {
+  io.err(`${error.code}: ${error.message} (${error.hint})\n`);
+  setExit(1);
+}
+
 async function guard(io: CliIo, setExit: (code: number) => void, work: () => Promise<void>): Promise<void> {
   try {
     await work();
   } catch (error) {
-    if (error instanceof LabError || error instanceof RealDrillError) {
-      io.err(`${error.code}: ${error.message} (${error.hint})\n`);
-      setExit(1);
-      return;
-    }
+    if (error instanceof LabError || error instanceof RealDrillError) return report(io, setExit, error);
     throw error;
   }
 }

@@ -457,7 +457,8 @@ export class Controller {
           {
             name: host.name,
             channels: {
-              management: statuses.get(host.name) === 'isolated' ? { up: false, lastSeenAtMs: now - 10 * this.timings.detectionTimeoutMs } : { up: true, lastSeenAtMs: now },
+              // Silent for ever, on the simulation's own clock (it starts at its own zero): isolated, not suspect.
+              management: statuses.get(host.name) === 'isolated' ? { up: false, lastSeenAtMs: Number.NEGATIVE_INFINITY } : { up: true, lastSeenAtMs: now },
               datastore: { up: true, lastSeenAtMs: now },
             },
             fencedAtMs: statuses.get(host.name) === 'fenced' ? now : null,

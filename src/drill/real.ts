@@ -93,7 +93,7 @@ export interface RealDrillChecks {
 
 export class RealDrillError extends Error {
   constructor(
-    readonly code: 'TMR_DRILL_UNKNOWN_SCENARIO' | 'TMR_DRILL_WARMUP' | 'TMR_DRILL_NOT_RECOVERED',
+    readonly code: 'TMR_DRILL_UNKNOWN_SCENARIO' | 'TMR_DRILL_WARMUP',
     message: string,
     readonly hint: string,
   ) {

@@ -4,6 +4,7 @@
  * from the journal. Same blueprint + scenario + seed ⇒ the same journal, byte for byte.
  */
 import { Controller } from '../control/controller.ts';
+import type { ControllerTimings } from '../control/decide.ts';
 import type { Journal, JournalEntry } from '../control/ports.ts';
 import { createRandom } from '../control/random.ts';
 import { MemoryJournal } from '../journal/memory.ts';
@@ -22,6 +23,8 @@ export interface DrillOptions {
   readonly seed: number;
   readonly journal?: Journal & { onAppend?: (listener: (entry: JournalEntry) => void) => () => void };
   readonly twinParameters?: Partial<TwinParameters>;
+  /** The controller's timings (the lab's real drills run shorter heartbeats than a hospital's). */
+  readonly controllerTimings?: Partial<ControllerTimings>;
   /** Called for each journal entry as it is written (live progress). */
   readonly onEntry?: (entry: JournalEntry) => void;
   /** Longest the drill runs after the fault before it stops waiting for convergence. */
@@ -92,7 +95,14 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
   const scheduler = new Scheduler();
   const journal = options.journal ?? new MemoryJournal();
   const twin = new Twin(options.blueprint, scheduler, random.fork('twin'), { ...DEFAULT_TWIN_PARAMETERS, ...options.twinParameters });
-  const controller = new Controller({ blueprint: options.blueprint, substrate: twin, clock: scheduler, journal, ...(scenario.security === true ? { security: true } : {}) });
+  const controller = new Controller({
+    blueprint: options.blueprint,
+    substrate: twin,
+    clock: scheduler,
+    journal,
+    ...(options.controllerTimings === undefined ? {} : { timings: options.controllerTimings }),
+    ...(scenario.security === true ? { security: true } : {}),
+  });
   const auditor = new InvariantAuditor(options.blueprint, twin, controller, scheduler);
   const detach = options.onEntry && journal.onAppend ? journal.onAppend(options.onEntry) : null;
   const record = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) =>
@@ -152,6 +162,10 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
       record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
     } else if (step.kind === 'power-on' && step.host) {
       controller.powerOnHost(step.host, 'operator');
+    } else if (step.kind === 'evacuate' && step.host) {
+      controller.evacuateHost(step.host, 'drill');
+    } else if (step.kind === 'release' && step.host) {
+      controller.releaseHost(step.host, 'drill');
     } else if (step.kind === 'attack' && step.run) {
       step.run({ twin, clock: scheduler, blueprint: options.blueprint, record });
     }

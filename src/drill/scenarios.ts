@@ -11,7 +11,7 @@ import { CYBER_SCENARIOS, type Attacker, type AttackRuntime } from './cyber.ts';
 export interface ScenarioStep {
   /** Seconds after the fault time. */
   readonly afterS: number;
-  readonly kind: 'inject' | 'heal' | 'power-on' | 'attack';
+  readonly kind: 'inject' | 'heal' | 'power-on' | 'attack' | 'evacuate' | 'release';
   readonly fault?: Fault;
   readonly host?: string;
   /** An attacker's move (cyber drills): what it does is the scenario's, run at the step's time. */
@@ -94,6 +94,19 @@ export const SCENARIOS: readonly Scenario[] = [
       return {
         description: `host ${host} (the busiest) loses its management network for 10 minutes`,
         steps: [{ afterS: 0, kind: 'inject', fault }, { afterS: 600, kind: 'heal', fault }],
+      };
+    },
+  },
+  {
+    name: 'host-network-loss',
+    summary: 'the busiest host loses every network (management and its VMs\' service networks) for 10 min; its storage path stays',
+    plan(context) {
+      const host = busiestHosts(context)[0]!;
+      const fault: Fault = { kind: 'host-network-loss', host };
+      return {
+        description: `host ${host} (the busiest) loses its management and service networks for 10 minutes`,
+        // Fenced by the isolation response once its VMs stop answering: powered on after the repair.
+        steps: [{ afterS: 0, kind: 'inject', fault }, { afterS: 600, kind: 'heal', fault }, { afterS: 601, kind: 'power-on', host }],
       };
     },
   },

@@ -43,6 +43,7 @@ const KINDS: readonly FaultKind[] = [
   'host-crash',
   'host-hang',
   'host-isolation',
+  'host-network-loss',
   'storage-path-loss',
   'host-power-loss',
   'rack-failure',

@@ -40,6 +40,8 @@ export interface TwinParameters {
   readonly hostBootMs: number;
   /** Each further VM booting on the same host at once slows a boot by this fraction. */
   readonly bootContention: number;
+  /** Multiplies every VM's blueprint bootTimeS (1: as declared; a calibration against real VMs sets it). */
+  readonly bootTimeFactor: number;
   readonly secondarySyncMsPerGiB: number;
   readonly secondarySyncMinMs: number;
   /** I/O pause of a VM on a synchronously replicated volume when one copy is lost. */
@@ -60,6 +62,7 @@ export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
   powerFenceLatencyMs: 1000,
   hostBootMs: 120_000,
   bootContention: 0.04,
+  bootTimeFactor: 1,
   secondarySyncMsPerGiB: 150,
   secondarySyncMinMs: 5_000,
   storageFailoverMs: 1_500,
@@ -71,6 +74,8 @@ export type Fault =
   | { readonly kind: 'host-crash'; readonly host: string }
   | { readonly kind: 'host-hang'; readonly host: string }
   | { readonly kind: 'host-isolation'; readonly host: string }
+  /** The host loses every network (management and the VMs' service networks), not its storage path. */
+  | { readonly kind: 'host-network-loss'; readonly host: string }
   | { readonly kind: 'storage-path-loss'; readonly host: string }
   | { readonly kind: 'host-power-loss'; readonly host: string }
   | { readonly kind: 'rack-failure'; readonly rack: string }
@@ -104,6 +109,8 @@ interface TwinHost {
   crashed: boolean;
   hung: boolean;
   managementLinkUp: boolean;
+  /** The VMs' service networks: down, the host's VMs run but nobody reaches them. */
+  serviceNetworkUp: boolean;
   storagePathUp: boolean;
   storageRevoked: boolean;
   /** Host OS boot after power returns; no heartbeats until it ends. */
@@ -276,6 +283,7 @@ export class Twin implements Substrate {
         crashed: false,
         hung: false,
         managementLinkUp: true,
+        serviceNetworkUp: true,
         storagePathUp: true,
         storageRevoked: false,
         bootingUntilMs: 0,
@@ -379,7 +387,7 @@ export class Twin implements Substrate {
     const bootMs =
       request.role === 'secondary'
         ? Math.max(this.parameters.secondarySyncMinMs, vm.memoryGiB * this.parameters.secondarySyncMsPerGiB)
-        : vm.bootTimeS * 1000 * (1 + this.parameters.bootContention * concurrent);
+        : vm.bootTimeS * 1000 * this.parameters.bootTimeFactor * (1 + this.parameters.bootContention * concurrent);
     const restorePointMs = this.restorePointMs(request.vm, store.name);
     this.emit({ type: 'instance.changed', instance: this.observe(instance), ...(restorePointMs === null ? {} : { restorePointMs }) });
     instance.lifecycleTimer = this.after(bootMs, () => {
@@ -1096,6 +1104,12 @@ export class Twin implements Substrate {
       case 'host-isolation':
         this.mustHost(fault.host).managementLinkUp = false;
         break;
+      case 'host-network-loss': {
+        const host = this.mustHost(fault.host);
+        host.managementLinkUp = false;
+        host.serviceNetworkUp = false;
+        break;
+      }
       case 'storage-path-loss':
         this.mustHost(fault.host).storagePathUp = false;
         break;
@@ -1137,6 +1151,12 @@ export class Twin implements Substrate {
       case 'host-isolation':
         this.mustHost(fault.host).managementLinkUp = true;
         break;
+      case 'host-network-loss': {
+        const host = this.mustHost(fault.host);
+        host.managementLinkUp = true;
+        host.serviceNetworkUp = true;
+        break;
+      }
       case 'storage-path-loss':
         this.mustHost(fault.host).storagePathUp = true;
         break;
@@ -1303,6 +1323,8 @@ export class Twin implements Substrate {
     if (instance.state !== 'running' || instance.lost) return false;
     const host = this.hosts.get(instance.host)!;
     if (!this.alive(host) || !host.storagePathUp || host.storageRevoked) return false;
+    // Cut off the service networks, it runs but answers no probe.
+    if (!host.serviceNetworkUp) return false;
     if (this.clock.nowMs() < instance.storagePausedUntilMs) return false;
     // A quarantined VM answers no probe from the service network.
     if (this.security !== null && this.security.quarantined.has(instance.vm)) return false;

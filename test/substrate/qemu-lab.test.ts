@@ -1,0 +1,124 @@
+/**
+ * The lab on real VMs: `blueprints/lab.yaml` brought up as network namespaces with host agents and
+ * QEMU guests, the unchanged controller on real time, and drills whose numbers come from probes
+ * of the guests. What the real-VM issue asks, checked on the machine:
+ *
+ * - host-failure (power cut through the power controller): the continuous service answers again
+ *   within 5 s, no acknowledged write lost; every critical service healthy within 30 s;
+ * - host-isolation (uplink cut, restored after the restart): afterwards exactly one copy of each
+ *   VM runs (QEMU processes holding its disk) and its address answers with its name;
+ * - a killed agent (the host and its VMs keep running): no VM is restarted twice, never two
+ *   writable copies;
+ * - `lab down` leaves no namespace, nftables table, interface or process behind.
+ *
+ * Needs root, TOMARANAI_QEMU=1 and QEMU (`.ci/run` installs it and builds the image); skipped,
+ * saying why, otherwise. ~3 minutes on 2 cores under TCG.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, shipped } from '../support/blueprints.ts';
+import { runRealDrill, type RealDrillRun } from '../../src/drill/real.ts';
+import type { Blueprint } from '../../src/model/index.ts';
+import { run, tryRun } from '../../src/substrate/qemu/command.ts';
+import { LabLayout } from '../../src/substrate/qemu/lab.ts';
+import { listLabResources } from '../../src/substrate/qemu/netns.ts';
+import { labDown, labUp } from '../../src/substrate/qemu/power.ts';
+import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
+
+const ENABLED = process.env.TOMARANAI_QEMU === '1';
+const image = ENABLED ? await loadGuestImage() : null;
+const reason = !ENABLED
+  ? 'set TOMARANAI_QEMU=1 to run the drills on real VMs'
+  : image === null
+    ? 'no guest image: run `npm run vm:image` first'
+    : process.getuid?.() !== 0
+      ? 'needs root (network namespaces, taps, nftables)'
+      : !existsSync('/dev/net/tun')
+        ? 'no /dev/net/tun'
+        : null;
+if (reason !== null) console.warn(`test/substrate/qemu-lab.test.ts: skipped: ${reason}`);
+
+const DRILL_TIMEOUT_MS = 240_000;
+
+const REFERENCE_LAB = `${ROOT}blueprints/lab.yaml`;
+
+function summarize(run: RealDrillRun): string {
+  const services = run.report.services.map((service) => `${service.name} ${service.rtoMeasuredS ?? 'down'} s`).join(', ');
+  return `${run.report.scenario} on ${run.target}: ${services}; acked writes lost ${JSON.stringify(run.checks.ackedWritesLost)}`;
+}
+
+describe.skipIf(reason !== null)('the lab on real VMs', () => {
+  const layout = new LabLayout();
+  const blueprint = reason === null ? shipped('lab') : (null as unknown as Blueprint);
+
+  beforeAll(async () => {
+    await labDown({ layout });
+    await labUp({ layout, blueprint, blueprintFile: REFERENCE_LAB });
+  }, 120_000);
+
+  afterAll(async () => {
+    await labDown({ layout }).catch(() => undefined);
+  }, 60_000);
+
+  it('host-failure: the continuous service answers within 5 s with no acknowledged write lost; every critical service within 30 s', async () => {
+    const drill = await runRealDrill({ blueprint, blueprintFile: REFERENCE_LAB, scenario: 'host-failure', layout });
+    console.log(summarize(drill));
+    const ehr = drill.report.services.find((service) => service.tier === 'continuous')!;
+    expect(ehr.affected, 'the power cut hit the host of the continuous primary').toBe(true);
+    expect(ehr.rtoMeasuredS).not.toBeNull();
+    expect(ehr.rtoMeasuredS!).toBeLessThanOrEqual(5);
+    expect(ehr.ackedWritesLost).toBe(0);
+    for (const service of drill.report.services.filter((candidate) => candidate.tier === 'critical')) {
+      expect(service.rtoMeasuredS, service.name).not.toBeNull();
+      expect(service.rtoMeasuredS!, service.name).toBeLessThanOrEqual(30);
+    }
+    expect(drill.report.invariants.splitBrain).toBe(0);
+    for (const [vm, copies] of Object.entries(drill.checks.maxCopiesPerVm)) expect(copies.writable, vm).toBeLessThanOrEqual(1);
+  }, DRILL_TIMEOUT_MS);
+
+  it('host-isolation: once the link is back, exactly one copy of each VM runs and answers', async () => {
+    const drill = await runRealDrill({ blueprint, blueprintFile: REFERENCE_LAB, scenario: 'host-isolation', layout });
+    console.log(summarize(drill));
+    expect(drill.journal.entries().some((entry) => entry.type === 'fault.repaired'), 'the uplink came back during the drill').toBe(true);
+    for (const vm of blueprint.vms) {
+      expect(drill.checks.finalCopiesPerVm[vm.name]!.writable, `${vm.name}: QEMU processes holding its disk`).toBe(1);
+      expect(drill.checks.finalAnswers[vm.name], `${vm.name}: its address answers with its name`).toBe(true);
+      expect(drill.checks.maxCopiesPerVm[vm.name]!.writable, `${vm.name}: never two writable copies`).toBeLessThanOrEqual(1);
+    }
+    // The isolated host's copies were really gone before the link came back: the copies counted at
+    // the end include the ones that ran through the isolation.
+    const ehr = drill.report.services.find((service) => service.tier === 'continuous')!;
+    expect(ehr.rtoMeasuredS!).toBeLessThanOrEqual(5);
+  }, DRILL_TIMEOUT_MS);
+
+  it('a killed agent (not the host): no VM is restarted twice and never two writable copies', async () => {
+    const drill = await runRealDrill({ blueprint, blueprintFile: REFERENCE_LAB, scenario: 'agent-failure', layout });
+    console.log(summarize(drill), JSON.stringify(drill.checks.restartsPerVm));
+    for (const [vm, restarts] of Object.entries(drill.checks.restartsPerVm)) expect(restarts, `${vm} restarts after the agent died`).toBe(1);
+    expect(Object.keys(drill.checks.restartsPerVm).length, 'the host was fenced and its VMs restarted elsewhere').toBeGreaterThan(0);
+    for (const vm of blueprint.vms) {
+      expect(drill.checks.maxCopiesPerVm[vm.name]!.writable, vm.name).toBeLessThanOrEqual(1);
+      expect(drill.checks.finalCopiesPerVm[vm.name]!.writable, vm.name).toBe(1);
+    }
+  }, DRILL_TIMEOUT_MS);
+
+  it('lab down leaves nothing behind: no namespace, nftables table, interface or process', async () => {
+    // Something to clean: a quarantine table in a host namespace and one in the root namespace.
+    await run(['nft', 'add', 'table', 'bridge', 'tmr-test-leftover']);
+    await run(['ip', 'netns', 'exec', 'tmr-lab-a1', 'nft', 'add', 'table', 'bridge', 'tmr-q-test']);
+    await labDown({ layout });
+    expect((await run(['ip', 'netns', 'list'])).stdout).not.toMatch(/tmr-/);
+    expect((await run(['nft', 'list', 'tables'])).stdout).not.toMatch(/tmr-/);
+    expect((await run(['ip', '-o', 'link', 'show'])).stdout).not.toMatch(/tmr-/);
+    // Every process named tmr-… is gone. A killed daemonized QEMU is reparented to PID 1 and can
+    // stay a zombie (<defunct>: dead, holding nothing but its pid) until PID 1 reaps it.
+    const processes = (await tryRun(['pgrep', '^tmr-']))?.stdout.split('\n').filter((line) => line.trim() !== '') ?? [];
+    const alive = processes.filter((pid) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, { encoding: 'utf8', flag: 'r' });
+      return !/\) [ZX] /.test(stat);
+    });
+    expect(alive, 'QEMU or agent processes still running').toEqual([]);
+    expect(await listLabResources()).toEqual({ namespaces: [], links: [], nftTables: [], processes: [] });
+    expect(existsSync(layout.root)).toBe(false);
+  }, 60_000);
+});
