@@ -9,7 +9,9 @@ import type { Blueprint } from '../model/index.ts';
 import { HostAgent } from '../substrate/qemu/agent.ts';
 import { LabError, LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
 import { labDown, labUp } from '../substrate/qemu/power.ts';
-import { formatDrillReport } from './format.ts';
+import { writeFileSync } from 'node:fs';
+import { calibrate, CALIBRATION_SCENARIOS, TOLERANCE, type Calibration } from '../drill/calibrate.ts';
+import { formatDrillReport, table } from './format.ts';
 import { createLivePrinter } from './live.ts';
 import type { CliIo } from './main.ts';
 
@@ -55,6 +57,42 @@ export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: 
       }
       io.out(`lab ${status.manifest.blueprintName} (${status.manifest.accelerator})\n`);
       for (const host of status.hosts) io.out(`  ${host.name.padEnd(10)} power ${host.power.padEnd(3)}  agent ${host.agent ? 'up  ' : 'down'}  ${host.vms.join(', ') || '-'}\n`);
+    });
+
+  program
+    .command('calibrate')
+    .description('run each scenario on real VMs and on the twin; print RTO/RPO side by side and fit the twin to the real timings (root)')
+    .argument('<file>', 'blueprint YAML (blueprints/lab.yaml)')
+    .option('--lab <dir>', 'lab directory', '')
+    .option('--scenario <names>', `comma-separated, of ${CALIBRATION_SCENARIOS.join(', ')}`, CALIBRATION_SCENARIOS.join(','))
+    .option('--write <file>', 'write the fitted twin parameters here (use them with `drill --twin-parameters FILE`)', '')
+    .option('--journals <dir>', 'keep the real runs\' journals here (SQLite, one per scenario)', 'out/calibrate')
+    .option('--reuse', 'refit from the journals kept in --journals instead of running the real VMs again')
+    .option('--json', 'print the whole calibration as JSON')
+    .action(async (file: string, options: { lab: string; scenario: string; write: string; json?: boolean; journals: string; reuse?: boolean }) => {
+      const blueprint = loadBlueprint(file);
+      if (blueprint === null) return setExit(1);
+      const scenarios = options.scenario.split(',').map((name) => name.trim());
+      const unknown = scenarios.filter((name) => !(CALIBRATION_SCENARIOS as readonly string[]).includes(name));
+      if (unknown.length > 0) {
+        io.err(`TMR_DRILL_UNKNOWN_SCENARIO: ${unknown.join(', ')} cannot be calibrated (use ${CALIBRATION_SCENARIOS.join(', ')})\n`);
+        return setExit(1);
+      }
+      await guard(io, setExit, async () => {
+        const result = await calibrate({
+          blueprint,
+          blueprintFile: file,
+          layout: layoutOf(options.lab),
+          scenarios: scenarios as typeof CALIBRATION_SCENARIOS,
+          journalDirectory: options.journals,
+          reuse: options.reuse === true,
+          onProgress: (line) => io.err(`${line}\n`),
+        });
+        if (options.write !== '') writeFileSync(options.write, `${JSON.stringify({ blueprint: result.blueprint, calibratedOn: result.accelerator, parameters: result.parameters, controllerTimings: result.controllerTimings }, null, 2)}\n`);
+        if (options.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
+        else io.out(formatCalibration(result, options.write));
+        setExit(result.rows.every((row) => row.within) ? 0 : 1);
+      });
     });
 
   program
@@ -147,4 +185,34 @@ export async function runQemuDrillCommand(options: {
   const held = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && Object.values(run.checks.finalCopiesPerVm).every((copies) => copies.writable === 1);
   const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));
   return held && topTiersMet ? 0 : 1;
+}
+
+const seconds = (value: number | null) => (value === null ? 'down' : `${value.toFixed(1)} s`);
+
+export function formatCalibration(result: Calibration, written: string): string {
+  const rows = result.rows.map((row) => [
+    row.scenario,
+    row.service,
+    row.tier,
+    seconds(row.realRtoS),
+    seconds(row.twinShippedRtoS),
+    seconds(row.twinCalibratedRtoS),
+    row.realRtoS === null || row.twinCalibratedRtoS === null ? '—' : `${row.twinCalibratedRtoS - row.realRtoS >= 0 ? '+' : ''}${(row.twinCalibratedRtoS - row.realRtoS).toFixed(1)} s`,
+    row.within ? 'yes' : 'NO',
+    seconds(row.realRpoS),
+    seconds(row.twinCalibratedRpoS),
+  ]);
+  const m = result.measured;
+  const list = (values: readonly number[]) => (values.length === 0 ? '—' : values.map((value) => (value / 1000).toFixed(2)).join(', '));
+  const lines = [
+    `Twin vs real VMs on ${result.blueprint} (real: ${result.accelerator}); RTO within ${TOLERANCE.share * 100}% or ${TOLERANCE.seconds} s counts as agreeing`,
+    '',
+    table(['scenario', 'service', 'tier', 'real RTO', 'twin shipped', 'twin calibrated', 'diff', 'within', 'real RPO', 'twin RPO'], rows),
+    '',
+    `Measured on the real VMs (s): detection ${list(m.detectionMs)}; power fence ${list(m.powerFenceMs)}; fence to promoted standby answering ${list(m.promoteMs)}; standby ready ${list(m.standbySyncMs)}`,
+    `Cold boots (s, with others booting at once): ${m.boots.map((boot) => `${(boot.ms / 1000).toFixed(1)}/${boot.concurrent}`).join(' ')}`,
+    `Fitted twin parameters: ${JSON.stringify(result.parameters)}`,
+    `Agreeing after calibration: ${result.rows.filter((row) => row.within).length} of ${result.rows.length}${written === '' ? '' : `; parameters written to ${written}`}`,
+  ];
+  return `${lines.join('\n')}\n`;
 }

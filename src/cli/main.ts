@@ -7,6 +7,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import type { ControllerTimings } from '../control/decide.ts';
+import type { TwinParameters } from '../substrate/twin/twin.ts';
 import type { Journal, JournalEntry } from '../control/ports.ts';
 import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/run.ts';
 import { ALL_SCENARIOS } from '../drill/scenarios.ts';
@@ -76,6 +79,46 @@ function drillExitCode(run: DrillRun): number {
   const invariantsHeld = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && report.invariants.immutableViolations === 0;
   const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));
   return invariantsHeld && topTiersMet ? 0 : 1;
+}
+
+const CalibrationFile = z.strictObject({
+  blueprint: z.string(),
+  calibratedOn: z.string().optional(),
+  parameters: z.strictObject({
+    heartbeatIntervalMs: z.number().positive().optional(),
+    stopLatencyMs: z.number().nonnegative().optional(),
+    promoteLatencyMs: z.number().nonnegative().optional(),
+    storageFenceLatencyMs: z.number().nonnegative().optional(),
+    powerFenceLatencyMs: z.number().nonnegative().optional(),
+    hostBootMs: z.number().nonnegative().optional(),
+    bootContention: z.number().nonnegative().optional(),
+    bootTimeFactor: z.number().positive().optional(),
+    bootContentionScope: z.enum(['host', 'substrate']).optional(),
+    secondarySyncMsPerGiB: z.number().nonnegative().optional(),
+    secondarySyncMinMs: z.number().nonnegative().optional(),
+    storageFailoverMs: z.number().nonnegative().optional(),
+    migrationBaseMs: z.number().nonnegative().optional(),
+    migrationMsPerGiB: z.number().nonnegative().optional(),
+  }),
+  controllerTimings: z.record(z.string(), z.number().nonnegative()).optional(),
+});
+
+/** Reads `tomaranai calibrate --write FILE`'s output; false (after saying why) when it is not one. */
+function readCalibration(file: string, io: CliIo): { parameters: Partial<TwinParameters>; controllerTimings: Partial<ControllerTimings> } | false {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    io.err(`TMR_DRILL_TWIN_PARAMETERS: ${file}: ${error instanceof Error ? error.message : String(error)} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    return false;
+  }
+  const result = CalibrationFile.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    io.err(`TMR_DRILL_TWIN_PARAMETERS: ${file}: at ${issue.path.join('.') || 'top level'}: ${issue.message} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    return false;
+  }
+  return { parameters: result.data.parameters, controllerTimings: (result.data.controllerTimings ?? {}) as Partial<ControllerTimings> };
 }
 
 /** Reads and validates a blueprint file; never throws. */
@@ -161,6 +204,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .argument('<file>', 'blueprint YAML')
     .addOption(new Option('--scenario <name>', 'what fails').choices([...new Set([...ALL_SCENARIOS.map((scenario) => scenario.name), ...REAL_SCENARIOS])]).makeOptionMandatory())
     .addOption(new Option('--substrate <name>', 'where the drill runs: the digital twin, or real QEMU VMs in a lab on this machine (root)').choices(['twin', 'qemu']).default('twin'))
+    .option('--twin-parameters <file>', 'twin: timings fitted to real VMs by `tomaranai calibrate --write FILE`', '')
     .option('--lab <dir>', 'qemu: the lab directory (default .lab/lab)', '')
     .option('--keep-lab', 'qemu: leave a lab the drill brought up running afterwards')
     .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
@@ -168,7 +212,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
     .option('--json', 'print the report as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
-    .action(async (file: string, options: { scenario: string; substrate: string; seed: number; journal: string; target?: string; json?: boolean; quiet?: boolean; lab: string; keepLab?: boolean }) => {
+    .action(async (file: string, options: { scenario: string; substrate: string; seed: number; journal: string; target?: string; json?: boolean; quiet?: boolean; lab: string; keepLab?: boolean; twinParameters: string }) => {
       const blueprint = blueprintOrReport(file, io);
       if (blueprint === null) {
         exitCode = 1;
@@ -184,10 +228,16 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         exitCode = 1;
         return;
       }
+      const calibration = options.twinParameters === '' ? null : readCalibration(options.twinParameters, io);
+      if (calibration === false) {
+        exitCode = 1;
+        return;
+      }
       const journalPath = options.journal === '' ? `out/journal-${options.scenario}-seed${options.seed}.db` : options.journal;
       const journal = openJournal(journalPath);
       const drillOptions: DrillOptions = {
         blueprint,
+        ...(calibration === null ? {} : { twinParameters: calibration.parameters, controllerTimings: calibration.controllerTimings }),
         scenario: options.scenario,
         seed: options.seed,
         journal,

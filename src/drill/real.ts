@@ -88,6 +88,9 @@ export interface RealDrillChecks {
   /** startVm/promoteSecondary actions per VM after the fault (a VM restarted twice shows 2). */
   readonly restartsPerVm: Readonly<Record<string, number>>;
   readonly ackedWritesLost: Readonly<Record<string, number | null>>;
+  /** Each VM's newest durable write at the end, and the newest a probe saw before the fault: the workload goes on. */
+  readonly finalSeq: Readonly<Record<string, number>>;
+  readonly seqAtFault: Readonly<Record<string, number>>;
   readonly outageMs: Readonly<Record<string, number | null>>;
 }
 
@@ -177,7 +180,9 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
         await Promise.all(manifest.vms.map(async (vm) => {
           const state = probes.get(vm.name)!;
           const seq = await fetchText(`http://${vm.address}/seq`);
-          const ok = seq !== null && (await fetchText(`http://${vm.address}/health`)) === 'ok';
+          // Back means answering with its data: a copy that answers /health but has not resumed
+          // its writes from the disk yet (/seq still 0) is not the service back.
+          const ok = seq !== null && (state.lastAckedSeq === 0 || Number(seq) > 0) && (await fetchText(`http://${vm.address}/health`)) === 'ok';
           const now = clock.nowMs();
           if (ok) {
             const value = Number(seq);
@@ -232,6 +237,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
     const primariesBefore = new Map([...controller.state.instances.values()].filter((instance) => instance.role === 'primary').map((instance) => [instance.vm, instance.id]));
     record('drill', 'scenario.planned', scenario, { description, steps: 1 });
     // Journaled at the moment it begins: the power cut, the link cut, the kill follow at once.
+    const seqAtFault = Object.fromEntries([...probes].map(([vm, state]) => [vm, state.lastAckedSeq]));
     faultAtMs = clock.nowMs();
     record('fault', 'fault.injected', target, { kind: FAULT_KINDS[scenario], target });
     await inject(scenario, target, { layout, manifest, power, controller });
@@ -258,12 +264,14 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
     // Checks on the machine: copies per VM, every address answering with its own name.
     const finalCopiesPerVm: Record<string, { writable: number; standby: number }> = {};
     const finalAnswers: Record<string, boolean> = {};
+    const finalSeq: Record<string, number> = {};
     for (const vm of manifest.vms) {
       const copies = await QemuSubstrate.copiesOf(vm.name, layout.disk(vm.datastore, vm.name));
       finalCopiesPerVm[vm.name] = { writable: copies.writable, standby: copies.standby };
       finalAnswers[vm.name] = (await fetchText(`http://${vm.address}/vm`)) === vm.name;
+      finalSeq[vm.name] = Number((await fetchText(`http://${vm.address}/seq`)) ?? Number.NaN);
     }
-    record('drill', 'drill.check', 'copies', { finalCopiesPerVm, finalAnswers });
+    record('drill', 'drill.check', 'copies', { finalCopiesPerVm, finalAnswers, finalSeq });
 
     // Acknowledged writes lost: what a probe saw acknowledged before the outage, minus what the
     // copy that answers now resumed after (its console says, from the newest record on its disk).
@@ -281,6 +289,12 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
       const resumedAfter = primaryNow !== undefined && primaryNow.id === primariesBefore.get(vm.name) ? state.outages[0]!.ackedBefore : await resumedAfterSeq(layout, controller, vm.name);
       const ackedBefore = Math.max(...state.outages.map((outage) => outage.ackedBefore));
       ackedWritesLost[vm.name] = resumedAfter === null ? null : Math.max(0, ackedBefore - resumedAfter);
+      if (resumedAfter === null) {
+        // Say why the loss is unknown: what the answering copy's console shows.
+        const primary = [...controller.state.instances.values()].find((instance) => instance.vm === vm.name && instance.role === 'primary');
+        const console = primary === undefined ? '' : await readFile(join(layout.run(primary.host), `${vm.name}.console.log`), 'utf8').catch(() => '');
+        record('drill', 'probe.unknown-loss', vm.name, { primary: primary?.id ?? null, host: primary?.host ?? null, consoleTail: console.split('\n').filter((line) => line.includes('tmr-guest')).slice(-3) });
+      }
       record('drill', 'probe.outage', vm.name, {
         downAtMs: state.outages[0]!.downAtMs,
         upAtMs: state.outages[state.outages.length - 1]!.upAtMs,
@@ -307,7 +321,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
       substrate: `qemu (${manifest.accelerator})`,
       invariants: { splitBrain, lostVms: Object.values(finalAnswers).filter((answered) => !answered).length, immutableViolations: 0 },
     });
-    return { report, journal, target, checks: { maxCopiesPerVm, finalCopiesPerVm, finalAnswers, restartsPerVm, ackedWritesLost, outageMs } };
+    return { report, journal, target, checks: { maxCopiesPerVm, finalCopiesPerVm, finalAnswers, restartsPerVm, ackedWritesLost, outageMs, finalSeq, seqAtFault } };
   } finally {
     if (prober !== null) clearInterval(prober);
     if (copyCounter !== null) clearInterval(copyCounter);

@@ -60,6 +60,24 @@ describe('decide', () => {
     expect(detected.actions[0]).toMatchObject({ type: 'fenceHost', host: victim });
   });
 
+  it('leaves an isolated host alone while its VMs answer, and fences it once one stops answering (the isolation response)', () => {
+    const { state, input, plan } = steadyState(1_000_000);
+    const victim = plan.get('ehr-db-1')!.primary;
+    state.hosts.get(victim)!.channels.management = { up: false, lastSeenAtMs: 1_000_000 };
+    // Isolated (management silent past the timeout, datastore alive), VMs still answering: nothing.
+    expect(decide(input(1_003_000)).actions).toEqual([]);
+    // Its VM stops answering (the isolation cut the service network too): fenced after the grace.
+    const instance = [...state.instances.values()].find((candidate) => candidate.vm === 'ehr-db-1' && candidate.role === 'primary')!;
+    state.instances.set(instance.id, { ...instance, healthy: false });
+    state.unhealthySinceMs.set(instance.id, 1_003_000);
+    const early = decide(input(1_003_000 + DEFAULT_TIMINGS.isolationResponseMs - 1));
+    expect(early.actions).toEqual([]);
+    expect(early.nextWakeMs).toBe(1_003_000 + DEFAULT_TIMINGS.isolationResponseMs);
+    const late = decide(input(1_003_000 + DEFAULT_TIMINGS.isolationResponseMs));
+    expect(late.actions).toEqual([expect.objectContaining({ type: 'fenceHost', host: victim })]);
+    expect((late.actions[0] as { reason: string }).reason).toMatch(/isolated, and ehr-db-1 on it no longer answers/);
+  });
+
   it('after fencing, promotes the continuous secondary and restarts the critical VMs', () => {
     const { state, input, plan } = steadyState(1_000_000);
     const victim = plan.get('ehr-db-1')!.primary;

@@ -74,6 +74,8 @@ describe.skipIf(reason !== null)('the lab on real VMs', () => {
     }
     expect(drill.report.invariants.splitBrain).toBe(0);
     for (const [vm, copies] of Object.entries(drill.checks.maxCopiesPerVm)) expect(copies.writable, vm).toBeLessThanOrEqual(1);
+    // Answering is not enough: every VM writes again, past what it had written before the fault.
+    for (const vm of blueprint.vms) expect(drill.checks.finalSeq[vm.name], vm.name).toBeGreaterThan(drill.checks.seqAtFault[vm.name]!);
   }, DRILL_TIMEOUT_MS);
 
   it('host-isolation: once the link is back, exactly one copy of each VM runs and answers', async () => {

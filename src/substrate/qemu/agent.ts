@@ -73,6 +73,9 @@ export interface AgentInstanceState {
   readonly quarantined: boolean;
   readonly shares: number;
   readonly launchedAtMs: number;
+  /** CPU the QEMU process has used, and time it spent runnable but waiting for a core (ms, from /proc). */
+  readonly cpuMs: number | null;
+  readonly cpuWaitMs: number | null;
 }
 
 export interface AgentState {
@@ -224,7 +227,9 @@ export class HostAgent {
     }
   }
 
-  state(): AgentState {
+  async state(): Promise<AgentState> {
+    const cpu = new Map<string, { cpuMs: number; waitMs: number } | null>();
+    for (const instance of this.instances.values()) cpu.set(instance.vm, await readCpu(instance.qemu.pid));
     return {
       host: this.options.host,
       atMs: Date.now(),
@@ -245,6 +250,8 @@ export class HostAgent {
         quarantined: instance.quarantined,
         shares: instance.shares,
         launchedAtMs: instance.launchedAtMs,
+        cpuMs: cpu.get(instance.vm)?.cpuMs ?? null,
+        cpuWaitMs: cpu.get(instance.vm)?.waitMs ?? null,
       })),
     };
   }
@@ -692,7 +699,7 @@ export class HostAgent {
         const answer = await work(parsed.data);
         return reply.code(answer.ok ? 200 : 409).send(answer);
       };
-    app.get('/state', async () => this.state());
+    app.get('/state', () => this.state());
     app.post('/epoch', handle(EpochBody, async (body) => {
       const refused = await this.checkEpoch(body.epoch);
       return refused === null ? { ok: true } : { ok: false, reason: refused };
@@ -706,5 +713,18 @@ export class HostAgent {
     app.post('/vms/quarantine', handle(QuarantineBody, (body) => this.quarantine(body)));
     app.post('/vms/snapshot', handle(SnapshotBody, (body) => this.snapshot(body)));
     return app;
+  }
+}
+
+/** CPU of a process from /proc: user + system time, and the run-queue wait (schedstat) — the CPU ready. */
+export async function readCpu(pid: number): Promise<{ cpuMs: number; waitMs: number } | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const schedstat = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).trim().split(' ');
+    return { cpuMs: (ticks * 1000) / 100, waitMs: Number(schedstat[1]) / 1e6 };
+  } catch {
+    return null;
   }
 }

@@ -553,31 +553,31 @@ export class QemuSubstrate implements Substrate {
     return snapshots.sort((a, b) => a.takenAtMs - b.takenAtMs);
   }
 
-  /** CPU of every running copy from /proc: time on a CPU and time waiting for one (schedstat). */
+  /** CPU of every running copy, as its host's agent reported it (from /proc): used, and waited for. */
   async metrics(): Promise<readonly VmMetrics[]> {
     const metrics: VmMetrics[] = [];
-    const now = Date.now();
-    for (const instance of this.instances.values()) {
-      if (instance.pid <= 0) continue;
-      const sample = await readCpu(instance.pid);
-      if (sample === null) continue;
-      const previous = this.cpu.get(instance.id);
-      this.cpu.set(instance.id, { atWallMs: now, ...sample });
-      if (previous === undefined || now <= previous.atWallMs) continue;
-      const wallMs = now - previous.atWallMs;
-      const allocatedCores = (sample.cpuMs - previous.cpuMs) / wallMs;
-      const waitingCores = (sample.waitMs - previous.waitMs) / wallMs;
-      const agentInstance = this.hosts.get(instance.host)?.agent?.instances.find((candidate) => candidate.id === instance.id);
-      metrics.push({
-        vm: instance.vm,
-        instanceId: instance.id,
-        host: instance.host,
-        role: instance.role,
-        demandCores: allocatedCores + waitingCores,
-        allocatedCores,
-        readyPercent: 100 * waitingCores,
-        shares: agentInstance?.shares ?? 1024,
-      });
+    for (const host of this.hosts.values()) {
+      const state = host.agent;
+      if (state === null) continue;
+      for (const instance of state.instances) {
+        if (instance.cpuMs === null || instance.cpuWaitMs === null || instance.incoming) continue;
+        const previous = this.cpu.get(instance.id);
+        this.cpu.set(instance.id, { atWallMs: state.atMs, cpuMs: instance.cpuMs, waitMs: instance.cpuWaitMs });
+        if (previous === undefined || state.atMs <= previous.atWallMs) continue;
+        const wallMs = state.atMs - previous.atWallMs;
+        const allocatedCores = (instance.cpuMs - previous.cpuMs) / wallMs;
+        const waitingCores = (instance.cpuWaitMs - previous.waitMs) / wallMs;
+        metrics.push({
+          vm: instance.vm,
+          instanceId: instance.id,
+          host: host.name,
+          role: instance.role,
+          demandCores: allocatedCores + waitingCores,
+          allocatedCores,
+          readyPercent: 100 * waitingCores,
+          shares: instance.shares,
+        });
+      }
     }
     return metrics;
   }
@@ -705,16 +705,4 @@ export class QemuSubstrate implements Substrate {
 function strip(instance: InstanceObservation & { pid?: number }): InstanceObservation {
   const { pid: _pid, ...observation } = instance;
   return observation;
-}
-
-async function readCpu(pid: number): Promise<{ cpuMs: number; waitMs: number } | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    const schedstat = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).trim().split(' ');
-    return { cpuMs: (ticks * 1000) / 100, waitMs: Number(schedstat[1]) / 1e6 };
-  } catch {
-    return null;
-  }
 }

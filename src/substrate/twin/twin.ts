@@ -42,6 +42,12 @@ export interface TwinParameters {
   readonly bootContention: number;
   /** Multiplies every VM's blueprint bootTimeS (1: as declared; a calibration against real VMs sets it). */
   readonly bootTimeFactor: number;
+  /**
+   * What slows a boot down: the other boots on the same host (hosts with their own cores), or
+   * every other guest of the substrate, booting or running (the real-VM lab, whose hosts share one
+   * machine's two cores under software emulation: each running guest takes CPU from a boot).
+   */
+  readonly bootContentionScope: 'host' | 'substrate';
   readonly secondarySyncMsPerGiB: number;
   readonly secondarySyncMinMs: number;
   /** I/O pause of a VM on a synchronously replicated volume when one copy is lost. */
@@ -63,6 +69,7 @@ export const DEFAULT_TWIN_PARAMETERS: TwinParameters = Object.freeze({
   hostBootMs: 120_000,
   bootContention: 0.04,
   bootTimeFactor: 1,
+  bootContentionScope: 'host',
   secondarySyncMsPerGiB: 150,
   secondarySyncMinMs: 5_000,
   storageFailoverMs: 1_500,
@@ -382,7 +389,10 @@ export class Twin implements Substrate {
     };
     this.instances.set(instance.id, instance);
     const concurrent = [...this.instances.values()].filter(
-      (other) => other.host === host.name && other.state === 'booting' && other !== instance,
+      (other) =>
+        other !== instance &&
+        !other.lost &&
+        (this.parameters.bootContentionScope === 'substrate' ? other.state === 'booting' || other.state === 'running' : other.host === host.name && other.state === 'booting'),
     ).length;
     const bootMs =
       request.role === 'secondary'
