@@ -19,6 +19,7 @@ import type { Journal, JournalEntry } from '../control/ports.ts';
 import { MemoryJournal } from '../journal/memory.ts';
 import type { Blueprint } from '../model/index.ts';
 import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
+import { compileSegmentation } from '../plan/segmentation.ts';
 import { RealClock } from '../runtime/real-clock.ts';
 import { LabError, LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../substrate/qemu/lab.ts';
 import { namespacePids, setUplink } from '../substrate/qemu/netns.ts';
@@ -160,6 +161,10 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
   let copyCounter: NodeJS.Timeout | null = null;
   try {
     record('drill', 'drill.started', scenario, { blueprint: options.blueprint.name, substrate: 'qemu', accelerator: manifest.accelerator, epoch });
+    // Micro-segmentation from the blueprint's flows, enforced by every host's agent (nftables),
+    // before anything boots.
+    const policy = await substrate.applyNetworkPolicy({ token: { epoch }, policy: compileSegmentation(options.blueprint) });
+    record('drill', 'policy.applied', options.blueprint.name, { ok: policy.ok, ...(policy.ok ? { detail: policy.detail } : { refused: policy.reason }) });
     await controller.start();
 
     // Warm-up: every VM runs and answers; every continuous VM has a booted standby.

@@ -33,6 +33,8 @@ export interface Network {
   readonly name: string;
   readonly kind: string;
   readonly vendor: string | null;
+  /** Its address range, when the blueprint gives one (the real-VM lab enforces policy by address). */
+  readonly cidr: string | null;
 }
 
 export interface Vm {
@@ -303,7 +305,7 @@ export function buildBlueprint(raw: RawBlueprint): Blueprint {
       ),
     ),
     networks: Object.freeze(
-      raw.networks.map((network) => freeze({ name: network.name, kind: network.kind, vendor: network.vendor ?? null })),
+      raw.networks.map((network) => freeze({ name: network.name, kind: network.kind, vendor: network.vendor ?? null, cidr: network.cidr ?? null })),
     ),
     services: Object.freeze(services),
     flows: Object.freeze(

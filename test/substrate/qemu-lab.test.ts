@@ -15,12 +15,18 @@
  * saying why, otherwise. ~3 minutes on 2 cores under TCG.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, shipped } from '../support/blueprints.ts';
 import { runRealDrill, type RealDrillRun } from '../../src/drill/real.ts';
 import type { Blueprint } from '../../src/model/index.ts';
 import { run, tryRun } from '../../src/substrate/qemu/command.ts';
-import { LabLayout } from '../../src/substrate/qemu/lab.ts';
+import { LabLayout, readManifest, readToken } from '../../src/substrate/qemu/lab.ts';
+import { QemuSubstrate } from '../../src/substrate/qemu/substrate.ts';
+import { RealClock } from '../../src/runtime/real-clock.ts';
+import { compileSegmentation } from '../../src/plan/segmentation.ts';
 import { listLabResources } from '../../src/substrate/qemu/netns.ts';
 import { labDown, labUp } from '../../src/substrate/qemu/power.ts';
 import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
@@ -39,6 +45,21 @@ const reason = !ENABLED
 if (reason !== null) console.warn(`test/substrate/qemu-lab.test.ts: skipped: ${reason}`);
 
 const DRILL_TIMEOUT_MS = 240_000;
+
+/** Whether an HTTP GET of the VM's /health from `source` (an address of the root namespace) gets an answer. */
+function reaches(source: string, target: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = httpGet({ host: target, port: 80, path: '/health', localAddress: source, timeout: 700 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('timeout', () => {
+      request.destroy();
+      resolve(false);
+    });
+    request.on('error', () => resolve(false));
+  });
+}
 
 const REFERENCE_LAB = `${ROOT}blueprints/lab.yaml`;
 
@@ -103,6 +124,35 @@ describe.skipIf(reason !== null)('the lab on real VMs', () => {
       expect(drill.checks.finalCopiesPerVm[vm.name]!.writable, vm.name).toBe(1);
     }
   }, DRILL_TIMEOUT_MS);
+
+  it('segmentation and quarantine on the hosts\' bridges: a quarantined VM is cut off, the others keep their flows', async () => {
+    const manifest = (await readManifest(layout))!;
+    const clock = new RealClock();
+    const substrate = new QemuSubstrate({ layout, manifest, blueprint, token: await readToken(layout), clock });
+    await substrate.open();
+    try {
+      // The newest epoch the lab has seen (the drills' controllers): an older one would be refused.
+      const epoch = Number((await readFile(join(layout.controlDirectory, 'epoch'), 'utf8')).trim());
+      expect((await substrate.applyNetworkPolicy({ token: { epoch }, policy: compileSegmentation(blueprint) })).ok).toBe(true);
+      const address = (vm: string) => manifest.vms.find((candidate) => candidate.name === vm)!.address;
+      const client = manifest.clientAddress;
+      // The clinician terminal reaches what the flows allow (client → ehr, client → pacs), nothing else.
+      expect(await reaches(client, address('ehr-1'))).toBe(true);
+      expect(await reaches(client, address('pacs-1'))).toBe(true);
+      expect(await reaches(client, address('lis-1'))).toBe(false);
+      expect(await reaches(manifest.rootAddress, address('lis-1'))).toBe(true);
+
+      expect((await substrate.quarantineVm({ token: { epoch }, vm: 'ehr-1' })).ok).toBe(true);
+      expect(await reaches(client, address('ehr-1')), 'the quarantined EHR is cut off from the terminals').toBe(false);
+      expect(await reaches(manifest.rootAddress, address('ehr-1')), 'the forensic workstation still reaches it').toBe(true);
+      expect(await reaches(client, address('pacs-1')), 'PACS keeps its flows: no port shutdown').toBe(true);
+
+      expect((await substrate.releaseVm({ token: { epoch }, vm: 'ehr-1' })).ok).toBe(true);
+      expect(await reaches(client, address('ehr-1'))).toBe(true);
+    } finally {
+      substrate.close();
+    }
+  }, 60_000);
 
   it('lab down leaves nothing behind: no namespace, nftables table, interface or process', async () => {
     // Something to clean: a quarantine table in a host namespace and one in the root namespace.

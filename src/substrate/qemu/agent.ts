@@ -30,6 +30,9 @@ import { createTap, HOST_BRIDGE, tapName } from './netns.ts';
 import { run, tryRun } from './command.ts';
 import { attachVm, createOverlay, hotplugDisk, killVm, launchVm, loadGuestImage, processAlive, stopVm, type GuestImage, type RunningVm } from './vm.ts';
 
+/** QEMU's self-announcement (RARP, or a GARP from the guest): three rounds, 50 ms apart. */
+const ANNOUNCE = { initial: 10, max: 100, rounds: 3, step: 50 } as const;
+
 /** Time left on a lease when an agent that cannot renew it stops its copy. */
 const SELF_FENCE_MARGIN_MS = 1_000;
 
@@ -106,6 +109,42 @@ const SharesBody = z.strictObject({ epoch: epochField, vm: vmField, shares: z.nu
 const QuarantineBody = z.strictObject({ epoch: epochField, vm: vmField, quarantined: z.boolean(), allow: z.array(z.string().regex(/^[0-9.]+(\/\d+)?$/)).max(16) });
 const SnapshotBody = z.strictObject({ epoch: epochField, vm: vmField, snapshotId: z.string().regex(/^[a-zA-Z0-9._-]{1,96}$/), retainUntilMs: z.number().nonnegative() });
 const EpochBody = z.strictObject({ epoch: epochField });
+const address = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/);
+const PolicyBody = z.strictObject({
+  epoch: epochField,
+  /** Addresses that reach every VM and are reached by them (the control plane's health probes). */
+  monitor: z.array(address).max(16),
+  rules: z.array(z.strictObject({ from: address, to: address, port: z.number().int().min(0).max(65535), protocol: z.enum(['tcp', 'udp']) })).max(20_000),
+});
+export type NetworkPolicyRequest = z.infer<typeof PolicyBody>;
+
+export const POLICY_TABLE = 'tmr-policy';
+
+/**
+ * The nftables script of a segmentation policy on one host's bridge: ARP passes; the monitor
+ * addresses reach every VM; each allowed flow passes, and its answers (stateless: source port);
+ * every other frame into or out of a VM's tap is dropped. The host's own traffic (its agent) does
+ * not cross the bridge's forward hook and is not touched.
+ */
+export function policyScript(policy: Omit<NetworkPolicyRequest, 'epoch'>): string {
+  const lines = [
+    `table bridge ${POLICY_TABLE} {`,
+    '  chain forward {',
+    '    type filter hook forward priority 0; policy accept;',
+    '    ether type { arp, 0x8035 } accept',
+    ...policy.monitor.flatMap((monitor) => [`    ip saddr ${monitor} accept`, `    ip daddr ${monitor} accept`]),
+    ...policy.rules.flatMap((rule) =>
+      rule.port === 0
+        ? [`    ip saddr ${rule.from} ip daddr ${rule.to} accept`, `    ip saddr ${rule.to} ip daddr ${rule.from} accept`]
+        : [`    ip saddr ${rule.from} ip daddr ${rule.to} ${rule.protocol} dport ${rule.port} accept`, `    ip saddr ${rule.to} ip daddr ${rule.from} ${rule.protocol} sport ${rule.port} accept`],
+    ),
+    '    iifname "tmr-t*" drop',
+    '    oifname "tmr-t*" drop',
+    '  }',
+    '}',
+  ];
+  return `${lines.join('\n')}\n`;
+}
 
 export class HostAgent {
   private readonly instances = new Map<string, AgentInstance>();
@@ -151,6 +190,13 @@ export class HostAgent {
     this.epoch = Number((await readFile(join(this.runDirectory, 'epoch'), 'utf8').catch(() => '0')).trim()) || 0;
     await this.reattach();
     this.fenced = await this.fenceStanding();
+    // A host that was powered off lost nothing of its namespace here, but a real one would have:
+    // the last policy it was given is enforced again before it runs anything.
+    const stored = await readJson<Omit<NetworkPolicyRequest, 'epoch'>>(join(this.runDirectory, 'policy.json'));
+    if (stored !== null) {
+      const existing = await tryRun(['nft', 'list', 'table', 'bridge', POLICY_TABLE]);
+      await run(['nft', '-f', '-'], { input: `${existing === null ? '' : `delete table bridge ${POLICY_TABLE}\n`}${policyScript(stored)}` });
+    }
     this.timer = setInterval(() => void this.tick(), this.options.manifest.timings.heartbeatMs);
     await this.tick();
     const listen = this.options.listen ?? { host: this.ownAddress(), port: this.options.manifest.agentPort };
@@ -297,6 +343,9 @@ export class HostAgent {
         } else if (!instance.booted && !instance.incoming && (await this.consoleShowsBoot(instance.vm))) {
           instance.booted = true;
           this.log('vm.booted', { vm: instance.vm, afterMs: now - instance.launchedAtMs });
+          // A copy restarted here has a MAC the bridges last saw behind another host: announce it
+          // (segmentation drops the guest's own IPv6 chatter that used to teach them).
+          if (instance.role === 'primary') void instance.qemu.qmp.execute('announce-self', ANNOUNCE).catch(() => undefined);
         }
       }
     } catch (error) {
@@ -524,7 +573,7 @@ export class HostAgent {
       await hotplugDisk(instance.qemu, disk);
       await instance.qemu.qmp.execute('set_link', { name: 'net0', up: true });
       // The same MAC now behind another port: tell the bridges (RARP/GARP self-announcement).
-      await instance.qemu.qmp.execute('announce-self', { initial: 10, max: 100, rounds: 3, step: 50 }).catch(() => undefined);
+      await instance.qemu.qmp.execute('announce-self', ANNOUNCE).catch(() => undefined);
       instance.role = 'primary';
       instance.diskAttached = true;
       instance.leaseRenewedAtMs = Date.now();
@@ -589,7 +638,7 @@ export class HostAgent {
       instance.paused = false;
       instance.booted = true;
       instance.leaseRenewedAtMs = Date.now();
-      if (instance.role === 'primary') await instance.qemu.qmp.execute('announce-self', { initial: 10, max: 100, rounds: 3, step: 50 }).catch(() => undefined);
+      if (instance.role === 'primary') await instance.qemu.qmp.execute('announce-self', ANNOUNCE).catch(() => undefined);
       await this.persist(instance);
       return { ok: true };
     });
@@ -633,8 +682,8 @@ export class HostAgent {
       `table bridge ${table} {`,
       '  chain forward {',
       '    type filter hook forward priority -10; policy accept;',
-      `    iifname "${tap}" ether type arp accept`,
-      `    oifname "${tap}" ether type arp accept`,
+      `    iifname "${tap}" ether type { arp, 0x8035 } accept`,
+      `    oifname "${tap}" ether type { arp, 0x8035 } accept`,
       ...(allowed === null ? [] : [`    iifname "${tap}" ip daddr ${allowed} accept`, `    oifname "${tap}" ip saddr ${allowed} accept`]),
       `    iifname "${tap}" drop`,
       `    oifname "${tap}" drop`,
@@ -649,6 +698,19 @@ export class HostAgent {
     }
     this.log('vm.quarantined', { vm: request.vm, bridge: HOST_BRIDGE, allow: request.allow });
     return { ok: true };
+  }
+
+  /** Enforces a segmentation policy on this host's bridge (replacing the previous one at once). */
+  async applyPolicy(request: NetworkPolicyRequest): Promise<AgentAnswer> {
+    const refused = await this.checkEpoch(request.epoch);
+    if (refused !== null) return { ok: false, reason: refused };
+    const script = policyScript(request);
+    // Delete and re-create in one transaction: no moment without a policy.
+    const existing = await tryRun(['nft', 'list', 'table', 'bridge', POLICY_TABLE]);
+    await run(['nft', '-f', '-'], { input: `${existing === null ? '' : `delete table bridge ${POLICY_TABLE}\n`}${script}` });
+    await writeAtomic(join(this.runDirectory, 'policy.json'), JSON.stringify({ monitor: request.monitor, rules: request.rules }));
+    this.log('policy.applied', { rules: request.rules.length });
+    return { ok: true, detail: `${request.rules.length} rules` };
   }
 
   /** A point-in-time copy of a running VM's disk (QMP drive-backup, full), made read-only. */
@@ -712,6 +774,7 @@ export class HostAgent {
     app.post('/vms/shares', handle(SharesBody, (body) => this.setShares(body)));
     app.post('/vms/quarantine', handle(QuarantineBody, (body) => this.quarantine(body)));
     app.post('/vms/snapshot', handle(SnapshotBody, (body) => this.snapshot(body)));
+    app.post('/policy', handle(PolicyBody, (body) => this.applyPolicy(body)));
     return app;
   }
 }

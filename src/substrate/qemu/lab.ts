@@ -27,7 +27,7 @@ import { macForVm, VM_NAME_PATTERN } from './vm.ts';
 
 export const DEFAULT_LAB_DIRECTORY = resolve(dirname(new URL(import.meta.url).pathname), '../../../.lab/lab');
 export const AGENT_PORT = 7700;
-export const LAB_NETWORK = { rootAddress: '10.77.0.1', prefix: 16, hostBase: [10, 77, 0, 11], vmBase: [10, 77, 1, 10] } as const;
+export const LAB_NETWORK = { rootAddress: '10.77.0.1', clientAddress: '10.77.2.1', prefix: 16, hostBase: [10, 77, 0, 11], vmBase: [10, 77, 1, 10] } as const;
 /** The most VMs a lab may hold: 254 addresses in 10.77.1.0/24, and this machine's memory long before. */
 export const LAB_VM_LIMIT = 32;
 export const LAB_HOST_LIMIT = 16;
@@ -68,6 +68,8 @@ export interface LabManifest {
   readonly accelerator: 'tcg' | 'kvm';
   readonly agentPort: number;
   readonly rootAddress: string;
+  /** A clinician terminal's address on the root namespace's bridge (the blueprint's client network). */
+  readonly clientAddress: string;
   readonly prefix: number;
   readonly hosts: readonly LabHost[];
   readonly vms: readonly LabVm[];
@@ -125,6 +127,7 @@ export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; 
     accelerator: options.accelerator,
     agentPort: AGENT_PORT,
     rootAddress: LAB_NETWORK.rootAddress,
+    clientAddress: LAB_NETWORK.clientAddress,
     prefix: LAB_NETWORK.prefix,
     hosts: blueprint.hosts.map((host, index) => ({ name: host.name, namespace: namespaceName(host.name), address: address(LAB_NETWORK.hostBase, index) })),
     vms,

@@ -17,9 +17,9 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Blueprint } from '../../model/index.ts';
-import { hasCommand, run } from './command.ts';
+import { hasCommand, run, tryRun } from './command.ts';
 import { type LabLayout, type LabManifest, LabError, labPlan, readManifest, readToken, writeAtomic } from './lab.ts';
-import { createHostNamespace, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
+import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
 import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, probeAccelerator, processAlive } from './vm.ts';
 
 const REPOSITORY = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
@@ -149,6 +149,8 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   }
   await mkdir(options.layout.controlDirectory, { recursive: true });
   await ensureRootBridge({ address: `${manifest.rootAddress}/${manifest.prefix}` });
+  // A second address on the root bridge: a clinician terminal, to test what the policy lets through.
+  await tryRun(['ip', 'addr', 'add', `${manifest.clientAddress}/${manifest.prefix}`, 'dev', DEFAULT_ROOT_BRIDGE]);
   for (const host of manifest.hosts) await createHostNamespace({ host: host.name, address: `${host.address}/${manifest.prefix}` });
   const power = new PowerController(options.layout, manifest);
   await Promise.all(manifest.hosts.map((host) => power.on(host.name)));

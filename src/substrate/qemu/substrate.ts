@@ -34,7 +34,8 @@ import type {
   VmMetrics,
 } from '../../control/ports.ts';
 import type { Blueprint } from '../../model/index.ts';
-import type { AgentAnswer, AgentState } from './agent.ts';
+import type { AgentAnswer, AgentState, NetworkPolicyRequest } from './agent.ts';
+import type { SegmentationPolicy } from '../../plan/segmentation.ts';
 import { type FenceAck, type HeartbeatRecord, type LabLayout, type LabManifest, type Lease, readJson, type Revocation, writeAtomic } from './lab.ts';
 import { PowerController } from './power.ts';
 
@@ -639,6 +640,22 @@ export class QemuSubstrate implements Substrate {
     return { ok: false, reason: `no snapshot ${request.snapshotId}` };
   }
 
+  /**
+   * Enforces a segmentation policy on every host's bridge (nftables, default deny for VM traffic):
+   * VMs by their addresses, networks by their blueprint CIDR; the control plane's address keeps
+   * reaching every VM (its health probes).
+   */
+  async applyNetworkPolicy(request: { token: FencingToken; policy: SegmentationPolicy }): Promise<ActionOutcome> {
+    const refused = this.checkToken(request.token, null);
+    if (refused !== null) return refused;
+    const rules = networkRules(request.policy, this.options.blueprint, this.vmAddress);
+    const body = { epoch: request.token.epoch, monitor: [this.options.manifest.rootAddress], rules };
+    const answers = await Promise.all([...this.hosts.values()].filter((host) => host.poweredOn).map(async (host) => [host.name, await this.agentCall(host.name, '/policy', body)] as const));
+    const failed = answers.filter(([, answer]) => !answer.ok);
+    if (failed.length > 0) return { ok: false, reason: failed.map(([host, answer]) => `${host}: ${answer.ok ? '' : answer.reason}`).join('; ') };
+    return { ok: true, detail: `${rules.length} address rules on ${answers.length} hosts` };
+  }
+
   /** Quarantine at the host's virtual switch (nftables), leaving the VM the forensic address only. */
   async quarantineVm(request: { token: FencingToken; vm: string }): Promise<ActionOutcome> {
     return this.setQuarantine(request, true);
@@ -705,4 +722,31 @@ export class QemuSubstrate implements Substrate {
 function strip(instance: InstanceObservation & { pid?: number }): InstanceObservation {
   const { pid: _pid, ...observation } = instance;
   return observation;
+}
+
+/**
+ * A segmentation policy in addresses: each VM endpoint is its lab address, each network endpoint
+ * its blueprint CIDR (a network without one, like "external", matches nothing in the lab).
+ */
+export function networkRules(policy: SegmentationPolicy, blueprint: Blueprint, vmAddress: ReadonlyMap<string, string>): NetworkPolicyRequest['rules'] {
+  const cidr = new Map(blueprint.networks.map((network) => [network.name, network.cidr ?? undefined]));
+  const addressOf = (endpoint: string): string | null => {
+    const vm = vmAddress.get(endpoint);
+    if (vm !== undefined) return vm;
+    const range = cidr.get(endpoint);
+    return range === undefined || range === '0.0.0.0/0' ? null : range;
+  };
+  const rules: NetworkPolicyRequest['rules'] = [];
+  const seen = new Set<string>();
+  for (const rule of policy.rules) {
+    const from = addressOf(rule.from);
+    const to = addressOf(rule.to);
+    if (from === null || to === null) continue;
+    const protocol = rule.protocol === 'udp' ? 'udp' : 'tcp';
+    const key = `${from}>${to}:${rule.port}/${protocol}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    rules.push({ from, to, port: rule.port, protocol });
+  }
+  return rules;
 }
