@@ -189,8 +189,10 @@ workload() {
   echo "tmr-guest: disk full at seq $seq" >/dev/console
 }
 # A hot standby boots without its disk; the workload starts when the disk is hot-plugged on
-# promotion (QMP blockdev-add + device_add once the old primary is fenced).
-(while [ ! -b /dev/vda ]; do usleep 100000; done; workload) &
+# promotion (QMP blockdev-add + device_add once the old primary is fenced). The device node can
+# appear a moment before the disk answers (opening it fails with ENXIO): wait until its size reads.
+disk_ready() { size=$(blockdev --getsize64 /dev/vda 2>/dev/null) && [ "${size:-0}" -gt 0 ]; }
+(until disk_ready; do usleep 100000; done; workload) &
 while :; do sleep 3600; done
 INIT
 sed -i "s/MODULE_LIST/${MODULES[*]}/" "$ROOT/init"

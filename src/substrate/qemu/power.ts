@@ -108,9 +108,12 @@ export async function checkLabPrerequisites(): Promise<void> {
   }
 }
 
-/** Builds the guest image when it is missing (scripts/vm-image.sh; cached). */
+/**
+ * Builds the guest image, or confirms it is up to date (scripts/vm-image.sh keeps a stamp of the
+ * kernel package and of itself: an image built by an older script is rebuilt).
+ */
 export async function ensureGuestImage(imageDirectory = DEFAULT_IMAGE_DIRECTORY): Promise<void> {
-  if ((await loadGuestImage(imageDirectory)) !== null) return;
+  if (imageDirectory !== DEFAULT_IMAGE_DIRECTORY && (await loadGuestImage(imageDirectory)) !== null) return;
   await run(['bash', join(REPOSITORY, 'scripts', 'vm-image.sh')], { timeoutMs: 15 * 60_000 });
 }
 
