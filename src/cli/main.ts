@@ -103,19 +103,21 @@ const CalibrationFile = z.strictObject({
   controllerTimings: z.record(z.string(), z.number().nonnegative()).optional(),
 });
 
+const TWIN_PARAMETERS_ERROR = 'TMR_DRILL_TWIN_PARAMETERS';
+
 /** Reads `tomaranai calibrate --write FILE`'s output; false (after saying why) when it is not one. */
 function readCalibration(file: string, io: CliIo): { parameters: Partial<TwinParameters>; controllerTimings: Partial<ControllerTimings> } | false {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    io.err(`TMR_DRILL_TWIN_PARAMETERS: ${file}: ${error instanceof Error ? error.message : String(error)} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    io.err(`${TWIN_PARAMETERS_ERROR}: ${file}: ${error instanceof Error ? error.message : String(error)} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
     return false;
   }
   const result = CalibrationFile.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    io.err(`TMR_DRILL_TWIN_PARAMETERS: ${file}: at ${issue.path.join('.') || 'top level'}: ${issue.message} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    io.err(`${TWIN_PARAMETERS_ERROR}: ${file}: at ${issue.path.join('.') || 'top level'}: ${issue.message} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
     return false;
   }
   return { parameters: result.data.parameters, controllerTimings: (result.data.controllerTimings ?? {}) as Partial<ControllerTimings> };
