@@ -19,7 +19,7 @@ import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
 import { LabLayout } from '../substrate/qemu/lab.ts';
 import { labDown } from '../substrate/qemu/power.ts';
 import type { Fault, TwinParameters } from '../substrate/twin/twin.ts';
-import { LAB_CONTROLLER_TIMINGS, runRealDrill, type RealScenario } from './real.ts';
+import { LAB_CONTROLLER_TIMINGS, runRealDrill, targetHost, type RealScenario } from './real.ts';
 import { runDrill } from './run.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from './scenarios.ts';
 
@@ -97,20 +97,7 @@ function twinScenario(scenario: RealScenario, pickHost: (context: ScenarioContex
 
 /** The same host the real drill picks (src/drill/real.ts), from the twin's state at the fault. */
 function twinTarget(scenario: RealScenario, blueprint: Blueprint): (context: ScenarioContext) => string {
-  return (context) => {
-    const instances = context.twin.snapshot().instances;
-    const continuous = new Set(blueprint.services.filter((service) => service.tier === 'continuous').flatMap((service) => service.vms.map((vm) => vm.name)));
-    if (scenario === 'migrate') {
-      const blocked = new Set(instances.filter((instance) => continuous.has(instance.vm)).map((instance) => instance.host));
-      const load = new Map<string, number>();
-      for (const instance of instances) load.set(instance.host, (load.get(instance.host) ?? 0) + 1);
-      const candidates = blueprint.hosts.map((host) => host.name).filter((host) => !blocked.has(host));
-      candidates.sort((a, b) => (load.get(b) ?? 0) - (load.get(a) ?? 0) || a.localeCompare(b));
-      return candidates[0] ?? blueprint.hosts[0]!.name;
-    }
-    const first = blueprint.services.find((service) => service.tier === 'continuous')?.vms[0]?.name;
-    return instances.find((instance) => instance.vm === first && instance.role === 'primary')?.host ?? blueprint.hosts[0]!.name;
-  };
+  return (context) => targetHost(context.twin.snapshot().instances, blueprint, scenario);
 }
 
 /** What the real runs measured, from their journals. */

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Controller } from '../control/controller.ts';
 import type { ControllerTimings } from '../control/decide.ts';
-import type { Journal, JournalEntry } from '../control/ports.ts';
+import type { InstanceObservation, Journal, JournalEntry } from '../control/ports.ts';
 import { MemoryJournal } from '../journal/memory.ts';
 import type { Blueprint } from '../model/index.ts';
 import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
@@ -237,7 +237,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
     await delay(2_000);
 
     // The fault, on the host of the first continuous service's primary (the case the SLA is about).
-    const target = targetHost(controller, options.blueprint, scenario);
+    const target = targetHost([...controller.state.instances.values()], options.blueprint, scenario);
     const description = `${REAL_SCENARIO_SUMMARIES[scenario]} (${target})`;
     const primariesBefore = new Map([...controller.state.instances.values()].filter((instance) => instance.role === 'primary').map((instance) => [instance.vm, instance.id]));
     record('drill', 'scenario.planned', scenario, { description, steps: 1 });
@@ -351,9 +351,8 @@ async function fetchText(url: string): Promise<string | null> {
  * SLA is about. Maintenance takes the busiest host that runs no copy of a continuous VM: on the
  * lab a continuous copy has nowhere to migrate to (the other copy holds the other failure domain).
  */
-function targetHost(controller: Controller, blueprint: Blueprint, scenario: RealScenario): string {
+export function targetHost(instances: readonly Pick<InstanceObservation, 'vm' | 'host' | 'role'>[], blueprint: Blueprint, scenario: RealScenario): string {
   const continuous = new Set(blueprint.services.filter((service) => service.tier === 'continuous').flatMap((service) => service.vms.map((vm) => vm.name)));
-  const instances = [...controller.state.instances.values()];
   if (scenario === 'migrate') {
     const blocked = new Set(instances.filter((instance) => continuous.has(instance.vm)).map((instance) => instance.host));
     const load = new Map<string, number>();
