@@ -20,14 +20,14 @@ import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, shipped } from '../support/blueprints.ts';
-import { runRealDrill, type RealDrillRun } from '../../src/drill/real.ts';
+import { labStatus, runRealDrill, type RealDrillRun } from '../../src/drill/real.ts';
 import type { Blueprint } from '../../src/model/index.ts';
 import { run, tryRun } from '../../src/substrate/qemu/command.ts';
-import { LabLayout, readManifest, readToken } from '../../src/substrate/qemu/lab.ts';
+import { LabLayout, readManifest, readToken, writeAtomic } from '../../src/substrate/qemu/lab.ts';
+import { listLabResources, setUplink } from '../../src/substrate/qemu/netns.ts';
 import { QemuSubstrate } from '../../src/substrate/qemu/substrate.ts';
 import { RealClock } from '../../src/runtime/real-clock.ts';
 import { compileSegmentation } from '../../src/plan/segmentation.ts';
-import { listLabResources } from '../../src/substrate/qemu/netns.ts';
 import { labDown, labUp } from '../../src/substrate/qemu/power.ts';
 import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
 
@@ -152,6 +152,34 @@ describe.skipIf(reason !== null)('the lab on real VMs', () => {
     } finally {
       substrate.close();
     }
+  }, 60_000);
+
+  it('an agent that loses both the control plane and its datastore kills its own VMs before its leases run out', async () => {
+    const status = (await labStatus(layout))!;
+    const host = status.hosts.find((candidate) => candidate.vms.some((vm) => vm.includes('(primary')))!;
+    const vms = host.vms.filter((vm) => vm.includes('(primary')).map((vm) => vm.split(' ')[0]!);
+    const manifest = status.manifest;
+    const disk = (vm: string) => layout.disk(manifest.vms.find((candidate) => candidate.name === vm)!.datastore, vm);
+    for (const vm of vms) expect((await QemuSubstrate.copiesOf(vm, disk(vm))).writable, vm).toBe(1);
+    // No controller runs: nobody will fence this host. Cut its uplink and its storage path.
+    await setUplink({ host: host.name, up: false });
+    await writeAtomic(layout.fault(host.name, 'storage-path-down'), 'down');
+    const cutAt = Date.now();
+    let goneAfterMs: number | null = null;
+    while (Date.now() - cutAt < manifest.timings.leaseMs + 3_000) {
+      const writable = await Promise.all(vms.map(async (vm) => (await QemuSubstrate.copiesOf(vm, disk(vm))).writable));
+      if (writable.every((count) => count === 0)) {
+        goneAfterMs = Date.now() - cutAt;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    console.log(`self-fence of ${host.name} (${vms.join(', ')}): its VMs gone ${goneAfterMs} ms after the cut (lease ${manifest.timings.leaseMs} ms)`);
+    expect(goneAfterMs, 'the agent killed its VMs itself').not.toBeNull();
+    // Before anyone else could take a lease: they run out leaseMs after the last renewal.
+    expect(goneAfterMs!).toBeLessThan(manifest.timings.leaseMs);
+    expect(readFileSync(layout.agentLog(host.name), 'utf8')).toMatch(/self-fence: lost both the control plane and the datastore/);
+    await setUplink({ host: host.name, up: true });
   }, 60_000);
 
   it('lab down leaves nothing behind: no namespace, nftables table, interface or process', async () => {
