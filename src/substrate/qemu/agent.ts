@@ -742,7 +742,7 @@ export class HostAgent {
   }
 
   buildServer(): FastifyInstance {
-    const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    const app = Fastify({ logger: false, bodyLimit: 2 * 1024 * 1024 });
     app.addHook('onRequest', async (request, reply) => {
       if (!this.authorized(request.headers.authorization)) {
         await reply.code(401).send({ ok: false, reason: 'missing or wrong bearer token' });
