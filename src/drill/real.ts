@@ -23,7 +23,7 @@ import { compileSegmentation } from '../plan/segmentation.ts';
 import { RealClock } from '../runtime/real-clock.ts';
 import { LabError, LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../substrate/qemu/lab.ts';
 import { namespacePids, setUplink } from '../substrate/qemu/netns.ts';
-import { labDown, labUp, PowerController } from '../substrate/qemu/power.ts';
+import { fetchAgentState, labDown, labUp, PowerController } from '../substrate/qemu/power.ts';
 import { QemuSubstrate } from '../substrate/qemu/substrate.ts';
 import { rm } from 'node:fs/promises';
 
@@ -487,19 +487,9 @@ export async function labStatus(layout: LabLayout): Promise<{ manifest: LabManif
   const power = new PowerController(layout, manifest);
   const hosts = [];
   for (const host of manifest.hosts) {
-    let vms: string[] = [];
-    let agent = false;
-    try {
-      const response = await fetch(`http://${host.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1_000) });
-      if (response.ok) {
-        agent = true;
-        const state = (await response.json()) as { instances: { vm: string; role: string; state: string }[] };
-        vms = state.instances.map((instance) => `${instance.vm} (${instance.role}, ${instance.state})`);
-      }
-    } catch {
-      // Unreachable.
-    }
-    hosts.push({ name: host.name, power: await power.state(host.name), agent, vms });
+    const state = await fetchAgentState(manifest, token, host.name);
+    const vms = (state?.instances ?? []).map((instance) => `${instance.vm} (${instance.role}, ${instance.state})`);
+    hosts.push({ name: host.name, power: await power.state(host.name), agent: state !== null, vms });
   }
   return { manifest, hosts };
 }

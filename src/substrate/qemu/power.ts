@@ -18,6 +18,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Blueprint } from '../../model/index.ts';
 import { hasCommand, run, tryRun } from './command.ts';
+import type { AgentState } from './agent.ts';
 import { type LabLayout, type LabManifest, LabError, labPlan, readManifest, readToken, writeAtomic } from './lab.ts';
 import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
 import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, probeAccelerator, processAlive } from './vm.ts';
@@ -83,12 +84,7 @@ export async function startAgent(layout: LabLayout, manifest: LabManifest, host:
   const token = await readToken(layout);
   const started = Date.now();
   while (Date.now() - started < AGENT_READY_TIMEOUT_MS) {
-    try {
-      const response = await fetch(`http://${entry.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(500) });
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
+    if ((await fetchAgentState(manifest, token, host, 500)) !== null) return;
     await delay(100);
   }
   throw new Error(`the agent of ${host} did not answer within ${AGENT_READY_TIMEOUT_MS / 1000} s (see ${layout.agentLog(host)})`);
@@ -160,16 +156,20 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   return manifest;
 }
 
-export async function agentAnswers(layout: LabLayout, manifest: LabManifest, host: string): Promise<boolean> {
+/** A host's agent's state over the lab network, or null when it does not answer (or refuses the token). */
+export async function fetchAgentState(manifest: LabManifest, token: string, host: string, timeoutMs = 1_000): Promise<AgentState | null> {
   const entry = manifest.hosts.find((candidate) => candidate.name === host);
-  if (entry === undefined) return false;
+  if (entry === undefined) return null;
   try {
-    const token = await readToken(layout);
-    const response = await fetch(`http://${entry.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(1_000) });
-    return response.ok;
+    const response = await fetch(`http://${entry.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+    return response.ok ? ((await response.json()) as AgentState) : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+export async function agentAnswers(layout: LabLayout, manifest: LabManifest, host: string): Promise<boolean> {
+  return (await fetchAgentState(manifest, await readToken(layout), host)) !== null;
 }
 
 /**
