@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadBlueprint, type Blueprint } from '../src/model/index.ts';
 import { planPlacementExact } from '../src/plan/exact.ts';
 import { generateCluster } from '../src/plan/generate.ts';
-import { planPlacement, type PlacementObjective } from '../src/plan/placement.ts';
+import { planPlacement, type PlacementObjective } from '../src/capacity/placement.ts';
 
 export interface PlanBenchResult {
   readonly name: string;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { loadBlueprint, type Blueprint } from '../src/model/index.ts';
 import { analyzeAttackPaths } from '../src/plan/attack-paths.ts';
-import { allows, compileSegmentation } from '../src/plan/segmentation.ts';
+import { allows, compileSegmentation } from '../src/model/segmentation.ts';
 
 export interface BenchResult {
   readonly name: string;

@@ -6,9 +6,9 @@
  *   - fault-storm seeds checked per second (target: at least 50).
  */
 import { readFileSync } from 'node:fs';
-import { runDrill } from '../src/drill/run.ts';
-import { runSoak } from '../src/drill/soak.ts';
-import { runStorm } from '../src/drill/storm.ts';
+import { runDrill } from '../src/drill/sim/run.ts';
+import { runSoak } from '../src/drill/sim/soak.ts';
+import { runStorm } from '../src/drill/sim/storm.ts';
 import { loadBlueprint, type Blueprint } from '../src/model/index.ts';
 
 export interface BenchResult {

@@ -12,13 +12,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runDemandScenario, DEMAND_SCENARIOS } from '../src/drill/demand.ts';
-import { runDrill } from '../src/drill/run.ts';
-import { ALL_SCENARIOS } from '../src/drill/scenarios.ts';
-import { runStorm } from '../src/drill/storm.ts';
+import { runDemandScenario, DEMAND_SCENARIOS } from '../src/drill/sim/demand.ts';
+import { runDrill } from '../src/drill/sim/run.ts';
+import { ALL_SCENARIOS } from '../src/drill/sim/scenarios.ts';
+import { runStorm } from '../src/drill/sim/storm.ts';
 import { loadBlueprint, type Blueprint } from '../src/model/index.ts';
-import { analyseFailures, failureCases } from '../src/plan/failure-analysis.ts';
-import { planPlacement } from '../src/plan/placement.ts';
+import { analyseFailures, failureCases } from '../src/analysis/failure-analysis.ts';
+import { planPlacement } from '../src/capacity/placement.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BLUEPRINTS = ['university-hospital', 'regional-hospital', 'lab'] as const;

@@ -5,13 +5,9 @@
  * ControlPlane, the journal stores and the core's types; nothing in the core imports it.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import type { JournalStore } from '../journal/store.ts';
-import type { ControlPlane } from '../service/control-plane.ts';
-import type { AuditSigner } from '../service/audit.ts';
-import type { AccountStore } from './auth/accounts.ts';
-import { allows } from './auth/roles.ts';
+import { allows } from '../service/auth/roles.ts';
 import { LoginLimiter } from './auth/rate-limit.ts';
-import { ApiError, apiError } from './errors.ts';
+import { ApiError, apiError } from '../errors/index.ts';
 import { actorOf } from './principal.ts';
 import { ROUTES, zodValidator } from './route.ts';
 import { EventHub } from './sse.ts';
@@ -29,36 +25,8 @@ import { snapshotsPlugin } from './plugins/snapshots.ts';
 import { vmsPlugin } from './plugins/vms.ts';
 import { webPlugin } from './plugins/web.ts';
 
-export interface HealthState {
-  /** Serving requests at all. */
-  readonly live: boolean;
-  /** Ready for traffic: the journal is open and this instance leads or follows a known leader. */
-  readonly ready: boolean;
-  readonly role: 'leader' | 'follower' | 'starting' | 'stopping';
-  readonly instanceId: string;
-  readonly leaderId: string | null;
-  readonly epoch: number;
-  readonly detail: string;
-}
-
-export interface ApiDeps {
-  readonly plane: ControlPlane;
-  readonly accounts: AccountStore;
-  readonly journal: JournalStore;
-  readonly signer: AuditSigner;
-  readonly health?: () => HealthState;
-  readonly loginLimiter?: LoginLimiter;
-  /** Pino logger options, a logger instance, or false (tests). */
-  readonly logger?: boolean | { level?: string; stream?: NodeJS.WritableStream } | FastifyBaseLogger;
-  readonly wallNowMs?: () => number;
-  readonly sessionTtlMs?: number;
-  readonly sseHeartbeatMs?: number;
-}
-
-export interface ApiApp {
-  readonly app: FastifyInstance;
-  readonly events: EventHub;
-}
+export type { ApiApp, ApiDeps, HealthState } from './deps.ts';
+import type { ApiDeps } from './deps.ts';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 

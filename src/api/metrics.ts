@@ -1,5 +1,5 @@
 /** Prometheus text exposition, computed at scrape time from the control plane and the journal. */
-import type { ApiDeps, HealthState } from './app.ts';
+import type { ApiDeps, HealthState } from './deps.ts';
 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');

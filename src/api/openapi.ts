@@ -1,7 +1,7 @@
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate the requests. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { API_ERRORS } from './errors.ts';
+import { API_ERRORS } from '../errors/index.ts';
 import { ROUTES, type AnyRouteSpec } from './route.ts';
 import { ErrorBody } from './schemas.ts';
 

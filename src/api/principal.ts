@@ -1,5 +1,5 @@
 /** Who makes a request: the account behind its token, with its role. */
-import type { Role } from './auth/roles.ts';
+import type { Role } from '../service/auth/roles.ts';
 
 export interface Principal {
   readonly username: string;

@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { z } from 'zod';
-import type { Permission } from './auth/roles.ts';
-import { ApiError } from './errors.ts';
+import type { Permission } from '../service/auth/roles.ts';
+import { ApiError } from '../errors/index.ts';
 import type { Principal } from './principal.ts';
 
 export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined, P extends z.ZodType | undefined> {

@@ -1,7 +1,7 @@
 /** The vendor scope: a vendor account sees and acts only on its own services and their VMs. */
 import type { ControlPlane } from '../service/control-plane.ts';
-import { vendorOf } from './auth/roles.ts';
-import { apiError } from './errors.ts';
+import { vendorOf } from '../service/auth/roles.ts';
+import { apiError } from '../errors/index.ts';
 import type { Principal } from './principal.ts';
 
 export function requireServiceInScope(plane: ControlPlane, principal: Principal, service: string): void {

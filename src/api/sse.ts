@@ -6,7 +6,7 @@
  * dropped once MAX_BUFFERED_BYTES wait for it (it may reconnect and resume).
  */
 import type { ServerResponse } from 'node:http';
-import type { JournalEntry } from '../control/ports.ts';
+import type { JournalEntry } from '../ports/index.ts';
 import type { JournalStore } from '../journal/store.ts';
 import type { ControlPlane } from '../service/control-plane.ts';
 

@@ -3,17 +3,17 @@
  * lab inside each host's namespace), and the qemu half of `tomaranai drill --substrate qemu`.
  */
 import type { Command } from 'commander';
-import type { Journal, JournalEntry } from '../control/ports.ts';
-import { labStatus, REAL_SCENARIOS, RealDrillError, runRealDrill, type RealDrillRun } from '../drill/real.ts';
+import type { Journal, JournalEntry } from '../ports/index.ts';
+import { labStatus, REAL_SCENARIOS, RealDrillError, runRealDrill, type RealDrillRun } from '../drill/lab/real.ts';
 import type { Blueprint } from '../model/index.ts';
 import { HostAgent } from '../substrate/qemu/agent.ts';
 import { LabError, LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
 import { labDown, labUp } from '../substrate/qemu/power.ts';
 import { writeFileSync } from 'node:fs';
-import { calibrate, CALIBRATION_SCENARIOS, TOLERANCE, type Calibration } from '../drill/calibrate.ts';
+import { calibrate, CALIBRATION_SCENARIOS, TOLERANCE, type Calibration } from '../drill/lab/calibrate.ts';
 import { formatDrillReport, table } from './format.ts';
 import { createLivePrinter } from './live.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 
 export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: (file: string) => Blueprint | null, setExit: (code: number) => void): void {
   const lab = program.command('lab').description('real VMs on this machine: hosts as network namespaces with agents, QEMU guests (root)');

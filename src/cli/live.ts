@@ -2,7 +2,7 @@
  * Live progress of a drill for people: one line per event that matters (fault, detection,
  * fencing, failover, restart, a VM healthy again with its measured RTO), written to stderr.
  */
-import type { JournalEntry } from '../control/ports.ts';
+import type { JournalEntry } from '../ports/index.ts';
 import type { Blueprint } from '../model/index.ts';
 import { tierOf } from '../model/index.ts';
 

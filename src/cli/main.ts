@@ -10,11 +10,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { z } from 'zod';
 import type { ControllerTimings } from '../control/decide.ts';
 import type { TwinParameters } from '../substrate/twin/twin.ts';
-import type { Journal, JournalEntry } from '../control/ports.ts';
-import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/run.ts';
-import { ALL_SCENARIOS } from '../drill/scenarios.ts';
-import { runStorm } from '../drill/storm.ts';
-import { DEMAND_SCENARIOS, runDemandScenario, type DemandRun, type DemandScenarioName } from '../drill/demand.ts';
+import type { Journal, JournalEntry } from '../ports/index.ts';
+import { DrillError, runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/sim/run.ts';
+import { ALL_SCENARIOS } from '../drill/sim/scenarios.ts';
+import { runStorm } from '../drill/sim/storm.ts';
+import { DEMAND_SCENARIOS, runDemandScenario, type DemandRun, type DemandScenarioName } from '../drill/sim/demand.ts';
 import { table } from './format.ts';
 import { MemoryJournal } from '../journal/memory.ts';
 import { SqliteJournal } from '../journal/sqlite.ts';
@@ -23,17 +23,14 @@ import { formatDrillReport } from './format.ts';
 import { createLivePrinter } from './live.ts';
 import { registerLabCommands, runQemuDrillCommand } from './lab.ts';
 import { registerPlanCommands } from './plan.ts';
-import { REAL_SCENARIOS } from '../drill/real.ts';
+import { REAL_SCENARIOS } from '../drill/lab/real.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
 
-export interface CliIo {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  readonly color?: boolean;
-}
+export type { CliIo } from './io.ts';
+import type { CliIo } from './io.ts';
 
 const defaultIo: CliIo = {
   out: (text) => process.stdout.write(text),

@@ -7,15 +7,15 @@
  * the availability estimate and passes their measurements to the pure core (plan/availability.ts).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { createRandom } from '../control/random.ts';
-import { DrillError, runDrill } from '../drill/run.ts';
-import { faultsScenario } from '../drill/scenarios.ts';
+import { createRandom } from '../ports/random.ts';
+import { DrillError, runDrill } from '../drill/sim/run.ts';
+import { faultsScenario } from '../drill/sim/scenarios.ts';
 import type { Blueprint } from '../model/index.ts';
-import { estimateAvailability, type AvailabilityReport, type OutageCase, type OutageMeasurer } from '../plan/availability.ts';
+import { estimateAvailability, type AvailabilityReport, type OutageCase, type OutageMeasurer } from '../analysis/availability.ts';
 import { ExactPlanError, planPlacementExact } from '../plan/exact.ts';
-import { planPlacement } from '../plan/placement.ts';
-import { buildPlanReport, type PlanReport } from '../plan/plan-report.ts';
-import { SIZE_NO_FIT_CODE, sizeCluster, SizingError, type EstateFigures, type SizingResult } from '../plan/sizing.ts';
+import { planPlacement } from '../capacity/placement.ts';
+import { buildPlanReport, type PlanReport } from '../analysis/plan-report.ts';
+import { SIZE_NO_FIT_CODE, sizeCluster, SizingError, type EstateFigures, type SizingResult } from '../analysis/sizing.ts';
 import type { Fault } from '../substrate/twin/twin.ts';
 import { table } from './format.ts';
 

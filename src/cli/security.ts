@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { Blueprint } from '../model/index.ts';
 import { analyzeAttackPaths, type AttackPathAnalysis, type EntryReach, type FlowCut, type Hop } from '../plan/attack-paths.ts';
-import { ANY_PORT, compileSegmentation, rulesOfVm, type SegmentationPolicy, type SegmentationRule } from '../plan/segmentation.ts';
+import { ANY_PORT, compileSegmentation, rulesOfVm, type SegmentationPolicy, type SegmentationRule } from '../model/segmentation.ts';
 import { table } from './format.ts';
 
 export interface SecurityIo {

@@ -5,16 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { AccountError } from '../api/auth/accounts.ts';
+import { AccountError } from '../service/auth/accounts.ts';
 import { verifyChain } from '../journal/chain.ts';
 import { loadBlueprint } from '../model/index.ts';
 import { createSigner, exportAudit, newSigningKeyPem } from '../service/audit.ts';
-import { startService, ServiceError } from '../service/service.ts';
+import { startService, ServiceError } from '../api/server.ts';
 import { openStorage, StorageError, type Storage } from '../service/storage.ts';
-import { buildTwinServer } from '../substrate/remote/server.ts';
+import { buildTwinServer } from '../service/twin-process.ts';
 import { Twin, type Fault } from '../substrate/twin/twin.ts';
 import { ensureDashboard } from '../api/plugins/web.ts';
-import type { RunningService } from '../service/service.ts';
+import type { RunningService } from '../api/server.ts';
 import { spawn } from 'node:child_process';
 
 export interface ServiceIo {

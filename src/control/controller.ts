@@ -5,18 +5,18 @@
  * twin's simulated clock and on real time.
  */
 import type { Blueprint } from '../model/index.ts';
-import { CapacityModel, HostLoad, type Placement } from '../plan/capacity.ts';
-import { chooseHost, restartOrder } from '../plan/first-fit.ts';
-import { planPlacement } from '../plan/placement.ts';
+import { CapacityModel, HostLoad, type Placement } from '../capacity/capacity.ts';
+import { chooseHost, restartOrder } from '../capacity/first-fit.ts';
+import { planPlacement } from '../capacity/placement.ts';
 import { actionKey, decide, DEFAULT_TIMINGS, type Action, type ControllerTimings, type Mark } from './decide.ts';
-import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from './ports.ts';
+import { isPromise, type InstanceObservation, type ActionOutcome, type Clock, type FencingToken, type Journal, type JournalEntry, type JournalRecord, type MaybePromise, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle } from '../ports/index.ts';
 import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
-import { simulateRecovery } from '../plan/failure-analysis.ts';
+import { simulateRecovery } from './recovery.ts';
 import { rebalance, type RebalanceAction } from './rebalance.ts';
-import { compileSegmentation } from '../plan/segmentation.ts';
+import { compileSegmentation } from '../model/segmentation.ts';
 import { RansomwareDetector, type RansomwareDetectorOptions } from '../detect/ransomware.ts';
 import { custodyKeys, openCase, securityStep, type SecurityAction, type SecurityCase } from './security.ts';
-import type { RestoreObservation, SnapshotObservation, VmSecuritySample } from './ports.ts';
+import type { RestoreObservation, SnapshotObservation, VmSecuritySample } from '../ports/index.ts';
 
 export interface ControllerOptions {
   readonly blueprint: Blueprint;
@@ -483,7 +483,7 @@ export class Controller {
       this.rebalanceTimer = null;
       if (this.stopped) return;
       const metrics = this.substrate.metrics();
-      const run = (values: readonly import('./ports.ts').VmMetrics[]) => {
+      const run = (values: readonly import('../ports/index.ts').VmMetrics[]) => {
         if (this.stopped) return;
         // Only when nothing is being recovered: moving VMs during a recovery competes with it.
         const busy = [...this.state.vms.values()].some((view) => view.pendingSinceMs !== null) || this.state.inFlight.size > 0;

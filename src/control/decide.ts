@@ -5,9 +5,9 @@
  * repeated pass repeats nothing that is already under way.
  */
 import type { Blueprint, Service, Tier } from '../model/index.ts';
-import { CapacityModel, domainDistance, HostLoad, type Placement } from '../plan/capacity.ts';
-import { chooseHost } from '../plan/first-fit.ts';
-import type { InstanceObservation, InstanceRole } from './ports.ts';
+import { CapacityModel, domainDistance, HostLoad, type Placement } from '../capacity/capacity.ts';
+import { chooseHost } from '../capacity/first-fit.ts';
+import type { InstanceObservation, InstanceRole } from '../ports/index.ts';
 import { hostStatus, type ControllerState, type HostStatus, type RecoveryTarget, type StateMark } from './state.ts';
 
 export interface ControllerTimings {

@@ -9,10 +9,10 @@
  *   rules, the continuous secondary's failure domain, service spread and the generator feed of
  *   continuous primaries.
  */
-import type { CapacityModel } from '../plan/capacity.ts';
-import { domainDistance, HostLoad } from '../plan/capacity.ts';
-import { BASE_UTILISATION } from '../plan/demand.ts';
-import type { InstanceObservation, VmMetrics } from './ports.ts';
+import type { CapacityModel } from '../capacity/capacity.ts';
+import { domainDistance, HostLoad } from '../capacity/capacity.ts';
+import { BASE_UTILISATION } from '../model/demand.ts';
+import type { InstanceObservation, VmMetrics } from '../ports/index.ts';
 import type { ControllerState } from './state.ts';
 
 export interface RebalanceOptions {

@@ -10,10 +10,10 @@
  * fails its health check (the estimate was late and the snapshot holds encrypted data), the next
  * older snapshot is tried, up to a bound.
  */
-import type { CapacityModel } from '../plan/capacity.ts';
-import { HostLoad } from '../plan/capacity.ts';
+import type { CapacityModel } from '../capacity/capacity.ts';
+import { HostLoad } from '../capacity/capacity.ts';
 import type { RansomwareAlert } from '../detect/ransomware.ts';
-import type { InstanceObservation, RestoreObservation, SnapshotObservation } from './ports.ts';
+import type { InstanceObservation, RestoreObservation, SnapshotObservation } from '../ports/index.ts';
 import type { ControllerState } from './state.ts';
 
 export type SecurityPhase = 'detected' | 'quarantined' | 'restoring' | 'cutting-over' | 'recovered' | 'unrecoverable';

@@ -2,7 +2,7 @@
  * The controller's view of the world, built only from what the substrate reported. It is what
  * `decide` reads; only the controller writes it.
  */
-import type { HeartbeatChannel, InstanceObservation } from './ports.ts';
+import type { HeartbeatChannel, InstanceObservation } from '../ports/index.ts';
 
 export type HostStatus = 'up' | 'suspect' | 'isolated' | 'storage-lost' | 'failed' | 'fenced';
 

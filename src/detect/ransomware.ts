@@ -15,7 +15,7 @@
 //   drag the estimate back.
 // The detector is never told when the attack began; it sees only the samples. It is pure (no
 // clock, no randomness): the Clock's time arrives inside the samples.
-import type { VmSecuritySample } from '../control/ports.ts';
+import type { VmSecuritySample } from '../ports/index.ts';
 import { CountChangePoint, MetricBaseline } from './change-point.ts';
 
 /** The telemetry the detector reads: the Substrate port's sample, less what only the report uses. */

@@ -3,7 +3,7 @@
  * the previous entry's hash, so a changed, removed or reordered entry breaks every hash after it.
  */
 import { createHash } from 'node:crypto';
-import type { JournalEntry, JournalRecord } from '../control/ports.ts';
+import type { JournalEntry, JournalRecord } from '../ports/index.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

@@ -1,5 +1,5 @@
 /** An in-memory journal: the same chain as the SQLite one, for simulations that run thousands of times. */
-import type { Journal, JournalEntry, JournalRecord } from '../control/ports.ts';
+import type { Journal, JournalEntry, JournalRecord } from '../ports/index.ts';
 import { GENESIS_HASH, seal } from './chain.ts';
 
 export class MemoryJournal implements Journal {

@@ -6,7 +6,7 @@
  * leaves a prefix of the chain, never a hole. Followers tail the table.
  */
 import type pg from 'pg';
-import type { JournalEntry, JournalKind, JournalRecord } from '../control/ports.ts';
+import type { JournalEntry, JournalKind, JournalRecord } from '../ports/index.ts';
 import { GENESIS_HASH, seal } from './chain.ts';
 import type { JournalStore } from './store.ts';
 

@@ -4,7 +4,7 @@
  * per batch so a crash leaves a prefix of the chain, never a hole.
  */
 import Database from 'better-sqlite3';
-import type { Journal, JournalEntry, JournalKind, JournalRecord } from '../control/ports.ts';
+import type { Journal, JournalEntry, JournalKind, JournalRecord } from '../ports/index.ts';
 import { GENESIS_HASH, seal } from './chain.ts';
 
 interface Row {

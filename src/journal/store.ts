@@ -3,7 +3,7 @@
  * entries (the event stream), how far durable storage lags behind, and closing. The SQLite,
  * PostgreSQL and in-memory journals all offer it.
  */
-import type { Journal, JournalEntry } from '../control/ports.ts';
+import type { Journal, JournalEntry } from '../ports/index.ts';
 
 export interface JournalStore extends Journal {
   onAppend(listener: (entry: JournalEntry) => void): () => void;

@@ -8,3 +8,4 @@ export * from './load.ts';
 export * from './problems.ts';
 export * from './schema.ts';
 export * from './tiers.ts';
+export * from './tier-rules.ts';

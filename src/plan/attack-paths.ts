@@ -18,7 +18,7 @@
  * unreachable; a greedy cover then picks a few flows that together cut the most.
  */
 import type { Blueprint, Flow } from '../model/index.ts';
-import { compileSegmentation, flatPolicy, type SegmentationPolicy } from './segmentation.ts';
+import { compileSegmentation, flatPolicy, type SegmentationPolicy } from '../model/segmentation.ts';
 
 /** A directed edge: every rule from one node to another, merged. */
 interface Edge {

@@ -22,8 +22,8 @@
  */
 import highsPackage, { type Highs } from 'highs';
 import type { Blueprint } from '../model/index.ts';
-import { packingResult, planPlacement, type PlacementObjective, type PlacementResult } from './placement.ts';
-import { placementRules, type PlacementRules, type RuleOptions } from './validate-placement.ts';
+import { packingResult, planPlacement, type PlacementObjective, type PlacementResult } from '../capacity/placement.ts';
+import { placementRules, type PlacementRules, type RuleOptions } from '../capacity/placement-rules.ts';
 
 /** Copies × hosts above which the exact planner refuses (about 60 VMs with secondaries on 10 hosts is 700). */
 export const EXACT_VARIABLE_LIMIT = 8000;

@@ -2,9 +2,9 @@
  * The drill report, computed from the journal alone: measured values come from what was observed
  * (fault injected → health check passing again; last replicated write → fault), never from the plan.
  */
-import type { JournalEntry } from '../control/ports.ts';
+import type { JournalEntry } from '../ports/index.ts';
 import type { Blueprint } from '../model/index.ts';
-import { tierOf } from '../model/index.ts';
+import { effectiveRtoS, tierOf } from '../model/index.ts';
 
 export interface ServiceResult {
   readonly name: string;
@@ -186,8 +186,7 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     const hit = vms.filter((vm) => affected.has(vm));
     const stillDown = hit.filter((vm) => downSince.has(vm));
     const cold = vms.find((vm) => coldRestart.has(vm));
-    const critical = blueprint.tiers.get('critical');
-    const effectiveRtoS = cold !== undefined && critical !== undefined ? Math.max(tier.rtoS, critical.rtoS) : tier.rtoS;
+    const rtoTargetS = effectiveRtoS(blueprint, tier, cold !== undefined);
     let rtoMeasuredS: number | null = 0;
     if (stillDown.length > 0) rtoMeasuredS = null;
     else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
@@ -201,7 +200,7 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     // the last clean immutable snapshot, so the RPO a tier can promise is its snapshot interval.
     const effectiveRpoS = restored !== undefined ? Math.max(tier.rpoS, tier.snapshot.intervalS) : tier.rpoS;
     const met =
-      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= effectiveRtoS + 1e-9 && rpoMeasuredS <= effectiveRpoS + 1e-9;
+      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= rtoTargetS + 1e-9 && rpoMeasuredS <= effectiveRpoS + 1e-9;
     const wasShed = vms.find((vm) => shedReason.has(vm));
     const result: ServiceResult = {
       name: service.name,
@@ -222,7 +221,7 @@ export function buildDrillReport(input: ReportInput): DrillReport {
       ...(cold !== undefined
         ? {
             effectiveTier: 'critical',
-            note: `both copies of ${cold} were lost at once; it was restarted like a critical VM, so its target became ${effectiveRtoS} s`,
+            note: `both copies of ${cold} were lost at once; it was restarted like a critical VM, so its target became ${rtoTargetS} s`,
           }
         : wasShed !== undefined && shedVm === undefined
           ? { note: `shed for a while (${shedReason.get(wasShed)}) and restored` }

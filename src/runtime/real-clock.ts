@@ -5,7 +5,7 @@
  * like the simulation's; the service passes the wall time, so times mean the same across restarts
  * and instances.
  */
-import type { Clock, TimerHandle } from '../control/ports.ts';
+import type { Clock, TimerHandle } from '../ports/index.ts';
 
 export class RealClock implements Clock {
   private readonly timers = new Map<number, NodeJS.Timeout>();

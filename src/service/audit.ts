@@ -5,7 +5,7 @@
  * it and that no entry inside was changed, removed or reordered.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import type { Journal, JournalEntry } from '../control/ports.ts';
+import type { Journal, JournalEntry } from '../ports/index.ts';
 import { chainHash, GENESIS_HASH, verifyChain, type ChainVerdict } from '../journal/chain.ts';
 
 export const EXPORT_FORMAT = 'tomaranai-audit-export/1';

@@ -7,16 +7,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Controller } from '../control/controller.ts';
 import type { ControllerTimings } from '../control/decide.ts';
-import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalRecord, Substrate, SubstrateSnapshot } from '../control/ports.ts';
-import { isPromise } from '../control/ports.ts';
-import { runDrill } from '../drill/run.ts';
-import { findScenario, SCENARIOS } from '../drill/scenarios.ts';
+import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalRecord, Substrate, SubstrateSnapshot } from '../ports/index.ts';
+import { isPromise } from '../ports/index.ts';
+import { runDrill } from '../drill/sim/run.ts';
+import { findScenario, SCENARIOS } from '../drill/sim/scenarios.ts';
 import type { JournalStore } from '../journal/store.ts';
 import { loadBlueprint, tierOf, type Blueprint, type Problem } from '../model/index.ts';
 import type { DrillReport } from '../report/drill-report.ts';
-import { CapacityModel } from '../plan/capacity.ts';
-import { planInitialPlacement, restartOrder } from '../plan/first-fit.ts';
-import { apiError, ApiError } from '../api/errors.ts';
+import { CapacityModel } from '../capacity/capacity.ts';
+import { planInitialPlacement, restartOrder } from '../capacity/first-fit.ts';
+import { apiError, ApiError } from '../errors/index.ts';
 import { JournalView, type IncidentView } from './journal-view.ts';
 import { diffBlueprints, type BlueprintDiff } from './blueprint-diff.ts';
 

@@ -4,7 +4,7 @@
  * same entries, so both answer reads the same way, and a restarted service rebuilds it by folding
  * the journal again from the start.
  */
-import type { JournalEntry } from '../control/ports.ts';
+import type { JournalEntry } from '../ports/index.ts';
 import type { HostStatus } from '../control/state.ts';
 import type { Blueprint } from '../model/index.ts';
 

@@ -4,9 +4,9 @@
  * Lease times are the database's own `now()`, so the instances' clocks need not agree.
  */
 import pg from 'pg';
-import { AccountStore, type AccountRows } from '../api/auth/accounts.ts';
+import { AccountStore, type AccountRows } from './auth/accounts.ts';
 import { JOURNAL_MIGRATION, PostgresJournal } from '../journal/postgres.ts';
-import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage.ts';
+import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 
 const MIGRATIONS: readonly { version: number; sql: string }[] = [
   { version: 1, sql: JOURNAL_MIGRATION },

@@ -14,12 +14,8 @@ import { renderCapacity } from './views/capacity.ts';
 import { renderSecurity } from './views/security.ts';
 import { renderAudit } from './views/audit.ts';
 
-export interface ViewContext {
-  readonly me: Me;
-  readonly main: HTMLElement;
-  /** The route after the view's name (e.g. a drill id). */
-  readonly rest: string;
-}
+import type { ViewContext } from './context.ts';
+
 type Cleanup = () => void;
 type View = (context: ViewContext) => Promise<Cleanup | void> | Cleanup | void;
 

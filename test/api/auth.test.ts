@@ -1,7 +1,7 @@
 /** Accounts, tokens, logins and their rate limit; no secret ever reaches the log. */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashPassword, verifyPassword } from '../../src/api/auth/passwords.ts';
+import { hashPassword, verifyPassword } from '../../src/service/auth/passwords.ts';
 import { harness, PASSWORD, TEST_COST, type Harness } from './harness.ts';
 
 let h: Harness;

@@ -1,7 +1,7 @@
 /** Every API error code is documented in docs/api.md, and the docs name no code that does not exist. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { API_ERRORS } from '../../src/api/errors.ts';
+import { API_ERRORS } from '../../src/errors/index.ts';
 
 const docs = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
 

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type ApiDeps } from '../../src/api/app.ts';
-import { AccountStore, SqliteAccountRows } from '../../src/api/auth/accounts.ts';
+import { AccountStore, SqliteAccountRows } from '../../src/service/auth/accounts.ts';
 import { LoginLimiter } from '../../src/api/auth/rate-limit.ts';
-import { createRandom } from '../../src/control/random.ts';
+import { createRandom } from '../../src/ports/random.ts';
 import { MemoryJournal } from '../../src/journal/memory.ts';
 import { loadBlueprint } from '../../src/model/index.ts';
 import type { DrillReport } from '../../src/report/drill-report.ts';

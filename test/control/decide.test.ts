@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide, DEFAULT_TIMINGS, type DecideInput } from '../../src/control/decide.ts';
-import type { InstanceObservation } from '../../src/control/ports.ts';
+import type { InstanceObservation } from '../../src/ports/index.ts';
 import type { ControllerState, HostView } from '../../src/control/state.ts';
-import { CapacityModel } from '../../src/plan/capacity.ts';
-import { planInitialPlacement, restartOrder } from '../../src/plan/first-fit.ts';
+import { CapacityModel } from '../../src/capacity/capacity.ts';
+import { planInitialPlacement, restartOrder } from '../../src/capacity/first-fit.ts';
 import { shipped } from '../support/blueprints.ts';
 
 /** A fake world: the steady state of the initial plan, every instance running and healthy. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/control/controller.ts';
-import { createRandom } from '../../src/control/random.ts';
-import { InvariantAuditor } from '../../src/drill/auditor.ts';
-import { runChecked } from '../../src/drill/run.ts';
+import { createRandom } from '../../src/ports/random.ts';
+import { InvariantAuditor } from '../../src/drill/sim/auditor.ts';
+import { runChecked } from '../../src/drill/sim/run.ts';
 import { MemoryJournal } from '../../src/journal/memory.ts';
 import { Scheduler } from '../../src/substrate/twin/scheduler.ts';
 import { Twin } from '../../src/substrate/twin/twin.ts';

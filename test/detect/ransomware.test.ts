@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RansomwareDetector, type SecuritySample } from '../../src/detect/ransomware.ts';
-import { createRandom } from '../../src/control/random.ts';
+import { createRandom } from '../../src/ports/random.ts';
 
 const WINDOW_MS = 10_000;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runDemandScenario } from '../../src/drill/demand.ts';
-import { cpuDemand, DAY_MS, demandFactor, HOUR_MS, shareCpu } from '../../src/plan/demand.ts';
+import { runDemandScenario } from '../../src/drill/sim/demand.ts';
+import { cpuDemand, DAY_MS, demandFactor, HOUR_MS, shareCpu } from '../../src/model/demand.ts';
 import { shipped } from '../support/blueprints.ts';
 
 const outpatient = { profile: 'outpatient', peakFactor: 3, surgeFactor: 1 };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runDrill } from '../../src/drill/run.ts';
-import { compileSegmentation } from '../../src/plan/segmentation.ts';
+import { runDrill } from '../../src/drill/sim/run.ts';
+import { compileSegmentation } from '../../src/model/segmentation.ts';
 import { reachableFrom } from '../../src/plan/attack-paths.ts';
 import { shipped } from '../support/blueprints.ts';
 

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runDrill } from '../../src/drill/run.ts';
+import { runDrill } from '../../src/drill/sim/run.ts';
 import { canonicalRecord, verifyChain } from '../../src/journal/chain.ts';
 import { SqliteJournal } from '../../src/journal/sqlite.ts';
 import { shipped } from '../support/blueprints.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runDrill } from '../../src/drill/run.ts';
-import { SCENARIOS } from '../../src/drill/scenarios.ts';
+import { runDrill } from '../../src/drill/sim/run.ts';
+import { SCENARIOS } from '../../src/drill/sim/scenarios.ts';
 import { shipped } from '../support/blueprints.ts';
 
 const SEEDS = [1, 2, 3];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runStorm } from '../../src/drill/storm.ts';
+import { runStorm } from '../../src/drill/sim/storm.ts';
 import { shipped } from '../support/blueprints.ts';
 
 /**

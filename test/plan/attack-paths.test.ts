@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerSecurityCommands } from '../../src/cli/security.ts';
 import { analyzeAttackPaths, attackGraph, entryPoints, reachableFrom } from '../../src/plan/attack-paths.ts';
-import { allows, compileSegmentation, flatPolicy, quarantine } from '../../src/plan/segmentation.ts';
+import { allows, compileSegmentation, flatPolicy, quarantine } from '../../src/model/segmentation.ts';
 import { shipped } from '../support/blueprints.ts';
 
 const reference = shipped('university-hospital');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { measureAvailability } from '../../src/cli/plan.ts';
-import { createRandom } from '../../src/control/random.ts';
+import { createRandom } from '../../src/ports/random.ts';
 import { DEFAULT_RELIABILITY, loadBlueprint, type Blueprint } from '../../src/model/index.ts';
 import {
   estimateAvailability,
@@ -9,7 +9,7 @@ import {
   groupFailureRatePerHour,
   HOURS_PER_YEAR,
   type OutageMeasurer,
-} from '../../src/plan/availability.ts';
+} from '../../src/analysis/availability.ts';
 import { ROOT, shipped } from '../support/blueprints.ts';
 
 function variant(name: string, edit: (text: string) => string): Blueprint {

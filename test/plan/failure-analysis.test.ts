@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runDrill } from '../../src/drill/run.ts';
-import { faultsScenario } from '../../src/drill/scenarios.ts';
-import { planPlacement } from '../../src/plan/placement.ts';
-import { analyseFailures, failureCases, type FailureCase } from '../../src/plan/failure-analysis.ts';
+import { runDrill } from '../../src/drill/sim/run.ts';
+import { faultsScenario } from '../../src/drill/sim/scenarios.ts';
+import { planPlacement } from '../../src/capacity/placement.ts';
+import { analyseFailures, failureCases, type FailureCase } from '../../src/analysis/failure-analysis.ts';
 import type { Fault } from '../../src/substrate/twin/twin.ts';
 import type { Blueprint } from '../../src/model/index.ts';
 import { readFileSync } from 'node:fs';

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { buildBlueprint, type Blueprint, type RawBlueprint } from '../../src/model/index.ts';
 import { ExactPlanError, planPlacementExact } from '../../src/plan/exact.ts';
 import { generateCluster } from '../../src/plan/generate.ts';
-import { planPlacement, type PlacementObjective } from '../../src/plan/placement.ts';
-import { checkPlacement } from '../../src/plan/validate-placement.ts';
+import { planPlacement, type PlacementObjective } from '../../src/capacity/placement.ts';
+import { checkPlacement } from '../../src/capacity/placement-rules.ts';
 import { shipped } from '../support/blueprints.ts';
 
 const OBJECTIVES: readonly PlacementObjective[] = ['balanced', 'fewest-hosts'];

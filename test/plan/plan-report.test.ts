@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { registerPlanCommands } from '../../src/cli/plan.ts';
 import { loadBlueprint, type Blueprint } from '../../src/model/index.ts';
 import { generateCluster } from '../../src/plan/generate.ts';
-import { planPlacement } from '../../src/plan/placement.ts';
-import { buildPlanReport } from '../../src/plan/plan-report.ts';
+import { planPlacement } from '../../src/capacity/placement.ts';
+import { buildPlanReport } from '../../src/analysis/plan-report.ts';
 import { ROOT, shipped } from '../support/blueprints.ts';
 
 async function cli(argv: string[], blueprint: Blueprint | null): Promise<{ out: string; err: string; code: number }> {

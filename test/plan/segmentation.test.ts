@@ -14,7 +14,7 @@ import {
   rulesOfVm,
   SegmentationError,
   type SegmentationPolicy,
-} from '../../src/plan/segmentation.ts';
+} from '../../src/model/segmentation.ts';
 import { shipped } from '../support/blueprints.ts';
 
 const reference = shipped('university-hospital');

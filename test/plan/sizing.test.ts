@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadBlueprint, type Blueprint } from '../../src/model/index.ts';
-import { checkAdmission } from '../../src/plan/admission.ts';
-import { planPlacement } from '../../src/plan/placement.ts';
-import { layoutHosts, sizeCluster, SizingError, withHosts } from '../../src/plan/sizing.ts';
+import { checkAdmission } from '../../src/analysis/admission.ts';
+import { planPlacement } from '../../src/capacity/placement.ts';
+import { layoutHosts, sizeCluster, SizingError, withHosts } from '../../src/analysis/sizing.ts';
 import { ROOT, shipped } from '../support/blueprints.ts';
 
 function variant(name: string, edit: (text: string) => string): Blueprint {

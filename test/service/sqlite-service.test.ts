@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type RunningService } from '../../src/service/service.ts';
+import { startService, type RunningService } from '../../src/api/server.ts';
 import { verifyExport, type AuditExport } from '../../src/service/audit.ts';
 import { runCli } from './run-cli.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shipped } from '../support/blueprints.ts';
-import type { JournalEntry } from '../../src/control/ports.ts';
+import type { JournalEntry } from '../../src/ports/index.ts';
 import { buildDrillReport } from '../../src/report/drill-report.ts';
 import { HostAgent } from '../../src/substrate/qemu/agent.ts';
 import { LabError, LabLayout, labPlan, leaseFree, revokes, type Lease, type Revocation } from '../../src/substrate/qemu/lab.ts';

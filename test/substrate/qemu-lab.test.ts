@@ -20,14 +20,14 @@ import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, shipped } from '../support/blueprints.ts';
-import { labStatus, runRealDrill, type RealDrillRun } from '../../src/drill/real.ts';
+import { labStatus, runRealDrill, type RealDrillRun } from '../../src/drill/lab/real.ts';
 import type { Blueprint } from '../../src/model/index.ts';
 import { run, tryRun } from '../../src/substrate/qemu/command.ts';
 import { LabLayout, readManifest, readToken, writeAtomic } from '../../src/substrate/qemu/lab.ts';
 import { listLabResources, setUplink } from '../../src/substrate/qemu/netns.ts';
 import { QemuSubstrate } from '../../src/substrate/qemu/substrate.ts';
 import { RealClock } from '../../src/runtime/real-clock.ts';
-import { compileSegmentation } from '../../src/plan/segmentation.ts';
+import { compileSegmentation } from '../../src/model/segmentation.ts';
 import { labDown, labUp } from '../../src/substrate/qemu/power.ts';
 import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDashboard } from '../../src/api/plugins/web.ts';
 import { injectDemoIncident } from '../../src/cli/service.ts';
 import { CHROMIUM_ARGS } from '../../src/runtime/pdf.ts';
-import { startService, type RunningService } from '../../src/service/service.ts';
+import { startService, type RunningService } from '../../src/api/server.ts';
 import { ROOT } from '../support/blueprints.ts';
 import { CHROMIUM, HAS_CHROMIUM, skipNotice } from './chromium.ts';
 

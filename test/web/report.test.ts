@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerReportCommands } from '../../src/cli/report.ts';
-import { runDrill } from '../../src/drill/run.ts';
+import { runDrill } from '../../src/drill/sim/run.ts';
 import type { DrillReport } from '../../src/report/drill-report.ts';
 import { renderDrillReportHtml } from '../../src/report/html.ts';
 import { ROOT, shipped } from '../support/blueprints.ts';

@@ -1,9 +1,9 @@
 /** Sessions (log in with a password), API tokens and user accounts. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { AccountError } from '../auth/accounts.ts';
+import { AccountError } from '../../service/auth/accounts.ts';
 import { LoginLimiter } from '../auth/rate-limit.ts';
-import { ApiError, apiError } from '../errors.ts';
+import { ApiError, apiError } from '../../errors/index.ts';
 import { route } from '../route.ts';
 import { actorOf } from '../principal.ts';
 import type { PluginOptions } from './types.ts';

@@ -1,7 +1,7 @@
 /** Drills on a fresh simulated twin: start one, read its report. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { ALL_SCENARIOS as SCENARIOS } from '../../drill/scenarios.ts';
+import { ALL_SCENARIOS as SCENARIOS } from '../../drill/sim/scenarios.ts';
 import { actorOf } from '../principal.ts';
 import { route } from '../route.ts';
 import type { PluginOptions } from './types.ts';

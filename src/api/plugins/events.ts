@@ -1,8 +1,8 @@
 /** The live stream of journal events (server-sent events), resumable with Last-Event-ID. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { vendorOf } from '../auth/roles.ts';
-import { apiError } from '../errors.ts';
+import { vendorOf } from '../../service/auth/roles.ts';
+import { apiError } from '../../errors/index.ts';
 import { route } from '../route.ts';
 import type { EventHub } from '../sse.ts';
 import type { PluginOptions } from './types.ts';

@@ -9,11 +9,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { tierOf, type Blueprint } from '../../model/index.ts';
-import { analyseFailures, failureCases } from '../../plan/failure-analysis.ts';
-import { CapacityModel } from '../../plan/capacity.ts';
-import { planInitialPlacement } from '../../plan/first-fit.ts';
-import { cpuDemand, DAY_MS, HOUR_MS, shareCpu } from '../../plan/demand.ts';
-import { compileSegmentation } from '../../plan/segmentation.ts';
+import { analyseFailures, failureCases } from '../../analysis/failure-analysis.ts';
+import { CapacityModel } from '../../capacity/capacity.ts';
+import { planInitialPlacement } from '../../capacity/first-fit.ts';
+import { cpuDemand, DAY_MS, HOUR_MS, shareCpu } from '../../model/demand.ts';
+import { compileSegmentation } from '../../model/segmentation.ts';
 import { analyzeAttackPaths } from '../../plan/attack-paths.ts';
 import { entriesBetween } from '../../journal/store.ts';
 import { route } from '../route.ts';

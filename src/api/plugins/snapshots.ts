@@ -1,7 +1,7 @@
 /** Snapshots of a VM and restores: an operator's restore is approved at once; a vendor's waits for one. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { allows } from '../auth/roles.ts';
+import { allows } from '../../service/auth/roles.ts';
 import { actorOf } from '../principal.ts';
 import { route } from '../route.ts';
 import { NAME, ReasonBody } from '../schemas.ts';

@@ -1,4 +1,4 @@
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../deps.ts';
 
 export interface PluginOptions {
   readonly deps: ApiDeps;

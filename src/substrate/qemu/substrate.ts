@@ -32,10 +32,10 @@ import type {
   SubstrateEvent,
   SubstrateSnapshot,
   VmMetrics,
-} from '../../control/ports.ts';
+} from '../../ports/index.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { AgentAnswer, AgentState, NetworkPolicyRequest } from './agent.ts';
-import type { SegmentationPolicy } from '../../plan/segmentation.ts';
+import type { SegmentationPolicy } from '../../model/segmentation.ts';
 import { type FenceAck, type HeartbeatRecord, type LabLayout, type LabManifest, type Lease, readJson, type Revocation, writeAtomic } from './lab.ts';
 import { PowerController } from './power.ts';
 

@@ -4,7 +4,7 @@
  * event stream. Heartbeat times are carried over as ages ("last seen 1.2 s ago"), so the two
  * processes' clocks need not agree on their zero. If the stream breaks, the client reconnects.
  */
-import type { ActionOutcome, Clock, FencingToken, SnapshotObservation, StartRequest, Substrate, SubstrateEvent, SubstrateSnapshot } from '../../control/ports.ts';
+import type { ActionOutcome, Clock, FencingToken, SnapshotObservation, StartRequest, Substrate, SubstrateEvent, SubstrateSnapshot } from '../../ports/index.ts';
 import type { SubstrateCall, WireEvent, WireSnapshot } from './protocol.ts';
 
 const CALL_TIMEOUT_MS = 5_000;

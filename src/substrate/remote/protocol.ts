@@ -3,7 +3,7 @@
  * calls, server-sent events for the event stream. Times in events are the server's clock; each
  * event carries the server's `nowMs` so the client can carry ages over to its own clock.
  */
-import type { HostObservation, InstanceObservation, SubstrateEvent } from '../../control/ports.ts';
+import type { HostObservation, InstanceObservation, SubstrateEvent } from '../../ports/index.ts';
 
 export interface WireSnapshot {
   readonly atMs: number;

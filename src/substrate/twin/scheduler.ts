@@ -2,7 +2,7 @@
  * The twin's discrete-event scheduler: a Clock whose time advances only from event to event.
  * Ties are broken by insertion order, so a run is a pure function of its inputs.
  */
-import type { Clock, TimerHandle } from '../../control/ports.ts';
+import type { Clock, TimerHandle } from '../../ports/index.ts';
 
 interface Timer {
   readonly atMs: number;

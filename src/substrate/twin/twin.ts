@@ -24,12 +24,12 @@ import type {
   SubstrateEvent,
   SubstrateSnapshot,
   TimerHandle,
-} from '../../control/ports.ts';
-import type { Random } from '../../control/random.ts';
+} from '../../ports/index.ts';
+import type { Random } from '../../ports/random.ts';
 import type { Blueprint, Tier } from '../../model/index.ts';
 import { indexBlueprint, tierOf } from '../../model/index.ts';
-import { cpuDemand, shareCpu } from '../../plan/demand.ts';
-import { allows, quarantine, release, type SegmentationPolicy } from '../../plan/segmentation.ts';
+import { cpuDemand, shareCpu } from '../../model/demand.ts';
+import { allows, quarantine, release, type SegmentationPolicy } from '../../model/segmentation.ts';
 
 export interface TwinParameters {
   readonly heartbeatIntervalMs: number;

@@ -2,7 +2,7 @@
 import { api, ApiFailure } from '../api.ts';
 import { clear, h } from '../dom.ts';
 import { t } from '../i18n.ts';
-import type { ViewContext } from '../main.ts';
+import type { ViewContext } from '../context.ts';
 import type { JournalEntry } from '../api.ts';
 
 const PAGE = 2000;

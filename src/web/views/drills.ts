@@ -7,7 +7,7 @@
 import { api, ApiFailure } from '../api.ts';
 import { announce, clear, h } from '../dom.ts';
 import { lang, seconds, t } from '../i18n.ts';
-import type { ViewContext } from '../main.ts';
+import type { ViewContext } from '../context.ts';
 import type { DrillReport } from '../../report/drill-report.ts';
 import { renderDrillReportHtml } from '../../report/html.ts';
 import { drawChart } from '../charts.ts';

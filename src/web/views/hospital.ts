@@ -6,7 +6,7 @@
 import { api } from '../api.ts';
 import { clear, h } from '../dom.ts';
 import { seconds, t, type Key } from '../i18n.ts';
-import type { ViewContext } from '../main.ts';
+import type { ViewContext } from '../context.ts';
 import { tileState, type ServiceView, type TierView } from '../state.ts';
 
 interface TopologyHost {

@@ -2,7 +2,7 @@
 import { api, streamEvents } from '../api.ts';
 import { announce, h } from '../dom.ts';
 import { seconds, t, type Key } from '../i18n.ts';
-import type { ViewContext } from '../main.ts';
+import type { ViewContext } from '../context.ts';
 import type { ServiceView, TierView } from '../state.ts';
 import { IncidentTimeline, type Step } from '../timeline.ts';
 

@@ -2,7 +2,7 @@
 import { api } from '../api.ts';
 import { h } from '../dom.ts';
 import { t } from '../i18n.ts';
-import type { ViewContext } from '../main.ts';
+import type { ViewContext } from '../context.ts';
 
 interface Security {
   totals: { rules: number; vms: number; vmPairsAllowed: number; vmPairsFlat: number; reductionPercent: number };

@@ -2,11 +2,11 @@
  * The invariant auditor: a reference check of DESIGN.md's safety invariants against the twin's
  * truth (what really runs), after every simulated step. It reads; it never steers.
  */
-import type { Controller } from '../control/controller.ts';
-import type { Clock } from '../control/ports.ts';
-import type { Blueprint } from '../model/index.ts';
-import type { Twin } from '../substrate/twin/twin.ts';
-import { policyDiff, type SegmentationPolicy } from '../plan/segmentation.ts';
+import type { Controller } from '../../control/controller.ts';
+import type { Clock } from '../../ports/index.ts';
+import type { Blueprint } from '../../model/index.ts';
+import type { Twin } from '../../substrate/twin/twin.ts';
+import { policyDiff, type SegmentationPolicy } from '../../model/segmentation.ts';
 
 export interface Violation {
   readonly atMs: number;

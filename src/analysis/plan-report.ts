@@ -13,9 +13,9 @@ import type { Blueprint, ProtectionKind } from '../model/index.ts';
 import { tierOf } from '../model/index.ts';
 import { admissionOf, describeFailing } from './admission.ts';
 import type { AvailabilityReport, ServiceAvailability } from './availability.ts';
-import { CapacityModel } from './capacity.ts';
+import { CapacityModel } from '../capacity/capacity.ts';
 import { analyseFailures, failureCases, type FailureKind, type FailureOutcome } from './failure-analysis.ts';
-import type { PlacementResult } from './placement.ts';
+import type { PlacementResult } from '../capacity/placement.ts';
 
 export interface PlanPlacementEntry {
   readonly vm: string;

@@ -30,11 +30,10 @@
  * - Every VM is placed, and every failover VM has its secondary.
  */
 import type { Blueprint, Host } from '../model/index.ts';
-import { tierOf } from '../model/index.ts';
+import { MEMORY_OVERCOMMIT_RATIO, tierOf, vmCost } from '../model/index.ts';
 import type { Placement } from './capacity.ts';
 
-/** A tier that allows memory overcommit counts a VM's memory at 1 / this ratio. */
-export const MEMORY_OVERCOMMIT_RATIO = 1.5;
+export { MEMORY_OVERCOMMIT_RATIO } from '../model/index.ts';
 /** Keeps fractional vCPU sums (0.5 + 1.5 + ...) from failing on rounding. */
 export const CAPACITY_EPSILON = 1e-9;
 
@@ -140,8 +139,7 @@ export function placementRules(blueprint: Blueprint, options: RuleOptions = {}):
         name: vm.name,
         service: serviceIndex,
         tier: tier.name,
-        cores: vm.vcpu / tier.cpuOvercommit,
-        memoryGiB: tier.memoryOvercommit ? vm.memoryGiB / ratio : vm.memoryGiB,
+        ...vmCost(vm, tier, ratio),
         failover: tier.mechanism === 'failover',
         needsGenerator,
         secondaryDomain,

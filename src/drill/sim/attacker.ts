@@ -9,14 +9,13 @@
  * and continues low and slow (one probe every 4 min on average) for a dwell time of 1–4 h, then
  * encryption from Te, with an attempt to delete the snapshots of every VM it holds.
  */
-import type { Random } from '../control/random.ts';
-import type { Clock } from '../control/ports.ts';
-import type { Blueprint } from '../model/index.ts';
-import { compileSegmentation, type SegmentationPolicy } from '../plan/segmentation.ts';
-import type { Twin } from '../substrate/twin/twin.ts';
-import type { Scenario, ScenarioContext, ScenarioStep } from './scenarios.ts';
+import type { Random } from '../../ports/random.ts';
+import type { Clock } from '../../ports/index.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { compileSegmentation, type SegmentationPolicy } from '../../model/segmentation.ts';
+import type { Twin } from '../../substrate/twin/twin.ts';
 
-const MINUTE_S = 60;
+export const MINUTE_S = 60;
 const COMMON_PORTS = [22, 53, 104, 389, 443, 445, 514, 1433, 1521, 2575, 3389, 5432, 8080, 8443];
 const MAX_PROBES = 2000;
 const MAX_DELETE_ATTEMPTS_PER_VM = 50;
@@ -152,66 +151,3 @@ function gaussian(random: Random): number {
   const u = Math.max(1e-12, random.next());
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
 }
-
-/** The target VM: the named system (its VMs drawn by the seed), or a seeded non-continuous system. */
-export function attackTarget(context: ScenarioContext, random: Random): { service: string; vm: string; vendor: string } {
-  const { blueprint } = context;
-  const vendorNetworks = new Set(blueprint.networks.filter((network) => network.kind === 'vendor').map((network) => network.vendor));
-  let candidates = blueprint.services.filter((service) => vendorNetworks.has(service.vendor));
-  if (context.target !== undefined) {
-    candidates = blueprint.services.filter((service) => service.name === context.target || service.vms.some((vm) => vm.name === context.target));
-    if (candidates.length === 0) throw new Error(`no system or VM "${context.target}" in ${blueprint.name}`);
-  } else {
-    candidates = candidates.filter((service) => blueprint.tiers.get(service.tier)?.mechanism !== 'failover');
-  }
-  const service = random.pick(candidates);
-  const vm = service.vms.find((candidate) => candidate.name === context.target) ?? random.pick(service.vms);
-  return { service: service.name, vm: vm.name, vendor: service.vendor };
-}
-
-function vendorNetwork(blueprint: Blueprint, vendor: string): string {
-  const network = blueprint.networks.find((candidate) => candidate.kind === 'vendor' && candidate.vendor === vendor);
-  if (network === undefined) throw new Error(`vendor ${vendor} has no remote-maintenance network in ${blueprint.name}`);
-  return network.name;
-}
-
-function attackScenario(name: string, summary: string, shape: { lateral: boolean; scan: boolean }): Scenario {
-  return {
-    name,
-    summary,
-    security: true,
-    plan(context) {
-      const random = (context.random ?? fallbackRandom()).fork(`attack/${name}`);
-      const target = attackTarget(context, random.fork('target'));
-      const entryNetwork = vendorNetwork(context.blueprint, target.vendor);
-      const timing = random.fork('timing');
-      const intrusionAfterS = 5 * MINUTE_S + timing.int(25 * MINUTE_S);
-      const dwellS = 60 * MINUTE_S + timing.int(180 * MINUTE_S);
-      const attacker = new Attacker(
-        { entryNetwork, firstVm: target.vm, lateral: shape.lateral, maxFootholds: shape.lateral ? 5 : 1, exploitProbability: 0.35, scanFromEntry: shape.scan },
-        random.fork('attacker'),
-      );
-      const steps: ScenarioStep[] = [
-        { afterS: intrusionAfterS, kind: 'attack', label: 'intrusion', run: (runtime) => attacker.intrude(runtime) },
-        { afterS: intrusionAfterS + dwellS, kind: 'attack', label: 'encryption', run: (runtime) => attacker.encrypt(runtime) },
-      ];
-      return {
-        description: `${shape.scan ? "vendor VPN misused" : 'ransomware'}: intrusion through ${entryNetwork} into ${target.vm} (${target.service}) ${Math.round(intrusionAfterS / 60)} min in, ${shape.lateral ? 'spreading along allowed flows, ' : ''}encryption ${Math.round(dwellS / 60)} min later`,
-        steps,
-        attacker,
-        entry: entryNetwork,
-        target: target.vm,
-      };
-    },
-  };
-}
-
-function fallbackRandom(): Random {
-  throw new Error('cyber scenarios need the drill\'s seeded random stream');
-}
-
-export const CYBER_SCENARIOS: readonly Scenario[] = [
-  attackScenario('ransomware', 'intrusion through a vendor VPN, dormant probing, then one system\'s disk encrypted: detect, quarantine, restore the last clean snapshot', { lateral: false, scan: false }),
-  attackScenario('ransomware-lateral', 'the same, spreading to other VMs along allowed flows; segmentation bounds how far', { lateral: true, scan: false }),
-  attackScenario('vendor-vpn-compromise', "a vendor's VPN misused: it scans the whole hospital, reaches only that vendor's VMs, then encrypts one", { lateral: false, scan: true }),
-];

@@ -3,12 +3,12 @@
  * the week the benchmark simulates, and a soak test of the controller. Invariants are checked
  * after every simulated instant.
  */
-import { Controller } from '../control/controller.ts';
-import { createRandom } from '../control/random.ts';
-import { MemoryJournal } from '../journal/memory.ts';
-import type { Blueprint } from '../model/index.ts';
-import { Scheduler } from '../substrate/twin/scheduler.ts';
-import { faultTarget, Twin, type Fault } from '../substrate/twin/twin.ts';
+import { Controller } from '../../control/controller.ts';
+import { createRandom } from '../../ports/random.ts';
+import { MemoryJournal } from '../../journal/memory.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { Scheduler } from '../../substrate/twin/scheduler.ts';
+import { faultTarget, Twin, type Fault } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
 import { runChecked } from './run.ts';
 import { drawFault } from './storm.ts';

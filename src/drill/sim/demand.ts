@@ -4,13 +4,13 @@
  * and every VM's CPU ready time is measured — with the rebalancer on or off, so that the two can
  * be shown side by side.
  */
-import { Controller } from '../control/controller.ts';
-import { createRandom } from '../control/random.ts';
-import { MemoryJournal } from '../journal/memory.ts';
-import type { Blueprint } from '../model/index.ts';
-import { HOUR_MS } from '../plan/demand.ts';
-import { Scheduler } from '../substrate/twin/scheduler.ts';
-import { Twin } from '../substrate/twin/twin.ts';
+import { Controller } from '../../control/controller.ts';
+import { createRandom } from '../../ports/random.ts';
+import { MemoryJournal } from '../../journal/memory.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { HOUR_MS } from '../../model/demand.ts';
+import { Scheduler } from '../../substrate/twin/scheduler.ts';
+import { Twin } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
 import { runChecked } from './run.ts';
 

@@ -5,12 +5,12 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { SubstrateEvent } from '../../control/ports.ts';
-import { createRandom } from '../../control/random.ts';
-import type { Blueprint } from '../../model/index.ts';
-import { RealClock } from '../../runtime/real-clock.ts';
-import { Twin, type Fault } from '../twin/twin.ts';
-import { SUBSTRATE_CALLS, type WireEvent, type WireSnapshot } from './protocol.ts';
+import type { SubstrateEvent } from '../ports/index.ts';
+import { createRandom } from '../ports/random.ts';
+import type { Blueprint } from '../model/index.ts';
+import { RealClock } from '../runtime/real-clock.ts';
+import { Twin, type Fault } from '../substrate/twin/twin.ts';
+import { SUBSTRATE_CALLS, type WireEvent, type WireSnapshot } from '../substrate/remote/protocol.ts';
 
 export interface TwinServer {
   readonly app: FastifyInstance;

@@ -1,19 +1,8 @@
 /**
- * The ports the core declares and adapters implement: Clock, Substrate, Journal.
- * Nothing here does I/O; adapters live under substrate/ and journal/.
+ * The Substrate port: what the controller observes of hosts, VMs, datastores and snapshots, and the
+ * fenced actions it asks for. The twin, the QEMU lab and the remote twin implement it. No I/O here.
  */
-import type { SegmentationPolicy } from '../plan/segmentation.ts';
-
-export type TimerHandle = { readonly id: number };
-
-/** Time for the core. The twin's scheduler is one Clock, real time is another. */
-export interface Clock {
-  nowMs(): number;
-  /** Runs `callback` once the clock reaches `atMs` (at once, asynchronously, if it already has). */
-  at(atMs: number, callback: () => void): TimerHandle;
-  cancel(handle: TimerHandle): void;
-}
-
+import type { SegmentationPolicy } from '../model/segmentation.ts';
 export type HeartbeatChannel = 'management' | 'datastore';
 export type InstanceRole = 'primary' | 'secondary';
 export type InstanceState = 'booting' | 'running' | 'stopping' | 'stopped';
@@ -205,28 +194,4 @@ export interface Substrate {
    * network and datastore.
    */
   promoteRestored?(request: { token: FencingToken; vm: string; restoreId: string }): MaybePromise<ActionOutcome>;
-}
-
-export type JournalKind = 'fault' | 'observation' | 'decision' | 'action' | 'outcome' | 'drill' | 'audit';
-
-export interface JournalRecord {
-  readonly atMs: number;
-  readonly kind: JournalKind;
-  readonly type: string;
-  readonly subject: string;
-  readonly actor: string;
-  readonly data: Readonly<Record<string, unknown>>;
-}
-
-export interface JournalEntry extends JournalRecord {
-  readonly seq: number;
-  readonly hash: string;
-  readonly previousHash: string;
-}
-
-/** Append-only, hash-chained event log. */
-export interface Journal {
-  append(record: JournalRecord): JournalEntry;
-  entries(fromSeq?: number): readonly JournalEntry[];
-  readonly length: number;
 }

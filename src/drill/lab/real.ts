@@ -13,18 +13,18 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Controller } from '../control/controller.ts';
-import type { ControllerTimings } from '../control/decide.ts';
-import type { InstanceObservation, Journal, JournalEntry } from '../control/ports.ts';
-import { MemoryJournal } from '../journal/memory.ts';
-import type { Blueprint } from '../model/index.ts';
-import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
-import { compileSegmentation } from '../plan/segmentation.ts';
-import { RealClock } from '../runtime/real-clock.ts';
-import { LabError, LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../substrate/qemu/lab.ts';
-import { namespacePids, setUplink } from '../substrate/qemu/netns.ts';
-import { fetchAgentState, labDown, labUp, PowerController } from '../substrate/qemu/power.ts';
-import { QemuSubstrate } from '../substrate/qemu/substrate.ts';
+import { Controller } from '../../control/controller.ts';
+import type { ControllerTimings } from '../../control/decide.ts';
+import type { InstanceObservation, Journal, JournalEntry } from '../../ports/index.ts';
+import { MemoryJournal } from '../../journal/memory.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
+import { compileSegmentation } from '../../model/segmentation.ts';
+import { RealClock } from '../../runtime/real-clock.ts';
+import { LabError, LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../../substrate/qemu/lab.ts';
+import { namespacePids, setUplink } from '../../substrate/qemu/netns.ts';
+import { fetchAgentState, labDown, labUp, PowerController } from '../../substrate/qemu/power.ts';
+import { QemuSubstrate } from '../../substrate/qemu/substrate.ts';
 import { rm } from 'node:fs/promises';
 
 export const REAL_SCENARIOS = ['host-failure', 'host-isolation', 'storage-path-loss', 'agent-failure', 'migrate'] as const;

@@ -3,7 +3,7 @@
  * (the hospital's rhythm in shared/data/reference-hospital.md), and how a host's CPU is shared
  * out when demand exceeds it. Pure functions of time; the twin and the rebalancer both use them.
  */
-import type { DemandProfile } from '../model/index.ts';
+import type { DemandProfile } from './index.ts';
 
 /** Simulated time zero is a Monday, 00:00, on the 1st of a month. */
 export const DAY_MS = 86_400_000;

@@ -3,47 +3,12 @@
  * the twin's state at the moment of the fault (the busiest host, rack or room), never to suit the
  * outcome.
  */
-import type { Random } from '../control/random.ts';
-import type { Blueprint } from '../model/index.ts';
-import type { Fault, Twin } from '../substrate/twin/twin.ts';
-import { CYBER_SCENARIOS, type Attacker, type AttackRuntime } from './cyber.ts';
-
-export interface ScenarioStep {
-  /** Seconds after the fault time. */
-  readonly afterS: number;
-  readonly kind: 'inject' | 'heal' | 'power-on' | 'attack' | 'evacuate' | 'release';
-  readonly fault?: Fault;
-  readonly host?: string;
-  /** An attacker's move (cyber drills): what it does is the scenario's, run at the step's time. */
-  readonly label?: string;
-  readonly run?: (runtime: AttackRuntime) => void;
-}
-
-export interface ScenarioPlan {
-  readonly description: string;
-  readonly steps: readonly ScenarioStep[];
-  /** Cyber drills: the attacker, where it came in, and the VM it went for first. */
-  readonly attacker?: Attacker;
-  readonly entry?: string;
-  readonly target?: string;
-}
-
-export interface ScenarioContext {
-  readonly blueprint: Blueprint;
-  readonly twin: Twin;
-  /** The drill's seeded stream for the scenario's own choices (cyber drills: targets and timing). */
-  readonly random?: Random;
-  /** A system (or VM) the operator chose to attack (`--target`). */
-  readonly target?: string;
-}
-
-export interface Scenario {
-  readonly name: string;
-  readonly summary: string;
-  /** The controller runs its security loop (segmentation enforced, telemetry, ransomware detection). */
-  readonly security?: boolean;
-  plan(context: ScenarioContext): ScenarioPlan;
-}
+import type { Random } from '../../ports/random.ts';
+import type { Blueprint } from '../../model/index.ts';
+import type { Fault, Twin } from '../../substrate/twin/twin.ts';
+import { CYBER_SCENARIOS } from './cyber.ts';
+import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
+export type { Scenario, ScenarioContext, ScenarioPlan, ScenarioStep } from './scenario.ts';
 
 const HOUR_S = 3600;
 

@@ -15,7 +15,7 @@
  * a quarantined VM. A blueprint that declares a flow to a management network explicitly gets that
  * rule like any other (visible in the policy, and removed by a quarantine).
  */
-import type { Blueprint } from '../model/index.ts';
+import type { Blueprint } from './index.ts';
 
 /** Port 0 is never a real TCP/UDP port (flows use 1–65535), so it marks "any port". */
 export const ANY_PORT = 0;

@@ -4,12 +4,12 @@
  * losses at the twin while the auditor checks the invariants after every event; then a liveness
  * phase repairs everything in random order and demands that the hospital converge in a budget.
  */
-import { Controller } from '../control/controller.ts';
-import { createRandom, type Random } from '../control/random.ts';
-import { MemoryJournal } from '../journal/memory.ts';
-import type { Blueprint } from '../model/index.ts';
-import { Scheduler } from '../substrate/twin/scheduler.ts';
-import { Twin, faultTarget, type Fault } from '../substrate/twin/twin.ts';
+import { Controller } from '../../control/controller.ts';
+import { createRandom, type Random } from '../../ports/random.ts';
+import { MemoryJournal } from '../../journal/memory.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { Scheduler } from '../../substrate/twin/scheduler.ts';
+import { Twin, faultTarget, type Fault } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor, type Violation } from './auditor.ts';
 
 export interface StormOptions {

@@ -4,13 +4,10 @@
  * full: memory is never overcommitted.
  */
 import type { Blueprint, BlueprintIndex, Host, Service, Tier, Vm } from '../model/index.ts';
-import { indexBlueprint, tierOf } from '../model/index.ts';
-import { MEMORY_OVERCOMMIT_RATIO } from './validate-placement.ts';
+import { indexBlueprint, tierOf, vmCost } from '../model/index.ts';
 
-export interface VmCost {
-  readonly cores: number;
-  readonly memoryGiB: number;
-}
+export type { VmCost } from '../model/index.ts';
+import type { VmCost } from '../model/index.ts';
 
 /** What the controller needs to know of a VM, looked up once. */
 export interface VmInfo {
@@ -31,7 +28,7 @@ export class CapacityModel {
       const service = this.index.service.get(vm.service)!;
       const tier = tierOf(blueprint, service);
       // The same cost rules as the planner's (validate-placement.ts), so plan and controller agree.
-      this.costs.set(vm.name, { cores: vm.vcpu / tier.cpuOvercommit, memoryGiB: tier.memoryOvercommit ? vm.memoryGiB / MEMORY_OVERCOMMIT_RATIO : vm.memoryGiB });
+      this.costs.set(vm.name, vmCost(vm, tier));
       this.priorities.set(vm.name, tier.priority);
       this.infos.set(vm.name, { vm, service, tier });
     }

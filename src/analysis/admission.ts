@@ -6,7 +6,7 @@
  * the controller's own decide() what it would do.
  */
 import type { Blueprint, ProtectionKind } from '../model/index.ts';
-import type { Placement } from './capacity.ts';
+import type { Placement } from '../capacity/capacity.ts';
 import { analyseFailures, failureCases, type FailureOutcome } from './failure-analysis.ts';
 
 export interface AdmissionResult {

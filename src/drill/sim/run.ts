@@ -3,18 +3,18 @@
  * runs, then a scenario's faults and repairs, the controller recovering, and the report computed
  * from the journal. Same blueprint + scenario + seed ⇒ the same journal, byte for byte.
  */
-import { Controller } from '../control/controller.ts';
-import type { ControllerTimings } from '../control/decide.ts';
-import type { Journal, JournalEntry } from '../control/ports.ts';
-import { createRandom } from '../control/random.ts';
-import { MemoryJournal } from '../journal/memory.ts';
-import type { Blueprint } from '../model/index.ts';
-import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
-import { Scheduler } from '../substrate/twin/scheduler.ts';
-import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../substrate/twin/twin.ts';
+import { Controller } from '../../control/controller.ts';
+import type { ControllerTimings } from '../../control/decide.ts';
+import type { Journal, JournalEntry } from '../../ports/index.ts';
+import { createRandom } from '../../ports/random.ts';
+import { MemoryJournal } from '../../journal/memory.ts';
+import type { Blueprint } from '../../model/index.ts';
+import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
+import { Scheduler } from '../../substrate/twin/scheduler.ts';
+import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
 import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioStep } from './scenarios.ts';
-import type { Attacker } from './cyber.ts';
+import type { Attacker } from './attacker.ts';
 
 export interface DrillOptions {
   readonly blueprint: Blueprint;

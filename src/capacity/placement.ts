@@ -27,7 +27,7 @@ import {
   placementRules,
   type PlacementRules,
   type RuleOptions,
-} from './validate-placement.ts';
+} from './placement-rules.ts';
 
 export type PlacementObjective = 'fewest-hosts' | 'balanced';
 

@@ -6,18 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { buildApp, type ApiDeps, type HealthState } from '../api/app.ts';
-import type { ScryptCost } from '../api/auth/passwords.ts';
+import { buildApp, type ApiDeps, type HealthState } from './app.ts';
+import type { ScryptCost } from '../service/auth/passwords.ts';
 import type { ControllerTimings } from '../control/decide.ts';
-import type { Substrate } from '../control/ports.ts';
-import { createRandom } from '../control/random.ts';
+import type { Substrate } from '../ports/index.ts';
+import { createRandom } from '../ports/random.ts';
 import { loadBlueprint, type Blueprint } from '../model/index.ts';
 import { Twin } from '../substrate/twin/twin.ts';
 import { RemoteSubstrate } from '../substrate/remote/client.ts';
-import { createSigner, newSigningKeyPem } from './audit.ts';
-import { WallClock } from './clock.ts';
-import { ControlPlane } from './control-plane.ts';
-import { openStorage, type LeadershipState, type Storage } from './storage.ts';
+import { createSigner, newSigningKeyPem } from '../service/audit.ts';
+import { WallClock } from '../service/clock.ts';
+import { ControlPlane } from '../service/control-plane.ts';
+import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
 
 export interface ServiceOptions {
   /** sqlite:PATH, :memory: or postgres://… */

@@ -24,7 +24,7 @@
  *   units at once (the beta-factor model of IEC 61508-6); the group is back after one unit's MTTR.
  * Planned maintenance is not an outage here: hosts are evacuated by live migration first.
  */
-import type { Random } from '../control/random.ts';
+import type { Random } from '../ports/random.ts';
 import type { Blueprint, FailureRate, RedundantFailureRate } from '../model/index.ts';
 import { tierOf } from '../model/index.ts';
 

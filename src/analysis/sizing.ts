@@ -15,9 +15,9 @@
  */
 import type { Blueprint, Host, HostModel, PowerFeed, ProtectionKind } from '../model/index.ts';
 import { admissionOf, describeFailing } from './admission.ts';
-import { CapacityModel } from './capacity.ts';
+import { CapacityModel } from '../capacity/capacity.ts';
 import { analyseFailures, failureCases } from './failure-analysis.ts';
-import { planPlacement } from './placement.ts';
+import { planPlacement } from '../capacity/placement.ts';
 
 export interface SizingOptions {
   readonly hostModel: string;

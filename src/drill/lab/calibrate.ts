@@ -9,19 +9,19 @@
  * initial placement, and the fault strikes the same host on both (the host of the continuous
  * service's primary; for maintenance, the busiest host without a continuous VM).
  */
-import type { ControllerTimings } from '../control/decide.ts';
-import type { JournalEntry } from '../control/ports.ts';
-import type { Blueprint } from '../model/index.ts';
+import type { ControllerTimings } from '../../control/decide.ts';
+import type { JournalEntry } from '../../ports/index.ts';
+import type { Blueprint } from '../../model/index.ts';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { SqliteJournal } from '../journal/sqlite.ts';
-import { buildDrillReport, type DrillReport } from '../report/drill-report.ts';
-import { LabLayout } from '../substrate/qemu/lab.ts';
-import { labDown } from '../substrate/qemu/power.ts';
-import type { Fault, TwinParameters } from '../substrate/twin/twin.ts';
+import { SqliteJournal } from '../../journal/sqlite.ts';
+import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
+import { LabLayout } from '../../substrate/qemu/lab.ts';
+import { labDown } from '../../substrate/qemu/power.ts';
+import type { Fault, TwinParameters } from '../../substrate/twin/twin.ts';
 import { LAB_CONTROLLER_TIMINGS, runRealDrill, targetHost, type RealScenario } from './real.ts';
-import { runDrill } from './run.ts';
-import type { Scenario, ScenarioContext, ScenarioStep } from './scenarios.ts';
+import { runDrill } from '../sim/run.ts';
+import type { Scenario, ScenarioContext, ScenarioStep } from '../sim/scenarios.ts';
 
 export const CALIBRATION_SCENARIOS: readonly RealScenario[] = ['host-failure', 'host-isolation', 'storage-path-loss', 'migrate'];
 
@@ -95,7 +95,7 @@ function twinScenario(scenario: RealScenario, pickHost: (context: ScenarioContex
   };
 }
 
-/** The same host the real drill picks (src/drill/real.ts), from the twin's state at the fault. */
+/** The same host the real drill picks (src/drill/lab/real.ts), from the twin's state at the fault. */
 function twinTarget(scenario: RealScenario, blueprint: Blueprint): (context: ScenarioContext) => string {
   return (context) => targetHost(context.twin.snapshot().instances, blueprint, scenario);
 }

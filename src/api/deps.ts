@@ -1,0 +1,39 @@
+/** What the HTTP app is built from (buildApp in app.ts); plugins and metrics import it from here. */
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { JournalStore } from '../journal/store.ts';
+import type { ControlPlane } from '../service/control-plane.ts';
+import type { AuditSigner } from '../service/audit.ts';
+import type { AccountStore } from '../service/auth/accounts.ts';
+import type { LoginLimiter } from './auth/rate-limit.ts';
+import type { EventHub } from './sse.ts';
+
+export interface HealthState {
+  /** Serving requests at all. */
+  readonly live: boolean;
+  /** Ready for traffic: the journal is open and this instance leads or follows a known leader. */
+  readonly ready: boolean;
+  readonly role: 'leader' | 'follower' | 'starting' | 'stopping';
+  readonly instanceId: string;
+  readonly leaderId: string | null;
+  readonly epoch: number;
+  readonly detail: string;
+}
+
+export interface ApiDeps {
+  readonly plane: ControlPlane;
+  readonly accounts: AccountStore;
+  readonly journal: JournalStore;
+  readonly signer: AuditSigner;
+  readonly health?: () => HealthState;
+  readonly loginLimiter?: LoginLimiter;
+  /** Pino logger options, a logger instance, or false (tests). */
+  readonly logger?: boolean | { level?: string; stream?: NodeJS.WritableStream } | FastifyBaseLogger;
+  readonly wallNowMs?: () => number;
+  readonly sessionTtlMs?: number;
+  readonly sseHeartbeatMs?: number;
+}
+
+export interface ApiApp {
+  readonly app: FastifyInstance;
+  readonly events: EventHub;
+}

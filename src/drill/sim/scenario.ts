@@ -1,0 +1,42 @@
+/** The shape of a drill scenario: its steps (faults, repairs, attacker moves) planned from the twin's state. */
+import type { Random } from '../../ports/random.ts';
+import type { Blueprint } from '../../model/index.ts';
+import type { Fault, Twin } from '../../substrate/twin/twin.ts';
+import type { Attacker, AttackRuntime } from './attacker.ts';
+
+export interface ScenarioStep {
+  /** Seconds after the fault time. */
+  readonly afterS: number;
+  readonly kind: 'inject' | 'heal' | 'power-on' | 'attack' | 'evacuate' | 'release';
+  readonly fault?: Fault;
+  readonly host?: string;
+  /** An attacker's move (cyber drills): what it does is the scenario's, run at the step's time. */
+  readonly label?: string;
+  readonly run?: (runtime: AttackRuntime) => void;
+}
+
+export interface ScenarioPlan {
+  readonly description: string;
+  readonly steps: readonly ScenarioStep[];
+  /** Cyber drills: the attacker, where it came in, and the VM it went for first. */
+  readonly attacker?: Attacker;
+  readonly entry?: string;
+  readonly target?: string;
+}
+
+export interface ScenarioContext {
+  readonly blueprint: Blueprint;
+  readonly twin: Twin;
+  /** The drill's seeded stream for the scenario's own choices (cyber drills: targets and timing). */
+  readonly random?: Random;
+  /** A system (or VM) the operator chose to attack (`--target`). */
+  readonly target?: string;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly summary: string;
+  /** The controller runs its security loop (segmentation enforced, telemetry, ransomware detection). */
+  readonly security?: boolean;
+  plan(context: ScenarioContext): ScenarioPlan;
+}

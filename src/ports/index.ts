@@ -1,0 +1,7 @@
+/**
+ * The ports the core declares and adapters implement: Clock, Random, Substrate, Journal.
+ * Nothing here does I/O; adapters live under substrate/, journal/ and runtime/.
+ */
+export * from './clock.ts';
+export * from './journal.ts';
+export * from './substrate.ts';
