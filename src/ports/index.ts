@@ -5,3 +5,4 @@
 export * from './clock.ts';
 export * from './journal.ts';
 export * from './substrate.ts';
+export * from './events.ts';

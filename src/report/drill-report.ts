@@ -2,8 +2,8 @@
  * The drill report, computed from the journal alone: measured values come from what was observed
  * (fault injected → health check passing again; last replicated write → fault), never from the plan.
  */
-import type { JournalEntry } from '../ports/index.ts';
-import type { Blueprint } from '../model/index.ts';
+import { eventsOf, isEvent, type EventEntry, type JournalEntry, type JournalEventType } from '../ports/index.ts';
+import type { Blueprint, Service } from '../model/index.ts';
 import { effectiveRtoS, tierOf } from '../model/index.ts';
 
 export interface ServiceResult {
@@ -95,25 +95,73 @@ export interface ReportInput {
 
 const round = (value: number) => Math.round(value * 1000) / 1000;
 
+/** What the journal shows of each VM after the fault: outages, recoveries, data lost, and why. */
+interface Observed {
+  readonly faultAtMs: number;
+  readonly affected: Set<string>;
+  readonly downSince: Map<string, number>;
+  readonly lastRecovery: Map<string, number>;
+  readonly rpoMs: Map<string, number>;
+  readonly coldRestart: Map<string, string>;
+  readonly shedReason: Map<string, string>;
+  readonly restoredFromSnapshot: Set<string>;
+  /** Real VMs: acknowledged writes lost per probed VM (null: unknown). */
+  readonly writesLost: Map<string, number | null>;
+  /** The drill probed the guests itself (real VMs): its probes replace what the controller observed. */
+  readonly probed: boolean;
+}
+
 export function buildDrillReport(input: ReportInput): DrillReport {
   const { blueprint, entries } = input;
-  const faults = entries.filter((entry) => entry.kind === 'fault' && entry.type === 'fault.injected');
+  const faults = eventsOf(entries, 'fault.injected').filter((entry) => entry.kind === 'fault');
   const faultAtMs = faults[0]?.atMs ?? 0;
   const endedAtMs = entries.length > 0 ? entries[entries.length - 1]!.atMs : 0;
-  const vmToService = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
+  const observed = observe(blueprint, entries, faults, faultAtMs);
+  if (observed.probed) observeProbes(entries, observed);
+  const services = blueprint.services.map((service) => serviceResult(blueprint, service, observed));
+  const systemsStayedUp = services.filter((service) => !service.affected).length;
+  const incidents: Incident[] = faults.map((fault) =>
+    fault.data.kind === 'ransomware-encryption'
+      ? securityIncident(fault, entries, blueprint, { systemsStayedUp, systemsTotal: services.length })
+      : faultIncident(fault, entries, blueprint, observed),
+  );
+  const shed = services.filter((service) => service.shed === true).length;
+  const met = services.filter((service) => service.met).length;
+  return {
+    scenario: input.scenario,
+    description: input.description,
+    seed: input.seed,
+    substrate: input.substrate,
+    blueprint: blueprint.name,
+    faultAtS: round(faultAtMs / 1000),
+    endedAtS: round(endedAtMs / 1000),
+    services,
+    invariants: input.invariants,
+    ...(input.quarantineViolations === undefined ? {} : { quarantineViolations: input.quarantineViolations }),
+    summary: { met, missed: services.length - met, shed, unaffected: services.filter((service) => !service.affected).length },
+    incidents,
+    decisions: decisionsAfter(entries, faultAtMs),
+  };
+}
 
-  // Per VM: healthy primary instances over time, and the outages that began after the fault.
+/** Per VM: healthy primary instances over time, and the outages that began after the fault. */
+function observe(blueprint: Blueprint, entries: readonly JournalEntry[], faults: readonly EventEntry<'fault.injected'>[], faultAtMs: number): Observed {
+  const observed: Observed = {
+    faultAtMs,
+    affected: new Set(),
+    downSince: new Map(),
+    lastRecovery: new Map(),
+    rpoMs: new Map(),
+    coldRestart: new Map(),
+    shedReason: new Map(),
+    restoredFromSnapshot: new Set(),
+    writesLost: new Map(),
+    probed: entries.some((entry) => isEvent(entry, 'probe.started')),
+  };
+  const { affected, downSince, lastRecovery, rpoMs } = observed;
   const healthy = new Map<string, Set<string>>();
-  const downSince = new Map<string, number>();
-  const lastRecovery = new Map<string, number>();
-  const affected = new Set<string>();
-  const rpoMs = new Map<string, number>();
-  const coldRestart = new Map<string, string>();
-  const shedReason = new Map<string, string>();
-  const instanceHost = new Map<string, string>();
   // Restored from a snapshot after an attack: the encryption start of each attacked VM.
   const encryptedAtMs = new Map<string, number>();
-  const restoredFromSnapshot = new Set<string>();
   for (const fault of faults) if (fault.data.kind === 'ransomware-encryption') encryptedAtMs.set(fault.subject, fault.atMs);
   for (const vm of blueprint.vms) healthy.set(vm.name, new Set());
 
@@ -134,186 +182,164 @@ export function buildDrillReport(input: ReportInput): DrillReport {
   };
 
   for (const entry of entries) {
-    const data = entry.data;
-    if (entry.type === 'vm.instance') {
-      const instance = String(data.instance);
-      instanceHost.set(instance, String(data.host));
-      setHealthy(entry.subject, instance, data.healthy === true && data.role === 'primary' && data.state === 'running', entry.atMs);
-    } else if (entry.type === 'vm.removed') {
-      setHealthy(entry.subject, String(data.instance), false, entry.atMs);
-    } else if (entry.kind === 'action' && entry.type === 'startVm' && data.ok === true && data.role === 'primary' && entry.atMs >= faultAtMs && faults.length > 0) {
-      const restorePointMs = typeof data.restorePointMs === 'number' ? data.restorePointMs : null;
+    if (isEvent(entry, 'vm.instance')) {
+      const { data } = entry;
+      setHealthy(entry.subject, data.instance, data.healthy === true && data.role === 'primary' && data.state === 'running', entry.atMs);
+    } else if (isEvent(entry, 'vm.removed')) {
+      setHealthy(entry.subject, entry.data.instance, false, entry.atMs);
+    } else if (isEvent(entry, 'startVm') && entry.kind === 'action' && entry.data.ok === true && entry.data.role === 'primary' && entry.atMs >= faultAtMs && faults.length > 0) {
+      const restorePointMs = typeof entry.data.restorePointMs === 'number' ? entry.data.restorePointMs : null;
       if (restorePointMs !== null) {
         const lostMs = Math.max(0, faultAtMs - restorePointMs);
         rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, lostMs));
       }
-    } else if (entry.kind === 'action' && entry.type === 'promoteRestored' && data.ok === true && typeof data.restorePointMs === 'number') {
+    } else if (isEvent(entry, 'promoteRestored') && entry.kind === 'action' && entry.data.ok === true && typeof entry.data.restorePointMs === 'number') {
       // Restored from an immutable snapshot: the clean data lost runs from the restore point to the encryption start.
       const startMs = encryptedAtMs.get(entry.subject) ?? faultAtMs;
-      rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, Math.max(0, startMs - data.restorePointMs)));
-      restoredFromSnapshot.add(entry.subject);
-    } else if (entry.type === 'vm.cold-restart' && entry.atMs >= faultAtMs) {
-      coldRestart.set(entry.subject, String(data.reason));
-    } else if (entry.type === 'vm.shed' && entry.atMs >= faultAtMs) {
-      shedReason.set(entry.subject, String(data.reason));
+      rpoMs.set(entry.subject, Math.max(rpoMs.get(entry.subject) ?? 0, Math.max(0, startMs - entry.data.restorePointMs)));
+      observed.restoredFromSnapshot.add(entry.subject);
+    } else if (isEvent(entry, 'vm.cold-restart') && entry.atMs >= faultAtMs) {
+      observed.coldRestart.set(entry.subject, String(entry.data.reason));
+    } else if (isEvent(entry, 'vm.shed') && entry.atMs >= faultAtMs) {
+      observed.shedReason.set(entry.subject, String(entry.data.reason));
     }
   }
+  return observed;
+}
 
-  // Real VMs: the drill's own probes of each guest (health endpoint, acknowledged writes) measure
-  // the outage and the data lost; they replace what the controller observed.
-  const probed = entries.some((entry) => entry.type === 'probe.started');
-  const writesLost = new Map<string, number | null>();
-  if (probed) {
-    affected.clear();
-    downSince.clear();
-    lastRecovery.clear();
-    rpoMs.clear();
-    for (const entry of entries) {
-      if (entry.type !== 'probe.outage') continue;
-      const data = entry.data;
-      affected.add(entry.subject);
-      if (typeof data.upAtMs === 'number') lastRecovery.set(entry.subject, data.upAtMs);
-      else downSince.set(entry.subject, Number(data.downAtMs));
-      const lost = typeof data.writesLost === 'number' ? data.writesLost : null;
-      writesLost.set(entry.subject, lost);
-      if (lost !== null) rpoMs.set(entry.subject, lost * Number(data.writeIntervalMs));
-    }
+/**
+ * Real VMs: the drill's own probes of each guest (health endpoint, acknowledged writes) measure
+ * the outage and the data lost; they replace what the controller observed.
+ */
+function observeProbes(entries: readonly JournalEntry[], observed: Observed): void {
+  const { affected, downSince, lastRecovery, rpoMs, writesLost } = observed;
+  affected.clear();
+  downSince.clear();
+  lastRecovery.clear();
+  rpoMs.clear();
+  for (const entry of eventsOf(entries, 'probe.outage')) {
+    const data = entry.data;
+    affected.add(entry.subject);
+    if (typeof data.upAtMs === 'number') lastRecovery.set(entry.subject, data.upAtMs);
+    else downSince.set(entry.subject, Number(data.downAtMs));
+    const lost = typeof data.writesLost === 'number' ? data.writesLost : null;
+    writesLost.set(entry.subject, lost);
+    if (lost !== null) rpoMs.set(entry.subject, lost * Number(data.writeIntervalMs));
   }
+}
 
-  const services: ServiceResult[] = blueprint.services.map((service) => {
-    const tier = tierOf(blueprint, service);
-    const vms = service.vms.map((vm) => vm.name);
-    const hit = vms.filter((vm) => affected.has(vm));
-    const stillDown = hit.filter((vm) => downSince.has(vm));
-    const cold = vms.find((vm) => coldRestart.has(vm));
-    const rtoTargetS = effectiveRtoS(blueprint, tier, cold !== undefined);
-    let rtoMeasuredS: number | null = 0;
-    if (stillDown.length > 0) rtoMeasuredS = null;
-    else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
-    const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
-    const unknownLoss = vms.some((vm) => writesLost.has(vm) && writesLost.get(vm) === null);
-    const rpoMeasuredS = unknownLoss || (stillDown.length > 0 && rpoValues.every((value) => value === 0)) ? null : round(Math.max(0, ...rpoValues) / 1000);
-    const lostWrites = vms.filter((vm) => writesLost.has(vm)).map((vm) => writesLost.get(vm) ?? 0);
-    const shedVm = stillDown.find((vm) => shedReason.has(vm));
-    const restored = vms.find((vm) => restoredFromSnapshot.has(vm));
-    // Replication copies every write, encryption included: after ransomware the recovery point is
-    // the last clean immutable snapshot, so the RPO a tier can promise is its snapshot interval.
-    const effectiveRpoS = restored !== undefined ? Math.max(tier.rpoS, tier.snapshot.intervalS) : tier.rpoS;
-    const met =
-      rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= rtoTargetS + 1e-9 && rpoMeasuredS <= effectiveRpoS + 1e-9;
-    const wasShed = vms.find((vm) => shedReason.has(vm));
-    const result: ServiceResult = {
-      name: service.name,
-      tier: service.tier,
-      rtoTargetS: tier.rtoS,
-      rtoMeasuredS,
-      rpoTargetS: tier.rpoS,
-      rpoMeasuredS,
-      met,
-      affected: hit.length > 0,
-      ...(probed && lostWrites.length > 0 && !unknownLoss ? { ackedWritesLost: lostWrites.reduce((sum, value) => sum + value, 0) } : {}),
-      ...(shedVm !== undefined ? { shed: true as const, reason: shedReason.get(shedVm)! } : {}),
-      ...(restored !== undefined && cold === undefined
-        ? {
-            note: `${restored} was restored from an immutable snapshot after ransomware (replicas hold the encryption too): RPO held to the snapshot interval, ${effectiveRpoS} s`,
-          }
-        : {}),
-      ...(cold !== undefined
-        ? {
-            effectiveTier: 'critical',
-            note: `both copies of ${cold} were lost at once; it was restarted like a critical VM, so its target became ${rtoTargetS} s`,
-          }
-        : wasShed !== undefined && shedVm === undefined
-          ? { note: `shed for a while (${shedReason.get(wasShed)}) and restored` }
-          : {}),
-    };
-    return result;
-  });
-
-  const systemsStayedUp = services.filter((service) => !service.affected).length;
-  const incidents: Incident[] = faults.map((fault) => {
-    if (fault.data.kind === 'ransomware-encryption') return securityIncident(fault, entries, blueprint, { systemsStayedUp, systemsTotal: services.length });
-    const target = String(fault.data.target);
-    const hostsOfTarget = new Set(
-      blueprint.hosts.filter((host) => host.name === target || host.rack === target || host.room === target || host.powerFeed === target).map((host) => host.name),
-    );
-    const detected = entries.find(
-      (entry) =>
-        entry.atMs >= fault.atMs &&
-        entry.type === 'host.status' &&
-        hostsOfTarget.has(entry.subject) &&
-        ['failed', 'isolated', 'storage-lost'].includes(String(entry.data.to)),
-    );
-    const fenced = entries.find(
-      (entry) => entry.atMs >= fault.atMs && entry.type === 'fence.completed' && entry.data.ok === true && hostsOfTarget.has(entry.subject),
-    );
-    const hitVms = [...affected];
-    const recoveries = hitVms.map((vm) => (downSince.has(vm) ? null : lastRecovery.get(vm) ?? null));
-    const recoveredAtMs = recoveries.length === 0 ? fault.atMs : recoveries.includes(null) ? null : Math.max(...(recoveries as number[]));
-    return {
-      kind: String(fault.data.kind),
-      target,
-      vm: null,
-      startedAtS: round(fault.atMs / 1000),
-      detectedAtS: detected === undefined ? null : round(detected.atMs / 1000),
-      fencedAtS: fenced === undefined ? null : round(fenced.atMs / 1000),
-      recoveredAtS: recoveredAtMs === null ? null : round(recoveredAtMs / 1000),
-      vmsAffected: hitVms.filter((vm) => vmToService.has(vm)).length,
-    };
-  });
-
-  const decisions = entries
-    .filter(
-      (entry) =>
-        entry.atMs >= faultAtMs &&
-        (entry.type === 'vm.shed' || entry.type === 'vm.unshed' || entry.type === 'vm.cold-restart' || (entry.type === 'host.status' && entry.data.to !== 'suspect')),
-    )
-    .map((entry) => ({
-      atS: round(entry.atMs / 1000),
-      type: entry.type === 'host.status' ? `host.${String(entry.data.to)}` : entry.type,
-      subject: entry.subject,
-      reason: String(entry.data.reason ?? ''),
-    }));
-
-  const shed = services.filter((service) => service.shed === true).length;
-  const met = services.filter((service) => service.met).length;
+/** One service's measured RTO and RPO against its tier (or the tier it was held to), and why. */
+function serviceResult(blueprint: Blueprint, service: Service, observed: Observed): ServiceResult {
+  const { affected, downSince, lastRecovery, rpoMs, coldRestart, shedReason, writesLost, faultAtMs } = observed;
+  const tier = tierOf(blueprint, service);
+  const vms = service.vms.map((vm) => vm.name);
+  const hit = vms.filter((vm) => affected.has(vm));
+  const stillDown = hit.filter((vm) => downSince.has(vm));
+  const cold = vms.find((vm) => coldRestart.has(vm));
+  const rtoTargetS = effectiveRtoS(blueprint, tier, cold !== undefined);
+  let rtoMeasuredS: number | null = 0;
+  if (stillDown.length > 0) rtoMeasuredS = null;
+  else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
+  const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
+  const unknownLoss = vms.some((vm) => writesLost.has(vm) && writesLost.get(vm) === null);
+  const rpoMeasuredS = unknownLoss || (stillDown.length > 0 && rpoValues.every((value) => value === 0)) ? null : round(Math.max(0, ...rpoValues) / 1000);
+  const lostWrites = vms.filter((vm) => writesLost.has(vm)).map((vm) => writesLost.get(vm) ?? 0);
+  const shedVm = stillDown.find((vm) => shedReason.has(vm));
+  const restored = vms.find((vm) => observed.restoredFromSnapshot.has(vm));
+  // Replication copies every write, encryption included: after ransomware the recovery point is
+  // the last clean immutable snapshot, so the RPO a tier can promise is its snapshot interval.
+  const effectiveRpoS = restored !== undefined ? Math.max(tier.rpoS, tier.snapshot.intervalS) : tier.rpoS;
+  const met = rtoMeasuredS !== null && rpoMeasuredS !== null && rtoMeasuredS <= rtoTargetS + 1e-9 && rpoMeasuredS <= effectiveRpoS + 1e-9;
+  const wasShed = vms.find((vm) => shedReason.has(vm));
   return {
-    scenario: input.scenario,
-    description: input.description,
-    seed: input.seed,
-    substrate: input.substrate,
-    blueprint: blueprint.name,
-    faultAtS: round(faultAtMs / 1000),
-    endedAtS: round(endedAtMs / 1000),
-    services,
-    invariants: input.invariants,
-    ...(input.quarantineViolations === undefined ? {} : { quarantineViolations: input.quarantineViolations }),
-    summary: { met, missed: services.length - met, shed, unaffected: services.filter((service) => !service.affected).length },
-    incidents,
-    decisions,
+    name: service.name,
+    tier: service.tier,
+    rtoTargetS: tier.rtoS,
+    rtoMeasuredS,
+    rpoTargetS: tier.rpoS,
+    rpoMeasuredS,
+    met,
+    affected: hit.length > 0,
+    ...(observed.probed && lostWrites.length > 0 && !unknownLoss ? { ackedWritesLost: lostWrites.reduce((sum, value) => sum + value, 0) } : {}),
+    ...(shedVm !== undefined ? { shed: true as const, reason: shedReason.get(shedVm)! } : {}),
+    ...(restored !== undefined && cold === undefined
+      ? {
+          note: `${restored} was restored from an immutable snapshot after ransomware (replicas hold the encryption too): RPO held to the snapshot interval, ${effectiveRpoS} s`,
+        }
+      : {}),
+    ...(cold !== undefined
+      ? {
+          effectiveTier: 'critical',
+          note: `both copies of ${cold} were lost at once; it was restarted like a critical VM, so its target became ${rtoTargetS} s`,
+        }
+      : wasShed !== undefined && shedVm === undefined
+        ? { note: `shed for a while (${shedReason.get(wasShed)}) and restored` }
+        : {}),
   };
+}
+
+/** A fault on a host, rack, room or feed: when it was detected, fenced and every VM it hit was back. */
+function faultIncident(fault: EventEntry<'fault.injected'>, entries: readonly JournalEntry[], blueprint: Blueprint, observed: Observed): Incident {
+  const target = String(fault.data.target);
+  const hostsOfTarget = new Set(
+    blueprint.hosts.filter((host) => host.name === target || host.rack === target || host.room === target || host.powerFeed === target).map((host) => host.name),
+  );
+  const detected = entries.find(
+    (entry) => entry.atMs >= fault.atMs && isEvent(entry, 'host.status') && hostsOfTarget.has(entry.subject) && ['failed', 'isolated', 'storage-lost'].includes(String(entry.data.to)),
+  );
+  const fenced = entries.find((entry) => entry.atMs >= fault.atMs && isEvent(entry, 'fence.completed') && entry.data.ok === true && hostsOfTarget.has(entry.subject));
+  const vmToService = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
+  const hitVms = [...observed.affected];
+  const recoveries = hitVms.map((vm) => (observed.downSince.has(vm) ? null : observed.lastRecovery.get(vm) ?? null));
+  const recoveredAtMs = recoveries.length === 0 ? fault.atMs : recoveries.includes(null) ? null : Math.max(...(recoveries as number[]));
+  return {
+    kind: String(fault.data.kind),
+    target,
+    vm: null,
+    startedAtS: round(fault.atMs / 1000),
+    detectedAtS: detected === undefined ? null : round(detected.atMs / 1000),
+    fencedAtS: fenced === undefined ? null : round(fenced.atMs / 1000),
+    recoveredAtS: recoveredAtMs === null ? null : round(recoveredAtMs / 1000),
+    vmsAffected: hitVms.filter((vm) => vmToService.has(vm)).length,
+  };
+}
+
+/** The controller's decisions after the fault that explain the outcome: sheds, cold restarts, host verdicts. */
+function decisionsAfter(entries: readonly JournalEntry[], faultAtMs: number): DrillReport['decisions'] {
+  const decisions: DrillReport['decisions'][number][] = [];
+  for (const entry of entries) {
+    if (entry.atMs < faultAtMs) continue;
+    if (isEvent(entry, 'host.status')) {
+      if (entry.data.to !== 'suspect') decisions.push({ atS: round(entry.atMs / 1000), type: `host.${String(entry.data.to)}`, subject: entry.subject, reason: String(entry.data.reason ?? '') });
+    } else if (isEvent(entry, 'vm.shed') || isEvent(entry, 'vm.unshed') || isEvent(entry, 'vm.cold-restart')) {
+      decisions.push({ atS: round(entry.atMs / 1000), type: entry.type, subject: entry.subject, reason: String(entry.data.reason ?? '') });
+    }
+  }
+  return decisions;
 }
 
 const MIB_PER_KIB = 1 / 1024;
 
 /** A ransomware incident, from the journal: the attacker's moves (drill ground truth) and the controller's. */
 function securityIncident(
-  fault: JournalEntry,
+  fault: EventEntry<'fault.injected'>,
   entries: readonly JournalEntry[],
   blueprint: Blueprint,
   systems: { systemsStayedUp: number; systemsTotal: number },
 ): Incident {
   const vm = fault.subject;
   const startMs = fault.atMs;
-  const of = (type: string, predicate: (entry: JournalEntry) => boolean = () => true) => entries.find((entry) => entry.type === type && entry.subject === vm && predicate(entry));
+  const of = <T extends JournalEventType>(type: T, predicate: (entry: EventEntry<T>) => boolean = () => true) =>
+    entries.find((entry): entry is EventEntry<T> => isEvent(entry, type) && entry.subject === vm && predicate(entry));
   const intrusion = of('attack.intrusion') ?? of('attack.foothold');
   const alert = of('security.alert', (entry) => entry.atMs >= (intrusion?.atMs ?? 0));
   const quarantined = of('quarantineVm', (entry) => entry.data.ok === true && entry.atMs >= (alert?.atMs ?? startMs));
   const promoted = of('promoteRestored', (entry) => entry.data.ok === true && entry.atMs >= startMs);
-  const restoreAction = entries.filter((entry) => entry.type === 'restoreSnapshot' && entry.subject === vm && entry.data.ok === true && entry.atMs <= (promoted?.atMs ?? Infinity)).pop();
-  const healthyAfter = promoted === undefined ? undefined : entries.find((entry) => entry.atMs >= promoted.atMs && entry.type === 'vm.instance' && entry.subject === vm && entry.data.role === 'primary' && entry.data.healthy === true);
+  const restoreAction = eventsOf(entries, 'restoreSnapshot').filter((entry) => entry.subject === vm && entry.data.ok === true && entry.atMs <= (promoted?.atMs ?? Infinity)).pop();
+  const healthyAfter =
+    promoted === undefined ? undefined : of('vm.instance', (entry) => entry.atMs >= promoted.atMs && entry.data.role === 'primary' && entry.data.healthy === true);
   const truth = of('security.truth');
-  const deletions = entries.filter((entry) => entry.type === 'attack.snapshot-delete' && entry.subject === vm);
+  const deletions = eventsOf(entries, 'attack.snapshot-delete').filter((entry) => entry.subject === vm);
   const service = blueprint.services.find((candidate) => candidate.vms.some((entry) => entry.name === vm));
   const tier = service === undefined ? undefined : tierOf(blueprint, service);
   const seconds = (ms: number | null | undefined) => (typeof ms === 'number' ? round(ms / 1000) : null);

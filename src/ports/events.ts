@@ -1,0 +1,146 @@
+/**
+ * The journal's events, typed: for each event type, the shape of its `data`. Writers (the
+ * controller, the drills, the service) journal through `JournalRecord`, and readers (the drill
+ * report, the service's journal views, the live CLI, the dashboard's timeline) narrow an entry with
+ * `isEvent(entry, 'vm.shed')` instead of string-matching a type and reading untyped fields.
+ *
+ * The journal is ours and hash-chained, so a stored entry of a type has that type's shape; a field
+ * marked optional is one some writers leave out. An event type a writer invents without adding it
+ * here still journals (the store is generic), but no reader can narrow it: add it here first.
+ */
+import type { JournalEntry, JournalKind, JournalRecord } from './journal.ts';
+
+/** Every fenced action journals what it asked for, under which token, and how it ended. */
+interface ActionOutcomeData {
+  readonly reason: string;
+  readonly epoch: number;
+  readonly ok: boolean;
+  /** Why the substrate refused it (ok false). */
+  readonly refused?: string;
+}
+
+interface VmActionData extends ActionOutcomeData {
+  readonly generation: number;
+}
+
+export interface JournalEvents {
+  // Faults and their repair (drills and storms: the ground truth).
+  'fault.injected': { readonly kind: string; readonly target?: string; readonly rateKiBps?: number; readonly started?: boolean };
+  'fault.repaired': { readonly kind: string; readonly target?: string };
+
+  // What the controller observed of the substrate.
+  'heartbeat.lost': { readonly channel: string; readonly lastSeenAtMs: number };
+  'heartbeat.restored': { readonly channel: string };
+  'host.power': { readonly poweredOn: boolean };
+  'datastore.changed': { readonly up: boolean };
+  'vm.instance': { readonly instance: string; readonly host: string; readonly role: string; readonly state: string; readonly healthy: boolean; readonly synced: boolean };
+  'vm.removed': { readonly instance: string; readonly host: string };
+  'security.snapshot-deletion-refused': { readonly count: number; readonly reason: string };
+
+  // The controller's decisions.
+  'controller.started': { readonly epoch: number; readonly hosts: number; readonly instances: number };
+  'controller.restored': { readonly fromEntries: number; readonly shedVms: number };
+  'host.status': { readonly from: string; readonly to: string; readonly reason: string };
+  'host.held': { readonly actor: string; readonly reason: string };
+  'host.released': { readonly actor: string };
+  'host.evacuation.stuck': { readonly actor: string; readonly vms: readonly string[]; readonly reason: string };
+  'recovery.planned': { readonly unavailable: readonly string[]; readonly running: number; readonly shed: readonly string[]; readonly notPlaced: readonly string[] };
+  'vm.waiting': { readonly reason: string };
+  'vm.shed': { readonly reason: string; readonly tier: string };
+  'vm.unshed': { readonly reason: string; readonly tier: string };
+  'vm.cold-restart': { readonly reason: string; readonly effectiveTier: string };
+  'action.timed-out': { readonly issuedAtMs: number };
+  'restore.started': { readonly snapshotId: string; readonly reason: string; readonly requestedBy: string };
+  'security.unsupported': { readonly substrate: string; readonly reason: string };
+  'security.alert': {
+    readonly detector: string;
+    readonly score: number;
+    readonly z: Readonly<Record<string, number>>;
+    readonly anomalousWritesSinceMs: number;
+    readonly estimatedIntrusionAtMs: number;
+    readonly evidence: readonly { readonly atMs: number; readonly kind: string; readonly detail: string }[];
+    readonly evidenceCount: number;
+  };
+  'security.recovered': { readonly restorePointMs: number; readonly snapshotId: string; readonly alertAtMs: number; readonly reason: string };
+  'security.unrecoverable': { readonly reason: string; readonly remains: string };
+  'security.restore-rejected': { readonly restore: string | null; readonly snapshotId: string | null; readonly reason: string };
+
+  // The fenced actions (kind 'action'), named after the Substrate port's methods.
+  claimEpoch: { readonly epoch: number; readonly ok: boolean };
+  fenceHost: ActionOutcomeData;
+  powerOnHost: { readonly actor: string; readonly ok: boolean };
+  startVm: VmActionData & { readonly host: string; readonly role: string; readonly datastore: string; readonly coldRestart: boolean; readonly restorePointMs?: number };
+  stopVm: VmActionData & { readonly host: string; readonly instance: string; readonly shed: boolean };
+  promoteSecondary: VmActionData & { readonly host: string; readonly instance: string };
+  applyNetworkPolicy: { readonly rules: number; readonly vmPairsAllowed: number; readonly defaultAction: string; readonly ok: boolean };
+  quarantineVm: ActionOutcomeData;
+  releaseVm: ActionOutcomeData;
+  restoreSnapshot: ActionOutcomeData & { readonly snapshotId: string; readonly restorePointMs: number; readonly host: string; readonly restore: string; readonly network: string };
+  promoteRestored: VmActionData & { readonly restoreId: string; readonly restorePointMs: number };
+  'fence.completed': { readonly method: string; readonly ok: boolean; readonly detail: string };
+  'snapshot.delete': { readonly ok: boolean; readonly refused?: string };
+
+  // Operators' actions through the service (kind 'action' or 'audit').
+  'vm.restart': { readonly reason: string; readonly host: string; readonly instance: string; readonly epoch: number; readonly ok: boolean; readonly refused?: string };
+  'vm.quarantined': { readonly reason: string; readonly enforced: boolean; readonly detail?: string };
+  'vm.released': { readonly reason: string; readonly enforced: boolean; readonly detail?: string };
+  'host.evacuate': { readonly epoch: number; readonly ok: boolean; readonly migrating: readonly string[]; readonly stuck: readonly string[] };
+  'snapshot.restore.started': { readonly id: string; readonly snapshotId: string; readonly ok: boolean; readonly refused?: string };
+
+  // Drills: the run's frame, the attacker's moves (ground truth), and the real drill's probes.
+  'drill.started': { readonly seed: number; readonly blueprint: string; readonly substrate: string };
+  'drill.warm': { readonly vms: number };
+  'drill.ended': { readonly unconverged: readonly string[] };
+  'scenario.planned': { readonly description: string; readonly steps: number };
+  'drill.requested': { readonly id: string; readonly seed: number; readonly substrate: string };
+  'drill.finished': { readonly id: string; readonly seed: number; readonly summary: Readonly<Record<string, number>>; readonly invariants: Readonly<Record<string, number>> };
+  'drill.failed': { readonly id: string; readonly seed: number; readonly error: string };
+  'attack.intrusion': { readonly entry: string; readonly via: string };
+  'attack.foothold': { readonly from: string; readonly port: number; readonly via: string };
+  'attack.session': { readonly from: string; readonly allowed: boolean };
+  'attack.scan': { readonly attempted: number; readonly reached: readonly string[]; readonly denied: number };
+  'attack.snapshot-delete': { readonly attempted: number; readonly refused: number; readonly deleted: number };
+  'security.truth': {
+    readonly vm: string;
+    readonly encryptedSinceMs: number | null;
+    readonly quarantinedAtMs: number | null;
+    readonly attackerWrittenBeforeQuarantineKiB: number;
+    readonly attackerWrittenKiB: number;
+    readonly restoredAtMs: number | null;
+    readonly restorePointMs: number | null;
+    readonly restoredFromCleanSnapshot: boolean | null;
+    readonly legitimateWritesLostKiB: number | null;
+    readonly compromisedAtMs: number;
+  };
+  'security.denied-flows': { readonly pairs: number; readonly attempts: number; readonly top: readonly { readonly pair: string; readonly count: number }[] };
+  'policy.applied': { readonly ok: boolean; readonly detail?: string; readonly refused?: string };
+  'probe.started': { readonly intervalMs: number; readonly writeIntervalMs: number };
+  'probe.up': { readonly downForMs: number; readonly seq: number };
+  'probe.down': { readonly lastAckedSeq: number; readonly sinceMs: number };
+  'probe.copies': { readonly writable: number; readonly standby: number; readonly pids: readonly number[] };
+  'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost: number | null; readonly writeIntervalMs: number };
+  'probe.unknown-loss': { readonly primary: string | null; readonly host: string | null; readonly consoleTail: readonly string[] };
+  'drill.check': {
+    readonly finalCopiesPerVm: Readonly<Record<string, { readonly writable: number; readonly standby: number }>>;
+    readonly finalAnswers: Readonly<Record<string, boolean>>;
+    readonly finalSeq: Readonly<Record<string, number>>;
+  };
+}
+
+export type JournalEventType = keyof JournalEvents;
+
+/** A journal entry whose type is `T`, with that type's data. */
+export type EventEntry<T extends JournalEventType> = JournalEntry & { readonly type: T; readonly data: JournalEvents[T] };
+
+/** A record to journal whose type is `T`, with that type's data. */
+export type EventRecord<T extends JournalEventType> = JournalRecord & { readonly type: T; readonly kind: JournalKind; readonly data: JournalEvents[T] };
+
+/** Narrows an entry to an event type: `if (isEvent(entry, 'vm.shed')) entry.data.reason`. */
+export function isEvent<T extends JournalEventType>(entry: JournalEntry, type: T): entry is EventEntry<T> {
+  return entry.type === type;
+}
+
+/** The entries of one event type, in journal order. */
+export function eventsOf<T extends JournalEventType>(entries: readonly JournalEntry[], type: T): EventEntry<T>[] {
+  return entries.filter((entry): entry is EventEntry<T> => entry.type === type);
+}
