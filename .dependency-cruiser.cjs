@@ -8,6 +8,7 @@
  *          ← analysis (control, plan)
  *          ← adapters: substrate/twin, substrate/qemu, substrate/remote, journal, runtime (ports, model only)
  *          ← drill/sim ← drill/lab ← service ← api, cli, web
+ *   dto (the API's response shapes, zod) stands alone: api validates with it, web reads its types
  */
 const LAYERS = {
   errors: [],
@@ -27,8 +28,9 @@ const LAYERS = {
   'drill/sim': ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'journal'],
   'drill/lab': ['errors', 'model', 'ports', 'capacity', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/qemu', 'journal', 'runtime', 'drill/sim'],
   service: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim'],
-  api: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'service'],
-  web: ['errors', 'report'],
+  api: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'service', 'dto'],
+  dto: [],
+  web: ['errors', 'ports', 'report', 'dto'],
   cli: ['*'],
 };
 
@@ -62,6 +64,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: `^src/(${FOLDERS.map(escape).join('|')})/` },
       to: {},
+    },
+    {
+      name: 'web-reads-dto-types-only',
+      comment: 'The dashboard imports only the types of src/dto (no zod in the browser bundle): use `import type`',
+      severity: 'error',
+      from: { path: '^src/web/' },
+      to: { path: '^src/(dto|ports)/', dependencyTypesNot: ['type-only'] },
     },
     ...layerRules,
   ],

@@ -114,7 +114,7 @@ export async function benchApi(): Promise<BenchResult[]> {
     );
     for (let index = 0; index < EVENTS; index++) {
       const atMs = performance.now();
-      const entry = plane.record('audit', 'bench.event', `vm-${index}`, 'bench', { index });
+      const entry = plane.record('audit', 'host.maintenance.started', `vm-${index}`, 'bench', { reason: `bench ${index}` });
       appendedAt.set(entry.seq, atMs);
       // Spread the events out, as a controller's are, rather than one burst.
       await new Promise((resolve) => setTimeout(resolve, 5));

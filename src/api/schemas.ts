@@ -16,14 +16,4 @@ export const ErrorBody = z.object({
   }),
 });
 
-export const JournalEntrySchema = z.object({
-  seq: z.number().int(),
-  atMs: z.number(),
-  kind: z.string(),
-  type: z.string(),
-  subject: z.string(),
-  actor: z.string(),
-  data: z.record(z.string(), z.unknown()),
-  previousHash: z.string(),
-  hash: z.string(),
-});
+export { JournalEntrySchema } from '../dto/index.ts';

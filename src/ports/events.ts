@@ -11,22 +11,22 @@
 import type { JournalEntry, JournalKind, JournalRecord } from './journal.ts';
 
 /** Every fenced action journals what it asked for, under which token, and how it ended. */
-interface ActionOutcomeData {
+type ActionOutcomeData = {
   readonly reason: string;
   readonly epoch: number;
   readonly ok: boolean;
   /** Why the substrate refused it (ok false). */
   readonly refused?: string;
-}
+};
 
-interface VmActionData extends ActionOutcomeData {
+type VmActionData = ActionOutcomeData & {
   readonly generation: number;
-}
+};
 
 export interface JournalEvents {
   // Faults and their repair (drills and storms: the ground truth).
-  'fault.injected': { readonly kind: string; readonly target?: string; readonly rateKiBps?: number; readonly started?: boolean };
-  'fault.repaired': { readonly kind: string; readonly target?: string };
+  'fault.injected': { readonly kind: string; readonly target?: string; readonly rateKiBps?: number; readonly started?: boolean; readonly scripted?: boolean };
+  'fault.repaired': { readonly kind: string; readonly target?: string; readonly scripted?: boolean };
 
   // What the controller observed of the substrate.
   'heartbeat.lost': { readonly channel: string; readonly lastSeenAtMs: number };
@@ -87,6 +87,16 @@ export interface JournalEvents {
   'host.evacuate': { readonly epoch: number; readonly ok: boolean; readonly migrating: readonly string[]; readonly stuck: readonly string[] };
   'snapshot.restore.started': { readonly id: string; readonly snapshotId: string; readonly ok: boolean; readonly refused?: string };
 
+  // The service's audit trail (kind 'audit'): who changed what through the API or the CLI.
+  'api.request': { readonly method: string; readonly status: number; readonly requestId: string };
+  'user.added': { readonly role: string };
+  'blueprint.applied': { readonly version: number; readonly reason: string; readonly diff: unknown; readonly source: string };
+  'snapshot.restore.requested': { readonly id: string; readonly snapshotId: string; readonly reason: string; readonly approved: boolean };
+  'snapshot.restore.decided': { readonly id: string; readonly approved: boolean; readonly reason: string };
+  'maintenance-window.opened': { readonly id: string; readonly fromMs: number; readonly toMs: number; readonly reason: string };
+  'host.maintenance.started': { readonly reason: string };
+  'host.maintenance.ended': { readonly reason: string };
+
   // Drills: the run's frame, the attacker's moves (ground truth), and the real drill's probes.
   'drill.started': { readonly seed: number; readonly blueprint: string; readonly substrate: string };
   'drill.warm': { readonly vms: number };
@@ -143,4 +153,15 @@ export function isEvent<T extends JournalEventType>(entry: JournalEntry, type: T
 /** The entries of one event type, in journal order. */
 export function eventsOf<T extends JournalEventType>(entries: readonly JournalEntry[], type: T): EventEntry<T>[] {
   return entries.filter((entry): entry is EventEntry<T> => entry.type === type);
+}
+
+/** Any journal event, discriminated by `type`: `switch (asEvent(entry).type)` narrows `data` in each case. */
+export type JournalEvent = { [T in JournalEventType]: EventEntry<T> }[JournalEventType];
+
+/**
+ * An entry as the union of events, for a `switch` over its type. An entry of a type this file does
+ * not know matches no case (it falls to `default`), so the assertion cannot mislead a reader.
+ */
+export function asEvent(entry: JournalEntry): JournalEvent {
+  return entry as JournalEvent;
 }

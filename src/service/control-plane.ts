@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Controller } from '../control/controller.ts';
 import type { ControllerTimings } from '../control/decide.ts';
-import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalRecord, Substrate, SubstrateSnapshot } from '../ports/index.ts';
+import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalEvents, JournalEventType, JournalRecord, Substrate, SubstrateSnapshot } from '../ports/index.ts';
 import { isPromise } from '../ports/index.ts';
 import { runDrill } from '../drill/sim/run.ts';
 import { findScenario, SCENARIOS } from '../drill/sim/scenarios.ts';
@@ -179,7 +179,7 @@ export class ControlPlane {
     return this.controller;
   }
 
-  record(kind: JournalRecord['kind'], type: string, subject: string, actor: string, data: Record<string, unknown>): JournalEntry {
+  record<T extends JournalEventType>(kind: JournalRecord['kind'], type: T, subject: string, actor: string, data: JournalEvents[T]): JournalEntry {
     return this.journal.append({ atMs: this.clock.nowMs(), kind, type, subject, actor, data });
   }
 

@@ -4,7 +4,7 @@
  * same entries, so both answer reads the same way, and a restarted service rebuilds it by folding
  * the journal again from the start.
  */
-import type { JournalEntry } from '../ports/index.ts';
+import { asEvent, isEvent, type EventEntry, type JournalEntry } from '../ports/index.ts';
 import type { HostStatus } from '../control/state.ts';
 import type { Blueprint } from '../model/index.ts';
 
@@ -68,71 +68,71 @@ export class JournalView {
     if (entry.seq <= this.lastSeq) return;
     this.lastSeq = entry.seq;
     this.lastAtMs = entry.atMs;
-    const data = entry.data;
-    switch (entry.type) {
+    const event = asEvent(entry);
+    switch (event.type) {
       case 'host.status':
-        this.onHostStatus(entry, String(data.to) as HostStatus);
+        this.onHostStatus(entry, event.data.to as HostStatus);
         break;
       case 'heartbeat.lost':
         for (const [vm, host] of this.primaryHost) {
-          if (host === entry.subject && !this.downSinceMs.has(vm)) this.downSinceMs.set(vm, Number(data.lastSeenAtMs ?? entry.atMs));
+          if (host === entry.subject && !this.downSinceMs.has(vm)) this.downSinceMs.set(vm, event.data.lastSeenAtMs ?? entry.atMs);
         }
         break;
       case 'fence.completed':
-        if (data.ok === true) {
+        if (event.data.ok === true) {
           const incident = this.openIncidentOfHost.get(entry.subject);
           if (incident && incident.fencedAtMs === null) incident.fencedAtMs = entry.atMs;
         }
         break;
       case 'vm.instance':
-        this.onInstance(entry);
+        this.onInstance(event);
         break;
       case 'vm.removed':
-        if (this.primaryHost.get(entry.subject) === data.host && !this.downSinceMs.has(entry.subject)) this.downSinceMs.set(entry.subject, entry.atMs);
+        if (this.primaryHost.get(entry.subject) === event.data.host && !this.downSinceMs.has(entry.subject)) this.downSinceMs.set(entry.subject, entry.atMs);
         break;
       case 'vm.shed':
-        this.shedReason.set(entry.subject, String(data.reason));
+        this.shedReason.set(entry.subject, event.data.reason);
         break;
       case 'vm.unshed':
         this.shedReason.delete(entry.subject);
         break;
       case 'vm.quarantined':
-        this.quarantined.set(entry.subject, { reason: String(data.reason), actor: entry.actor, atMs: entry.atMs });
+        this.quarantined.set(entry.subject, { reason: event.data.reason, actor: entry.actor, atMs: entry.atMs });
         break;
       case 'vm.released':
         this.quarantined.delete(entry.subject);
         break;
       case 'host.maintenance.started':
-        this.maintenance.set(entry.subject, { reason: String(data.reason), actor: entry.actor, atMs: entry.atMs });
+        this.maintenance.set(entry.subject, { reason: event.data.reason, actor: entry.actor, atMs: entry.atMs });
         break;
       case 'host.maintenance.ended':
         this.maintenance.delete(entry.subject);
         break;
       case 'maintenance-window.opened':
-        this.windows.set(String(data.id), {
-          id: String(data.id),
+        this.windows.set(event.data.id, {
+          id: event.data.id,
           service: entry.subject,
-          fromMs: Number(data.fromMs),
-          toMs: Number(data.toMs),
+          fromMs: event.data.fromMs,
+          toMs: event.data.toMs,
           actor: entry.actor,
-          reason: String(data.reason),
+          reason: event.data.reason,
         });
         break;
       case 'snapshot.restore.requested':
-        this.restores.set(String(data.id), {
-          id: String(data.id),
-          snapshotId: String(data.snapshotId),
+        this.restores.set(event.data.id, {
+          id: event.data.id,
+          snapshotId: event.data.snapshotId,
           vm: entry.subject,
-          reason: String(data.reason),
+          reason: event.data.reason,
           requestedBy: entry.actor,
-          status: data.approved === true ? 'approved' : 'awaiting-approval',
-          decidedBy: data.approved === true ? entry.actor : null,
+          status: event.data.approved === true ? 'approved' : 'awaiting-approval',
+          decidedBy: event.data.approved === true ? entry.actor : null,
         });
         break;
       case 'snapshot.restore.decided': {
-        const request = this.restores.get(String(data.id));
+        const request = this.restores.get(event.data.id);
         if (request) {
-          request.status = data.approved === true ? 'approved' : 'rejected';
+          request.status = event.data.approved === true ? 'approved' : 'rejected';
           request.decidedBy = entry.actor;
         }
         break;
@@ -166,7 +166,7 @@ export class JournalView {
     if (to === 'up' && from !== undefined) this.closeIfRecovered(entry.subject, entry.atMs);
   }
 
-  private onInstance(entry: JournalEntry): void {
+  private onInstance(entry: EventEntry<'vm.instance'>): void {
     const data = entry.data;
     if (data.role !== 'primary') return;
     const vm = entry.subject;
@@ -177,7 +177,7 @@ export class JournalView {
         const service = this.serviceOfVm.get(vm);
         if (service !== undefined) this.lastRtoMs.set(service, entry.atMs - since);
       }
-      this.primaryHost.set(vm, String(data.host));
+      this.primaryHost.set(vm, data.host);
       for (const host of this.openIncidentOfHost.keys()) this.closeIfRecovered(host, entry.atMs);
     } else if (data.state === 'running' && data.healthy === false && this.primaryHost.get(vm) === data.host) {
       if (!this.downSinceMs.has(vm)) this.downSinceMs.set(vm, entry.atMs);
@@ -196,7 +196,7 @@ export class JournalView {
   }
 
   private extendTimelines(entry: JournalEntry): void {
-    if (entry.kind === 'observation' && entry.type === 'vm.instance' && entry.data.healthy !== true) return;
+    if (entry.kind === 'observation' && isEvent(entry, 'vm.instance') && entry.data.healthy !== true) return;
     for (const incident of this.openIncidentOfHost.values()) {
       if (incident.timeline.length >= TIMELINE_LIMIT || incident.timeline.at(-1) === entry.seq) continue;
       if (entry.subject === incident.host || incident.vmsAffected.includes(entry.subject)) incident.timeline.push(entry.seq);

@@ -2,10 +2,9 @@
  * The dashboard talks only to /api/v1 with the user's session token (kept for this tab only, in
  * sessionStorage). Errors keep the API's code, so a view can say what went wrong.
  */
-export interface Me {
-  readonly username: string;
-  readonly role: string;
-}
+import type { JournalEntryDto, MeDto } from '../dto/index.ts';
+
+export type Me = MeDto;
 
 export class ApiFailure extends Error {
   constructor(
@@ -47,15 +46,7 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return body as T;
 }
 
-export interface JournalEntry {
-  readonly seq: number;
-  readonly atMs: number;
-  readonly kind: string;
-  readonly type: string;
-  readonly subject: string;
-  readonly actor: string;
-  readonly data: Record<string, unknown>;
-}
+export type JournalEntry = JournalEntryDto;
 
 /**
  * Server-sent events with the token in a header (EventSource cannot send one): a streamed fetch,

@@ -1,32 +1,12 @@
 /** A service's tile state, from its VMs as GET /api/v1/services reports them. */
+import type { ServiceDto, TierDto, VmDto } from '../dto/index.ts';
+
 export type TileState = 'up' | 'degraded' | 'failing-over' | 'restarting' | 'shed' | 'quarantined' | 'down';
 
-export interface VmView {
-  readonly name: string;
-  readonly state: 'running' | 'starting' | 'pending' | 'shed' | 'quarantined' | 'stopped';
-  readonly host: string | null;
-  readonly healthy: boolean;
-  readonly secondary: { readonly host: string; readonly synced: boolean } | null;
-  readonly waitReason: string | null;
-  readonly shedReason: string | null;
-}
-
-export interface ServiceView {
-  readonly name: string;
-  readonly title: string;
-  readonly tier: string;
-  readonly vendor: string;
-  readonly state: 'up' | 'degraded' | 'down';
-  readonly lastRtoS: number | null;
-  readonly vms: readonly VmView[];
-}
-
-export interface TierView {
-  readonly name: string;
-  readonly rtoS: number;
-  readonly rpoS: number;
-  readonly priority: number;
-}
+/** What GET /api/v1/services and /tiers answer (src/dto): the shapes the views draw. */
+export type VmView = VmDto;
+export type ServiceView = ServiceDto;
+export type TierView = TierDto;
 
 export function tileState(service: ServiceView): TileState {
   if (service.vms.some((vm) => vm.state === 'quarantined')) return 'quarantined';

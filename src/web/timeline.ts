@@ -3,6 +3,7 @@
  * fencing, failover, restarts in order, and each service back with its measured time (from the
  * fault, or from the first sign of it when no fault was recorded). Everything else is left out.
  */
+import type { EventEntry, JournalEvent } from '../ports/index.ts';
 import type { JournalEntry } from './api.ts';
 
 export type StepKind = 'fault' | 'detection' | 'decision' | 'fencing' | 'failover' | 'restart' | 'shed' | 'back' | 'host' | 'drill';
@@ -42,19 +43,20 @@ export class IncidentTimeline {
 
   /** The steps this entry adds (none for most entries). */
   add(entry: JournalEntry): Step[] {
-    const data = entry.data;
+    // The API's entries are the journal's (src/ports/events.ts); an unknown type matches no case.
+    const event = entry as unknown as JournalEvent;
     const step = (kind: StepKind, text: string, extra: Partial<Step> = {}): Step[] => [{ seq: entry.seq, atMs: entry.atMs, kind, subject: entry.subject, text, ...extra }];
-    switch (entry.type) {
+    switch (event.type) {
       case 'fault.injected':
         this.begin(entry.atMs);
-        return step('fault', `${String(data.kind ?? 'fault')} ${entry.subject}`);
+        return step('fault', `${event.data.kind ?? 'fault'} ${entry.subject}`);
       case 'fault.repaired':
         return step('host', `repaired ${entry.subject}`);
       case 'heartbeat.lost':
         this.begin(entry.atMs);
-        return step('detection', `heartbeat lost ${entry.subject}${data.channel ? ` (${String(data.channel)})` : ''}`);
+        return step('detection', `heartbeat lost ${entry.subject}${event.data.channel ? ` (${event.data.channel})` : ''}`);
       case 'host.status': {
-        const to = String(data.to);
+        const to = event.data.to;
         if (to === 'suspect') return step('detection', `${entry.subject} suspect`);
         if (to === 'failed' || to === 'isolated' || to === 'storage-lost') {
           this.begin(entry.atMs);
@@ -65,28 +67,28 @@ export class IncidentTimeline {
         return step('host', `${entry.subject} ${to}`);
       }
       case 'recovery.planned':
-        return step('decision', `recovery planned${data.vms ? ` (${Array.isArray(data.vms) ? data.vms.length : String(data.vms)} VMs)` : ''}`);
+        return step('decision', `recovery planned${event.data.unavailable.length > 0 ? ` (${event.data.unavailable.length} VMs to bring back)` : ''}`);
       case 'fenceHost':
         return step('fencing', `fence ${entry.subject} sent`);
       case 'fence.completed':
-        return step('fencing', `${entry.subject} fenced${data.ok === false ? ' (FAILED)' : ''}`);
+        return step('fencing', `${entry.subject} fenced${event.data.ok === false ? ' (FAILED)' : ''}`);
       case 'promoteSecondary':
-        if (data.ok !== true) return [];
+        if (event.data.ok !== true) return [];
         this.mark(entry.subject);
         return step('failover', `${entry.subject} secondary promoted`);
       case 'startVm':
-        if (data.ok !== true || data.role === 'secondary') return [];
+        if (event.data.ok !== true || event.data.role === 'secondary') return [];
         this.mark(entry.subject);
-        return step('restart', `${entry.subject} starting${data.host ? ` on ${String(data.host)}` : ''}`);
+        return step('restart', `${entry.subject} starting${event.data.host ? ` on ${event.data.host}` : ''}`);
       case 'vm.shed':
-        return step('shed', `${entry.subject} shed: ${String(data.reason ?? '')}`);
+        return step('shed', `${entry.subject} shed: ${event.data.reason ?? ''}`);
       case 'vm.cold-restart':
-        return step('decision', `${entry.subject} cold restart: ${String(data.reason ?? '')}`);
+        return step('decision', `${entry.subject} cold restart: ${event.data.reason ?? ''}`);
       case 'vm.instance':
-        return this.instance(entry);
+        return this.instance(event);
       case 'drill.requested':
       case 'drill.finished':
-        return step('drill', `${entry.type.replace('drill.', 'drill ')} ${entry.subject}`);
+        return step('drill', `${event.type.replace('drill.', 'drill ')} ${entry.subject}`);
       default:
         return [];
     }
@@ -107,7 +109,7 @@ export class IncidentTimeline {
     this.touched.add(vm);
   }
 
-  private instance(entry: JournalEntry): Step[] {
+  private instance(entry: EventEntry<'vm.instance'>): Step[] {
     const data = entry.data;
     if (data.role !== 'primary' || data.state !== 'running' || data.healthy !== true || !this.down.has(entry.subject) || this.startMs === null) return [];
     this.down.delete(entry.subject);

@@ -51,11 +51,11 @@ describe('event stream', () => {
     const start = h.journal.length;
     const live = await readEvents(port, 'operator', {}, (events) => events.length >= 3, () => {
       setTimeout(() => {
-        for (let index = 0; index < 3; index++) h.plane.record('audit', 'test.event', `subject-${index}`, 'test', { index });
+        for (let index = 0; index < 3; index++) h.plane.record('audit', 'host.maintenance.started', `subject-${index}`, 'test', { reason: `test ${index}` });
       }, 50);
     });
     expect(live.map((event) => event.id)).toEqual([start + 1, start + 2, start + 3]);
-    expect(live[0]!.data.type).toBe('test.event');
+    expect(live[0]!.data.type).toBe('host.maintenance.started');
 
     const resumed = await readEvents(port, 'operator', { 'last-event-id': String(start + 1) }, (events) => events.length >= 2);
     expect(resumed.map((event) => event.id)).toEqual([start + 2, start + 3]);
@@ -65,10 +65,10 @@ describe('event stream', () => {
     h = await harness();
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (h.app.server.address() as AddressInfo).port;
-    h.plane.record('audit', 'test.event', 'ehr-db-1', 'test', {});
-    h.plane.record('audit', 'test.event', 'lis', 'test', {});
-    h.plane.record('audit', 'test.event', 'lis-1', 'test', {});
-    const all = await readEvents(port, 'vendor:vendor-b', { 'last-event-id': '0' }, (list) => list.some((event) => event.data.subject === 'lis-1' && event.data.type === 'test.event'));
+    h.plane.record('audit', 'host.maintenance.started', 'ehr-db-1', 'test', { reason: 'test' });
+    h.plane.record('audit', 'host.maintenance.started', 'lis', 'test', { reason: 'test' });
+    h.plane.record('audit', 'host.maintenance.started', 'lis-1', 'test', { reason: 'test' });
+    const all = await readEvents(port, 'vendor:vendor-b', { 'last-event-id': '0' }, (list) => list.some((event) => event.data.subject === 'lis-1' && event.data.type === 'host.maintenance.started'));
     const subjects = new Set(all.map((event) => event.data.subject));
     for (const subject of subjects) expect(['lis', 'lis-1', 'dwh', 'dwh-1']).toContain(subject);
     expect(subjects.has('lis-1')).toBe(true);

@@ -1,6 +1,7 @@
 /** Sessions (log in with a password), API tokens and user accounts. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { MeSchema } from '../../dto/index.ts';
 import { AccountError } from '../../service/auth/accounts.ts';
 import { LoginLimiter } from '../auth/rate-limit.ts';
 import { ApiError, apiError } from '../../errors/index.ts';
@@ -13,7 +14,6 @@ const TokenCreated = z.object({ token: z.string(), id: z.string(), username: z.s
 const CreateToken = z.object({ name: z.string().min(1).max(100), ttlHours: z.number().positive().max(24 * 366).optional() }).strict();
 const CreateUser = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024), role: z.string().min(1).max(80) }).strict();
 const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.number() });
-const Me = z.object({ username: z.string(), role: z.string(), tokenId: z.string().nullable() });
 
 export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {
   const limiter = deps.loginLimiter ?? new LoginLimiter();
@@ -42,7 +42,7 @@ export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { d
     },
   );
 
-  route(app, { method: 'GET', url: '/me', summary: 'Who the token belongs to', tag: 'accounts', permission: 'tokens.own', response: Me }, async ({ principal }) => ({
+  route(app, { method: 'GET', url: '/me', summary: 'Who the token belongs to', tag: 'accounts', permission: 'tokens.own', response: MeSchema }, async ({ principal }) => ({
     username: principal.username,
     role: principal.role,
     tokenId: principal.tokenId,

@@ -1,12 +1,13 @@
 /** Drills on a fresh simulated twin: start one, read its report. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { DrillSchema } from '../../dto/index.ts';
 import { ALL_SCENARIOS as SCENARIOS } from '../../drill/sim/scenarios.ts';
 import { actorOf } from '../principal.ts';
 import { route } from '../route.ts';
 import type { PluginOptions } from './types.ts';
 
-const Drill = z.object({ id: z.string(), scenario: z.string(), seed: z.number(), actor: z.string(), status: z.enum(['running', 'finished', 'failed']), report: z.unknown().nullable(), error: z.string().nullable() });
+const Drill = DrillSchema;
 const StartDrill = z.object({ scenario: z.enum(SCENARIOS.map((scenario) => scenario.name) as [string, ...string[]]), seed: z.number().int().min(0).max(0xffffffff).default(1) }).strict();
 
 export const drillsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {

@@ -8,6 +8,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { CapacitySchema, TiersSchema, TopologySchema, type FailureRowDto } from '../../dto/index.ts';
 import { tierOf, type Blueprint } from '../../model/index.ts';
 import { analyseFailures, failureCases } from '../../analysis/failure-analysis.ts';
 import { CapacityModel } from '../../capacity/capacity.ts';
@@ -26,22 +27,6 @@ const HOURS = 24;
 const ANOMALY_SCAN_LIMIT = 20_000;
 const ANOMALY_TYPES = /anomal|intrusion|ransom|encrypt|quarantin|flow\.denied|^security\.(alert|recovered|unrecoverable)/;
 
-const Tier = z.object({ name: z.string(), rtoS: z.number(), rpoS: z.number(), priority: z.number(), mechanism: z.string() });
-const TopologyHost = z.object({
-  name: z.string(),
-  room: z.string(),
-  rack: z.string(),
-  cores: z.number(),
-  memoryGiB: z.number(),
-  powerFeed: z.string(),
-  generator: z.boolean(),
-  status: z.string(),
-  vcpuUsed: z.number(),
-  memoryGiBUsed: z.number(),
-  vms: z.array(z.object({ name: z.string(), service: z.string(), tier: z.string() })),
-});
-const HostSeries = z.object({ host: z.string(), cores: z.number(), planDemandCores: z.array(z.number()), nowDemandCores: z.array(z.number()), planReadyPercent: z.array(z.number()), nowReadyPercent: z.array(z.number()) });
-const FailureRow = z.object({ kind: z.string(), ids: z.array(z.string()), survivable: z.boolean(), shed: z.array(z.string()), lost: z.array(z.string()), late: z.array(z.string()), worstRtoEstimateS: z.number() });
 const Anomaly = z.object({ seq: z.number(), atMs: z.number(), type: z.string(), subject: z.string(), data: z.record(z.string(), z.unknown()) });
 
 interface Cache<T> {
@@ -86,17 +71,17 @@ function daySeries(blueprint: Blueprint, vmsOnHost: readonly string[], cores: nu
 export const insightPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {
   const plane = deps.plane;
   const planCache: Cache<ReturnType<typeof planInitialPlacement>> = { version: 0, blueprint: null, value: null };
-  const failureCache: Cache<z.infer<typeof FailureRow>[]> = { version: 0, blueprint: null, value: null };
+  const failureCache: Cache<FailureRowDto[]> = { version: 0, blueprint: null, value: null };
   const securityCache: Cache<ReturnType<typeof securityOf>> = { version: 0, blueprint: null, value: null };
   const placementOf = () => cached(planCache, plane.blueprint, plane.blueprintVersion, () => planInitialPlacement(plane.blueprint, new CapacityModel(plane.blueprint)));
 
-  route(app, { method: 'GET', url: '/tiers', summary: "The SLA tiers' recovery targets (for status displays)", tag: 'insight', permission: 'status.read', response: z.object({ tiers: z.array(Tier) }) }, async () => ({
+  route(app, { method: 'GET', url: '/tiers', summary: "The SLA tiers' recovery targets (for status displays)", tag: 'insight', permission: 'status.read', response: TiersSchema }, async () => ({
     tiers: [...plane.blueprint.tiers.values()].map((tier) => ({ name: tier.name, rtoS: tier.rtoS, rpoS: tier.rpoS, priority: tier.priority, mechanism: tier.mechanism })),
   }));
 
   route(
     app,
-    { method: 'GET', url: '/topology', summary: 'Rooms, racks and hosts with their load, VMs and power feed (generator or not)', tag: 'insight', permission: 'hosts.read', response: z.object({ rooms: z.array(z.string()), racks: z.array(z.object({ name: z.string(), room: z.string() })), hosts: z.array(TopologyHost) }) },
+    { method: 'GET', url: '/topology', summary: 'Rooms, racks and hosts with their load, VMs and power feed (generator or not)', tag: 'insight', permission: 'hosts.read', response: TopologySchema },
     async () => {
       const blueprint = plane.blueprint;
       const feeds = new Map(blueprint.powerFeeds.map((feed) => [feed.name, feed]));
@@ -136,7 +121,7 @@ export const insightPlugin: FastifyPluginAsync<PluginOptions> = async (app, { de
       summary: "CPU demand and ready time per host over the simulated day (plan vs now), and what survives what",
       tag: 'insight',
       permission: 'plan.read',
-      response: z.object({ dayStartMs: z.number(), nowMs: z.number(), hosts: z.array(HostSeries), failures: z.array(FailureRow) }),
+      response: CapacitySchema,
     },
     async () => {
       const blueprint = plane.blueprint;

@@ -1,23 +1,13 @@
 /** Services and their state (a vendor sees only its own), and vendors' maintenance windows. */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { ServiceSchema, ServicesSchema } from '../../dto/index.ts';
 import { actorOf } from '../principal.ts';
 import { route } from '../route.ts';
 import { NAME, REASON } from '../schemas.ts';
 import { inScope, requireServiceInScope } from '../scope.ts';
 import type { PluginOptions } from './types.ts';
 
-const Vm = z.object({
-  name: z.string(),
-  state: z.enum(['running', 'starting', 'pending', 'shed', 'quarantined', 'stopped']),
-  host: z.string().nullable(),
-  healthy: z.boolean(),
-  secondary: z.object({ host: z.string(), synced: z.boolean() }).nullable(),
-  waitReason: z.string().nullable(),
-  shedReason: z.string().nullable(),
-});
-const Service = z.object({ name: z.string(), title: z.string(), tier: z.string(), vendor: z.string(), state: z.enum(['up', 'degraded', 'down']), lastRtoS: z.number().nullable(), vms: z.array(Vm) });
-const Summary = z.object({ up: z.number(), degraded: z.number(), down: z.number() });
 const Window = z.object({ id: z.string(), service: z.string(), fromMs: z.number(), toMs: z.number(), actor: z.string(), reason: z.string() });
 const OpenWindow = z.object({ fromMs: z.number().int().nonnegative(), toMs: z.number().int().positive(), reason: REASON }).strict();
 
@@ -26,7 +16,7 @@ export const servicesPlugin: FastifyPluginAsync<PluginOptions> = async (app, { d
 
   route(
     app,
-    { method: 'GET', url: '/services', summary: 'Every service with its state and its VMs (a vendor sees its own)', tag: 'services', permission: 'status.read', response: z.object({ summary: Summary, services: z.array(Service) }) },
+    { method: 'GET', url: '/services', summary: 'Every service with its state and its VMs (a vendor sees its own)', tag: 'services', permission: 'status.read', response: ServicesSchema },
     async ({ principal }) => {
       const services = (await plane.services()).filter((service) => inScope(plane, principal, service.name));
       const summary = { up: 0, degraded: 0, down: 0 };
@@ -37,7 +27,7 @@ export const servicesPlugin: FastifyPluginAsync<PluginOptions> = async (app, { d
 
   route(
     app,
-    { method: 'GET', url: '/services/:name', summary: 'One service with its state', tag: 'services', permission: 'status.read', params: z.object({ name: NAME }), response: Service, errors: ['TMR_API_NOT_FOUND', 'TMR_API_NOT_YOUR_SYSTEM'] },
+    { method: 'GET', url: '/services/:name', summary: 'One service with its state', tag: 'services', permission: 'status.read', params: z.object({ name: NAME }), response: ServiceSchema, errors: ['TMR_API_NOT_FOUND', 'TMR_API_NOT_YOUR_SYSTEM'] },
     async ({ params, principal }) => {
       requireServiceInScope(plane, principal, params.name);
       return (await plane.services()).find((service) => service.name === params.name)!;

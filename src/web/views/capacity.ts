@@ -1,16 +1,12 @@
 /** Capacity: CPU demand and ready time per host over the simulated day, plan vs now; what survives what. */
+import type { CapacityDto } from '../../dto/index.ts';
 import { api } from '../api.ts';
 import { h } from '../dom.ts';
 import { t } from '../i18n.ts';
 import type { ViewContext } from '../context.ts';
 import { drawChart, type Series } from '../charts.ts';
 
-interface Capacity {
-  dayStartMs: number;
-  nowMs: number;
-  hosts: { host: string; cores: number; planDemandCores: number[]; nowDemandCores: number[]; planReadyPercent: number[]; nowReadyPercent: number[] }[];
-  failures: { kind: string; ids: string[]; survivable: boolean; shed: string[]; lost: string[]; late: string[]; worstRtoEstimateS: number }[];
-}
+type Capacity = CapacityDto;
 
 const PALETTE = ['#1d4ed8', '#b91c1c', '#047857', '#7c3aed', '#b45309', '#0e7490', '#be185d', '#4d7c0f', '#374151', '#9333ea', '#c2410c', '#0369a1'];
 const HOURS = Array.from({ length: 24 }, (_, hour) => `${String(hour).padStart(2, '0')}:00`);

@@ -4,6 +4,7 @@
  * the decisions taken and why — and open the printable report (the same document as
  * `tomaranai report`).
  */
+import type { DrillDto } from '../../dto/index.ts';
 import { api, ApiFailure } from '../api.ts';
 import { announce, clear, h } from '../dom.ts';
 import { lang, seconds, t } from '../i18n.ts';
@@ -12,15 +13,8 @@ import type { DrillReport } from '../../report/drill-report.ts';
 import { renderDrillReportHtml } from '../../report/html.ts';
 import { drawChart } from '../charts.ts';
 
-interface Drill {
-  id: string;
-  scenario: string;
-  seed: number;
-  actor: string;
-  status: 'running' | 'finished' | 'failed';
-  report?: DrillReport | null;
-  error: string | null;
-}
+/** A drill as the API answers (src/dto), its report typed as the drill report it is. */
+type Drill = Omit<DrillDto, 'report'> & { readonly report?: DrillReport | null };
 
 const POLL_MS = 400;
 const POLL_LIMIT = 600;

@@ -3,30 +3,15 @@
  * measured RTO of its last incident against its tier's target; hosts drawn by room and rack with
  * their load, their VMs, and whether the generator feeds them. Refreshed every few seconds.
  */
+import type { TopologyDto, TopologyHostDto } from '../../dto/index.ts';
 import { api } from '../api.ts';
 import { clear, h } from '../dom.ts';
 import { seconds, t, type Key } from '../i18n.ts';
 import type { ViewContext } from '../context.ts';
 import { tileState, type ServiceView, type TierView } from '../state.ts';
 
-interface TopologyHost {
-  name: string;
-  room: string;
-  rack: string;
-  cores: number;
-  memoryGiB: number;
-  powerFeed: string;
-  generator: boolean;
-  status: string;
-  vcpuUsed: number;
-  memoryGiBUsed: number;
-  vms: { name: string; service: string; tier: string }[];
-}
-interface Topology {
-  rooms: string[];
-  racks: { name: string; room: string }[];
-  hosts: TopologyHost[];
-}
+type TopologyHost = TopologyHostDto;
+type Topology = TopologyDto;
 
 const REFRESH_MS = 3000;
 let painted = false;
