@@ -18,6 +18,7 @@ import { admissionOf, describeFailing } from './admission.ts';
 import { CapacityModel } from '../capacity/capacity.ts';
 import { analyseFailures, failureCases } from './failure-analysis.ts';
 import { planPlacement } from '../capacity/placement.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export interface SizingOptions {
   readonly hostModel: string;
@@ -30,16 +31,8 @@ export interface SizingOptions {
 /** The code `tomaranai size` reports when no number of hosts of the model passes. */
 export const SIZE_NO_FIT_CODE = 'TMR_SIZE_NO_FIT';
 
-export class SizingError extends Error {
-  constructor(
-    readonly code: 'TMR_SIZE_UNKNOWN_HOST_MODEL',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-    this.name = 'SizingError';
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as SizingError };
 
 export interface SizingAttempt {
   readonly hostsPerRoom: number;
@@ -115,7 +108,7 @@ export function sizeCluster(blueprint: Blueprint, options: SizingOptions): Sizin
   const model = blueprint.hostModels.find((candidate) => candidate.name === options.hostModel);
   if (model === undefined) {
     const known = blueprint.hostModels.map((candidate) => candidate.name);
-    throw new SizingError(
+    throw new TomaranaiError(
       'TMR_SIZE_UNKNOWN_HOST_MODEL',
       `no host model "${options.hostModel}" in ${blueprint.name}`,
       known.length > 0 ? `use one of ${known.join(', ')}, or add it under hostModels` : 'add the host model under hostModels (cores, ghz, memoryGiB, watts, rackUnits, costYen)',

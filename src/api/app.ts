@@ -124,7 +124,7 @@ function toApiError(error: FastifyError | ApiError): ApiError & { retryAfterS?: 
   const status = fastifyError.statusCode ?? 500;
   if (status === 404) return apiError('TMR_API_ROUTE_NOT_FOUND');
   if (status >= 400 && status < 500) {
-    return new ApiError('TMR_API_VALIDATION', `the request cannot be read: ${fastifyError.message}`.slice(0, 500), [{ path: '(body)', code: fastifyError.code ?? 'invalid', message: fastifyError.message }]);
+    return new ApiError('TMR_API_VALIDATION', `the request cannot be read: ${fastifyError.message}`.slice(0, 500), undefined, [{ path: '(body)', code: fastifyError.code ?? 'invalid', message: fastifyError.message }]);
   }
   return apiError('TMR_API_INTERNAL');
 }

@@ -94,6 +94,6 @@ export function zodValidator({ schema }: { schema: unknown }) {
     const result = zodSchema.safeParse(data);
     if (result.success) return { value: result.data };
     const issues = result.error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(root)', code: issue.code, message: issue.message }));
-    return { error: new ApiError('TMR_API_VALIDATION', `${issues.length} field(s) at fault: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`.slice(0, 1000), issues) };
+    return { error: new ApiError('TMR_API_VALIDATION', `${issues.length} field(s) at fault: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`.slice(0, 1000), undefined, issues) };
   };
 }

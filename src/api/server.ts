@@ -18,6 +18,7 @@ import { createSigner, newSigningKeyPem } from '../service/audit.ts';
 import { WallClock } from '../service/clock.ts';
 import { ControlPlane } from '../service/control-plane.ts';
 import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export interface ServiceOptions {
   /** sqlite:PATH, :memory: or postgres://… */
@@ -48,20 +49,13 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export class ServiceError extends Error {
-  constructor(
-    readonly code: 'TMR_SERVICE_BLUEPRINT' | 'TMR_SERVICE_SUBSTRATE',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as ServiceError };
 
 function blueprintOf(source: string): Blueprint {
   const loaded = loadBlueprint(source);
   if (!loaded.ok) {
-    throw new ServiceError('TMR_SERVICE_BLUEPRINT', `the blueprint is not valid: ${loaded.problems.slice(0, 3).map((problem) => `${problem.line}:${problem.col} ${problem.message}`).join('; ')}`, 'run `tomaranai validate FILE` and fix what it prints');
+    throw new TomaranaiError('TMR_SERVICE_BLUEPRINT', `the blueprint is not valid: ${loaded.problems.slice(0, 3).map((problem) => `${problem.line}:${problem.col} ${problem.message}`).join('; ')}`, 'run `tomaranai validate FILE` and fix what it prints');
   }
   return loaded.blueprint;
 }
@@ -79,7 +73,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await remote.connect();
     substrate = remote;
   } else {
-    throw new ServiceError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
+    throw new TomaranaiError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
   }
   const plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
   const signer = createSigner(await storage.accounts.settingOnce('audit.signing-key', newSigningKeyPem()));

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { JournalEntry, JournalKind, JournalRecord } from '../ports/index.ts';
 import { GENESIS_HASH, seal } from './chain.ts';
 import type { JournalStore } from './store.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export const JOURNAL_MIGRATION = `
   CREATE TABLE IF NOT EXISTS journal (
@@ -55,7 +56,8 @@ function fromRow(row: Row): JournalEntry {
   };
 }
 
-export class JournalFencedError extends Error {}
+/** The name callers still use for the one error class (src/errors); a deposed leader's append raises TMR_JOURNAL_FENCED. */
+export { TomaranaiError as JournalFencedError };
 
 export class PostgresJournal implements JournalStore {
   private readonly list: JournalEntry[] = [];
@@ -98,7 +100,7 @@ export class PostgresJournal implements JournalStore {
 
   /** Only the leader appends; its lease token fences every batch it writes. */
   append(record: JournalRecord): JournalEntry {
-    if (this.writerEpoch === null) throw new JournalFencedError('this instance does not lead: it may not append to the journal');
+    if (this.writerEpoch === null) throw new TomaranaiError('TMR_JOURNAL_FENCED');
     const entry = seal(this.list.length + 1, this.lastHash, record);
     this.list.push(entry);
     this.lastHash = entry.hash;

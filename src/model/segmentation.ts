@@ -16,6 +16,7 @@
  * rule like any other (visible in the policy, and removed by a quarantine).
  */
 import type { Blueprint } from './index.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 /** Port 0 is never a real TCP/UDP port (flows use 1–65535), so it marks "any port". */
 export const ANY_PORT = 0;
@@ -80,18 +81,11 @@ export interface PolicyDiff {
   readonly added: readonly SegmentationRule[];
 }
 
-export class SegmentationError extends Error {
-  constructor(
-    readonly code: 'TMR_SEGMENTATION_UNKNOWN_VM' | 'TMR_SEGMENTATION_INVARIANT',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SegmentationError';
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as SegmentationError };
 
 function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new SegmentationError('TMR_SEGMENTATION_INVARIANT', message);
+  if (!condition) throw new TomaranaiError('TMR_SEGMENTATION_INVARIANT', message);
 }
 
 export function ruleKey(rule: { from: string; to: string; port: number }): string {
@@ -264,7 +258,7 @@ export function rulesOfVm(policy: SegmentationPolicy, vm: string): { ingress: Se
 
 function requireVm(policy: SegmentationPolicy, vm: string): void {
   if (!policy.vms.some((entry) => entry.vm === vm)) {
-    throw new SegmentationError('TMR_SEGMENTATION_UNKNOWN_VM', `no VM "${vm}" in the policy of ${policy.blueprint}`);
+    throw new TomaranaiError('TMR_SEGMENTATION_UNKNOWN_VM', `no VM "${vm}" in the policy of ${policy.blueprint}`);
   }
 }
 

@@ -4,18 +4,13 @@
  * by the `report` command and by tests, never by the core's computations, and it takes the browser
  * path from its caller rather than from the environment.
  */
+import { TomaranaiError } from '../errors/index.ts';
+
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] as const;
 
-export class PdfError extends Error {
-  constructor(
-    readonly code: 'TMR_REPORT_NO_BROWSER',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as PdfError };
 
 /** Renders an HTML document to an A4 PDF; the document needs nothing from the network. */
 export async function renderPdf(html: string, options: { executablePath?: string; timeoutMs?: number } = {}): Promise<Uint8Array> {
@@ -25,7 +20,7 @@ export async function renderPdf(html: string, options: { executablePath?: string
   try {
     browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], timeout: options.timeoutMs ?? 30_000 });
   } catch (error) {
-    throw new PdfError('TMR_REPORT_NO_BROWSER', `cannot start Chromium at ${executablePath}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, 'install it (`sudo apt-get install -y chromium`, or scripts/ci-chromium.sh), or give --chromium PATH');
+    throw new TomaranaiError('TMR_REPORT_NO_BROWSER', `cannot start Chromium at ${executablePath}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, 'install it (`sudo apt-get install -y chromium`, or scripts/ci-chromium.sh), or give --chromium PATH');
   }
   try {
     const page = await browser.newPage();

@@ -204,6 +204,7 @@ export class ControlPlane {
       throw new ApiError(
         'TMR_API_BLUEPRINT_INVALID',
         `the blueprint has ${loaded.problems.length} problem(s); nothing was changed`,
+        undefined,
         loaded.problems.map((problem) => ({ path: `${problem.line}:${problem.col} ${problem.path.join('.')}`, code: problem.code, message: `${problem.message} (${problem.hint})` })),
       );
     }

@@ -13,16 +13,10 @@ import type { JournalStore } from '../journal/store.ts';
 
 export type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
-export class StorageError extends Error {
-  constructor(
-    readonly code: 'TMR_SERVICE_DB_URL' | 'TMR_SERVICE_DB_OPEN' | 'TMR_SERVICE_DB_BUSY',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as StorageError };
 
 /** The newest epoch a controller of this journal ever claimed: a restarted one claims a higher one. */
 export function newestEpoch(journal: JournalStore): number {
@@ -69,7 +63,7 @@ class SoleLeadership implements Leadership {
     }
     if (epoch === null) {
       const holder = (this.db!.prepare('SELECT holder FROM leader_lease WHERE id = 1').get() as { holder: string }).holder;
-      throw new StorageError('TMR_SERVICE_DB_BUSY', `instance ${holder} runs on this SQLite file`, 'stop it first, or run several instances on PostgreSQL (--db postgres://…)');
+      throw new TomaranaiError('TMR_SERVICE_DB_BUSY', `instance ${holder} runs on this SQLite file`, 'stop it first, or run several instances on PostgreSQL (--db postgres://…)');
     }
     this.current = { leading: true, epoch, leaderId: this.instanceId };
     if (this.db !== null) {
@@ -104,13 +98,13 @@ export async function openStorage(db: string, options: StorageOptions): Promise<
     return openPostgresStorage(db, options);
   }
   const path = sqlitePath(db);
-  if (path === null) throw new StorageError('TMR_SERVICE_DB_URL', `"${db}" is not a database URL`, 'use sqlite:PATH (the default, sqlite:./tomaranai.db) or postgres://USER:PASSWORD@HOST/DB');
+  if (path === null) throw new TomaranaiError('TMR_SERVICE_DB_URL', `"${db}" is not a database URL`, 'use sqlite:PATH (the default, sqlite:./tomaranai.db) or postgres://USER:PASSWORD@HOST/DB');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   let journal: SqliteJournal;
   try {
     journal = new SqliteJournal(path);
   } catch (error) {
-    throw new StorageError('TMR_SERVICE_DB_OPEN', `cannot open ${path}: ${error instanceof Error ? error.message : String(error)}`, 'check the path and its permissions');
+    throw new TomaranaiError('TMR_SERVICE_DB_OPEN', `cannot open ${path}: ${error instanceof Error ? error.message : String(error)}`, 'check the path and its permissions');
   }
   const rows = new SqliteAccountRows(path === ':memory:' ? ':memory:' : path);
   const accounts = new AccountStore(rows, options.scryptCost);

@@ -2,9 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { MeSchema } from '../../dto/index.ts';
-import { AccountError } from '../../service/auth/accounts.ts';
 import { LoginLimiter } from '../auth/rate-limit.ts';
-import { ApiError, apiError } from '../../errors/index.ts';
+import { ApiError, apiError, TomaranaiError } from '../../errors/index.ts';
 import { route } from '../route.ts';
 import { actorOf } from '../principal.ts';
 import type { PluginOptions } from './types.ts';
@@ -76,9 +75,9 @@ export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { d
         if (deps.plane.leading) deps.plane.record('audit', 'user.added', account.username, actorOf(principal), { role: account.role });
         return account;
       } catch (error) {
-        if (error instanceof AccountError) {
+        if (error instanceof TomaranaiError && error.area === 'account') {
           if (error.code === 'TMR_ACCOUNT_EXISTS') throw apiError('TMR_API_CONFLICT', error.message, error.hint);
-          throw new ApiError('TMR_API_VALIDATION', error.message, [{ path: error.code === 'TMR_ACCOUNT_BAD_ROLE' ? 'role' : error.code === 'TMR_ACCOUNT_BAD_NAME' ? 'username' : 'password', code: error.code, message: error.message }], error.hint);
+          throw new ApiError('TMR_API_VALIDATION', error.message, error.hint, [{ path: error.code === 'TMR_ACCOUNT_BAD_ROLE' ? 'role' : error.code === 'TMR_ACCOUNT_BAD_NAME' ? 'username' : 'password', code: error.code, message: error.message }]);
         }
         throw error;
       }

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { decoyHash, DEFAULT_SCRYPT_COST, hashPassword, newToken, passwordProblem, tokenDigest, verifyPassword, type ScryptCost } from './passwords.ts';
 import { isRole, type Role } from './roles.ts';
+import { TomaranaiError } from '../../errors/index.ts';
 
 export interface Account {
   readonly username: string;
@@ -34,15 +35,8 @@ export interface AccountRows {
   close(): Promise<void>;
 }
 
-export class AccountError extends Error {
-  constructor(
-    readonly code: 'TMR_ACCOUNT_EXISTS' | 'TMR_ACCOUNT_WEAK_PASSWORD' | 'TMR_ACCOUNT_BAD_ROLE' | 'TMR_ACCOUNT_BAD_NAME' | 'TMR_ACCOUNT_UNKNOWN',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
+/** The name callers outside this module still use for the one error class (src/errors). */
+export { TomaranaiError as AccountError };
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const TOKEN_CACHE_MS = 5_000;
@@ -58,13 +52,13 @@ export class AccountStore {
   ) {}
 
   async addUser(username: string, password: string, role: string, replace = false): Promise<Account> {
-    if (!USERNAME.test(username)) throw new AccountError('TMR_ACCOUNT_BAD_NAME', `"${username}" is not a valid user name`, 'use 1–64 lower-case letters, digits, dot, dash or underscore');
-    if (!isRole(role)) throw new AccountError('TMR_ACCOUNT_BAD_ROLE', `unknown role "${role}"`, 'use admin, operator, auditor, viewer or vendor:NAME');
+    if (!USERNAME.test(username)) throw new TomaranaiError('TMR_ACCOUNT_BAD_NAME', `"${username}" is not a valid user name`, 'use 1–64 lower-case letters, digits, dot, dash or underscore');
+    if (!isRole(role)) throw new TomaranaiError('TMR_ACCOUNT_BAD_ROLE', `unknown role "${role}"`, 'use admin, operator, auditor, viewer or vendor:NAME');
     const weak = passwordProblem(password);
-    if (weak !== null) throw new AccountError('TMR_ACCOUNT_WEAK_PASSWORD', weak, 'choose a longer passphrase; a password manager helps');
+    if (weak !== null) throw new TomaranaiError('TMR_ACCOUNT_WEAK_PASSWORD', weak, 'choose a longer passphrase; a password manager helps');
     const createdAtMs = this.wallNowMs();
     const inserted = await this.rows.insertUser({ username, role, passwordHash: await hashPassword(password, this.cost), createdAtMs }, replace);
-    if (!inserted) throw new AccountError('TMR_ACCOUNT_EXISTS', `user ${username} exists`, 'choose another name, or pass --force to replace its password and role');
+    if (!inserted) throw new TomaranaiError('TMR_ACCOUNT_EXISTS', `user ${username} exists`, 'choose another name, or pass --force to replace its password and role');
     this.cache.clear();
     return { username, role, createdAtMs };
   }
@@ -86,7 +80,7 @@ export class AccountStore {
 
   async createToken(username: string, name: string, ttlMs: number | null): Promise<{ token: string; info: TokenInfo }> {
     const user = await this.rows.user(username);
-    if (user === null) throw new AccountError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'create it first with `tomaranai user add`');
+    if (user === null) throw new TomaranaiError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'create it first with `tomaranai user add`');
     const token = newToken();
     const createdAtMs = this.wallNowMs();
     const info: TokenInfo = { id: `tok-${randomUUID()}`, username, name, createdAtMs, expiresAtMs: ttlMs === null ? null : createdAtMs + ttlMs };
