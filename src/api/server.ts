@@ -65,6 +65,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const storage = await openStorage(options.db, { instanceId, ...(options.scryptCost ? { scryptCost: options.scryptCost } : {}), ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
   const blueprint = blueprintOf(options.blueprintSource);
   const clock = new WallClock(options.speed ?? 1);
+  // Journal time never goes back: after a restart (or on another instance), resume no earlier than the last entry.
+  const resumeAfterJournal = () => clock.notBefore(storage.journal.entries(storage.journal.length)[0]?.atMs ?? 0);
+  resumeAfterJournal();
   let substrate: Substrate;
   if (options.substrate === 'twin') {
     substrate = new Twin(blueprint, clock, createRandom(options.seed ?? 1).fork('twin'));
@@ -95,6 +98,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     leadership = state;
     if (role === 'stopping') return;
     if (state.leading && !plane.leading) {
+      resumeAfterJournal();
       app.log.info({ event: 'leader.elected', instanceId, epoch: state.epoch }, 'this instance leads');
       await plane.lead(state.epoch, instanceId);
       role = 'leader';

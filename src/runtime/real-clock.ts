@@ -15,7 +15,7 @@ export class RealClock implements Clock {
   constructor(
     private readonly speed = 1,
     private readonly wallNowMs: () => number = () => performance.now(),
-    private readonly originMs = 0,
+    private originMs = 0,
   ) {
     if (!(speed > 0)) throw new Error('RealClock: speed must be positive');
     this.startedWallMs = wallNowMs();
@@ -23,6 +23,16 @@ export class RealClock implements Clock {
 
   nowMs(): number {
     return this.originMs + (this.wallNowMs() - this.startedWallMs) * this.speed;
+  }
+
+  /**
+   * Moves the clock forward to `floorMs` if it reads less: time never goes back for the readers
+   * of what it stamped. A sped-up service that restarts resumes from its journal's last time, not
+   * from the wall (it ran ahead of the wall before). Pending timers fire late, never early.
+   */
+  notBefore(floorMs: number): void {
+    const behind = floorMs - this.nowMs();
+    if (behind > 0) this.originMs += behind;
   }
 
   at(atMs: number, callback: () => void): TimerHandle {
