@@ -87,6 +87,12 @@ export const ERRORS = {
     message: 'the blueprint is not valid; nothing was changed',
     hint: 'fix the problems listed in "issues" (`tomaranai validate FILE` shows them with lines)',
   },
+  TMR_API_BLUEPRINT_BUDGET: {
+    area: 'api',
+    status: 422,
+    message: 'the blueprint exceeds what one review may cost; nothing was changed',
+    hint: 'a blueprint is read within 2 s and 512 MB: remove YAML aliases, duplicate keys and needless nesting (`tomaranai validate FILE` shows its problems)',
+  },
   TMR_API_BLUEPRINT_STALE: {
     area: 'api',
     status: 409,

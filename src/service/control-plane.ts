@@ -19,6 +19,7 @@ import { planInitialPlacement, restartOrder } from '../capacity/first-fit.ts';
 import { apiError, ApiError } from '../errors/index.ts';
 import { JournalView, type IncidentView } from './journal-view.ts';
 import { diffBlueprints, type BlueprintDiff } from './blueprint-diff.ts';
+import { BlueprintLoader, type BlueprintBudget } from './blueprint-loader.ts';
 
 export interface ControlPlaneOptions {
   readonly blueprint: Blueprint;
@@ -32,6 +33,8 @@ export interface ControlPlaneOptions {
   readonly drillRunner?: (options: { blueprint: Blueprint; scenario: string; seed: number }) => DrillReport;
   /** How long a substrate snapshot read by a follower is reused (wall ms). */
   readonly snapshotCacheMs?: number;
+  /** Time and memory one candidate blueprint may cost to read and validate (in a worker thread). */
+  readonly blueprintBudget?: BlueprintBudget;
 }
 
 export interface VmStatus {
@@ -93,6 +96,7 @@ export class ControlPlane {
   private readonly drillRunner: NonNullable<ControlPlaneOptions['drillRunner']>;
   private cachedSnapshot: { atWallMs: number; snapshot: SubstrateSnapshot } | null = null;
   private readonly snapshotCacheMs: number;
+  private readonly loader: BlueprintLoader;
   private detachView: (() => void) | null = null;
 
   constructor(options: ControlPlaneOptions) {
@@ -104,6 +108,7 @@ export class ControlPlane {
     this.actor = options.actor ?? 'controller';
     this.timings = options.timings;
     this.snapshotCacheMs = options.snapshotCacheMs ?? 250;
+    this.loader = new BlueprintLoader(options.blueprintBudget);
     this.drillRunner = options.drillRunner ?? ((drill) => runDrill(drill).report);
     this.view = new JournalView(this.blueprint);
     this.adoptJournalBlueprint();
@@ -170,6 +175,7 @@ export class ControlPlane {
 
   close(): void {
     this.stepDown();
+    void this.loader.close();
     this.detachView?.();
     this.detachView = null;
   }
@@ -198,8 +204,9 @@ export class ControlPlane {
   }
 
   /** Validates, diffs and plans a candidate without changing anything. */
-  reviewBlueprint(source: string): { blueprint: Blueprint; diff: BlueprintDiff; plan: PlanView; warnings: readonly Problem[] } {
-    const loaded = loadBlueprint(source);
+  async reviewBlueprint(source: string): Promise<{ blueprint: Blueprint; diff: BlueprintDiff; plan: PlanView; warnings: readonly Problem[] }> {
+    // Read and validated off the event loop, within a time and memory budget (blueprint-loader.ts).
+    const loaded = await this.loader.load(source);
     if (!loaded.ok) {
       throw new ApiError(
         'TMR_API_BLUEPRINT_INVALID',
@@ -214,7 +221,7 @@ export class ControlPlane {
   /** Applies a reviewed blueprint: the controller restarts on it, level-triggered, in the same term. */
   async applyBlueprint(source: string, baseVersion: number, actor: string, reason: string): Promise<{ version: number; diff: BlueprintDiff; plan: PlanView }> {
     const controller = this.requireLeader();
-    const review = this.reviewBlueprint(source);
+    const review = await this.reviewBlueprint(source);
     if (baseVersion !== this.blueprintVersion) {
       throw apiError('TMR_API_BLUEPRINT_STALE', `you reviewed version ${baseVersion}; version ${this.blueprintVersion} runs now`);
     }

@@ -36,7 +36,7 @@ export const blueprintPlugin: FastifyPluginAsync<PluginOptions> = async (app, { 
     app,
     { method: 'POST', url: '/blueprint/review', summary: 'Validate a candidate, diff it against the running one and plan it; changes nothing', tag: 'blueprint', permission: 'blueprint.apply', body: Candidate, response: Review, errors: ['TMR_API_BLUEPRINT_INVALID'], bodyLimitBytes: BODY_LIMIT },
     async ({ body }) => {
-      const review = plane.reviewBlueprint(body.source);
+      const review = await plane.reviewBlueprint(body.source);
       return { baseVersion: plane.blueprintVersion, name: review.blueprint.name, diff: review.diff, plan: review.plan, warnings: review.warnings.map((warning) => ({ code: warning.code, message: warning.message })) };
     },
   );
