@@ -28,6 +28,9 @@ import { webPlugin } from './plugins/web.ts';
 export type { ApiApp, ApiDeps, HealthState } from './deps.ts';
 import type { ApiDeps } from './deps.ts';
 
+/** Bodies other than a blueprint's: small JSON documents (a login's is smaller still, see accounts.ts). */
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
+
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -49,7 +52,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
                   },
                 },
         }),
-    bodyLimit: 1024 * 1024,
+    // Every body but a blueprint's is a small JSON document; the blueprint routes set their own limit.
+    bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
     return503OnClosing: true,
   });
   app.decorate(ROUTES, []);

@@ -57,6 +57,13 @@ export const ERRORS = {
     hint: 'wait for the time in the Retry-After header; an admin can create a token with `tomaranai token create`',
     transient: true,
   },
+  TMR_API_TOO_MANY_STREAMS: {
+    area: 'api',
+    status: 429,
+    message: 'too many event streams',
+    hint: 'close a stream you no longer read, then retry after the time in Retry-After',
+    transient: true,
+  },
   TMR_API_VALIDATION: {
     area: 'api',
     status: 400,

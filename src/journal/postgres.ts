@@ -89,7 +89,8 @@ export class PostgresJournal implements JournalStore {
     return this.list.length - this.durable;
   }
 
-  entries(fromSeq = 1): readonly JournalEntry[] {
+  entries(fromSeq = 1, limit?: number): readonly JournalEntry[] {
+    if (limit !== undefined) return this.list.slice(Math.max(0, fromSeq - 1), Math.max(0, fromSeq - 1) + limit);
     return fromSeq <= 1 ? this.list : this.list.slice(fromSeq - 1);
   }
 

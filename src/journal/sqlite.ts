@@ -66,8 +66,12 @@ export class SqliteJournal implements Journal {
     return this.db.transaction(work)();
   }
 
-  entries(fromSeq = 1): readonly JournalEntry[] {
-    const rows = this.db.prepare('SELECT * FROM journal WHERE seq >= ? ORDER BY seq').all(fromSeq) as Row[];
+  entries(fromSeq = 1, limit?: number): readonly JournalEntry[] {
+    const rows = (
+      limit === undefined
+        ? this.db.prepare('SELECT * FROM journal WHERE seq >= ? ORDER BY seq').all(fromSeq)
+        : this.db.prepare('SELECT * FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, Math.max(0, Math.floor(limit)))
+    ) as Row[];
     return rows.map(fromRow);
   }
 

@@ -16,10 +16,7 @@ export interface JournalStore extends Journal {
 
 /** Reads entries [fromSeq, toSeq] without copying the whole journal when the store can avoid it. */
 export function entriesBetween(journal: Journal, fromSeq: number, toSeq: number, limit: number): JournalEntry[] {
-  const result: JournalEntry[] = [];
-  for (const entry of journal.entries(Math.max(1, fromSeq))) {
-    if (entry.seq > toSeq || result.length >= limit) break;
-    result.push(entry);
-  }
-  return result;
+  const from = Math.max(1, fromSeq);
+  const count = Math.max(0, Math.min(limit, toSeq - from + 1));
+  return count === 0 ? [] : [...journal.entries(from, count)];
 }

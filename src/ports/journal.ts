@@ -19,6 +19,7 @@ export interface JournalEntry extends JournalRecord {
 /** Append-only, hash-chained event log. */
 export interface Journal {
   append(record: JournalRecord): JournalEntry;
-  entries(fromSeq?: number): readonly JournalEntry[];
+  /** Entries from `fromSeq` on, in order; at most `limit` of them (a store reads no more than that). */
+  entries(fromSeq?: number, limit?: number): readonly JournalEntry[];
   readonly length: number;
 }

@@ -9,3 +9,5 @@ import { loadBlueprint } from '../model/index.ts';
 parentPort?.on('message', (message: { readonly id: number; readonly source: string }) => {
   parentPort?.postMessage({ id: message.id, result: loadBlueprint(message.source) });
 });
+// Loaded: the budget of a candidate starts now, not while the worker boots.
+parentPort?.postMessage({ ready: true });

@@ -31,6 +31,7 @@ interface Pending {
 
 export class BlueprintLoader {
   private worker: Worker | null = null;
+  private ready = false;
   private readonly queue: Pending[] = [];
   private current: { pending: Pending; timer: NodeJS.Timeout } | null = null;
   private nextId = 1;
@@ -61,8 +62,9 @@ export class BlueprintLoader {
 
   private pump(): void {
     if (this.current !== null || this.queue.length === 0 || this.closed) return;
-    const pending = this.queue.shift()!;
     const worker = this.ensureWorker();
+    if (!this.ready) return;
+    const pending = this.queue.shift()!;
     const timer = setTimeout(() => this.fail(`the blueprint took longer than ${this.budget.timeoutMs} ms to read and validate`), this.budget.timeoutMs);
     this.current = { pending, timer };
     worker.postMessage({ id: pending.id, source: pending.source });
@@ -77,7 +79,12 @@ export class BlueprintLoader {
       stderr: false,
     });
     worker.unref();
-    worker.on('message', (message: { readonly id: number; readonly result: LoadResult }) => {
+    worker.on('message', (message: { readonly ready: true } | { readonly id: number; readonly result: LoadResult }) => {
+      if ('ready' in message) {
+        this.ready = true;
+        this.pump();
+        return;
+      }
       const current = this.current;
       if (current === null || current.pending.id !== message.id) return;
       clearTimeout(current.timer);
@@ -89,9 +96,12 @@ export class BlueprintLoader {
       this.fail(error.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `the blueprint needed more than ${this.budget.memoryMb} MB to read and validate` : `the blueprint reader failed: ${error.message}`);
     });
     worker.on('exit', () => {
-      if (this.worker === worker) this.worker = null;
+      if (this.worker !== worker) return;
+      this.worker = null;
+      this.ready = false;
     });
     this.worker = worker;
+    this.ready = false;
     return worker;
   }
 
@@ -100,6 +110,7 @@ export class BlueprintLoader {
     const current = this.current;
     const worker = this.worker;
     this.worker = null;
+    this.ready = false;
     if (worker !== null) void worker.terminate();
     if (current === null) return;
     clearTimeout(current.timer);

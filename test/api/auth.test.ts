@@ -86,3 +86,17 @@ describe('authentication', () => {
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 });
+
+describe('what an unauthenticated caller may send', () => {
+  it('refuses a 1 MB deeply nested login body before parsing it (413, coded)', async () => {
+    const h = await harness();
+    try {
+      const nested = `${'{"a":'.repeat(150_000)}1${'}'.repeat(150_000)}`;
+      const response = await h.app.inject({ method: 'POST', url: '/api/v1/sessions', headers: { 'content-type': 'application/json' }, payload: nested });
+      expect(response.statusCode).toBe(413);
+      expect(response.json().error.code).toBe('TMR_API_PAYLOAD_TOO_LARGE');
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -73,4 +73,57 @@ describe('event stream', () => {
     for (const subject of subjects) expect(['lis', 'lis-1', 'dwh', 'dwh-1']).toContain(subject);
     expect(subjects.has('lis-1')).toBe(true);
   });
+
+  it('lets one account hold at most 8 streams; another account still gets one (coded 429, not a conflict)', async () => {
+    h = await harness();
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const open: AbortController[] = [];
+    try {
+      for (let index = 0; index < 8; index++) {
+        const controller = new AbortController();
+        open.push(controller);
+        const response = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { headers: h.as('vendor:vendor-a'), signal: controller.signal });
+        expect(response.status).toBe(200);
+      }
+      const refused = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { headers: h.as('vendor:vendor-a') });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TMR_API_TOO_MANY_STREAMS');
+      const other = new AbortController();
+      open.push(other);
+      const fine = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { headers: h.as('operator'), signal: other.signal });
+      expect(fine.status).toBe(200);
+    } finally {
+      for (const controller of open) controller.abort();
+    }
+  });
+
+  it('replays 10,000 entries a page at a time, in order, each once, with entries appended meanwhile after them', async () => {
+    h = await harness();
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (h.app.server.address() as AddressInfo).port;
+    for (let index = 0; index < 12_000; index++) h.plane.record('audit', 'host.maintenance.started', `bulk-${index}`, 'test', { reason: 'bulk' });
+    const length = h.journal.length;
+    let appendedDuringReplay = 0;
+    const events = await readEvents(
+      port,
+      'operator',
+      { 'last-event-id': '0' },
+      (list) => list.length >= 10_000 + 3,
+      () => {
+        // Appended while the replay pages are still being written: they must follow it, in order.
+        setImmediate(() => {
+          for (let index = 0; index < 3; index++) h.plane.record('audit', 'host.maintenance.started', `live-${index}`, 'test', { reason: 'live' });
+          appendedDuringReplay = 3;
+        });
+      },
+    );
+    expect(appendedDuringReplay).toBe(3);
+    const ids = events.map((event) => event.id);
+    expect(ids[0]).toBe(length - 10_000 + 1);
+    expect(ids.slice(0, 10_000).at(-1)).toBe(length);
+    for (let index = 1; index < ids.length; index++) expect(ids[index]).toBe(ids[index - 1]! + 1);
+    expect(events.slice(-3).map((event) => event.data.subject)).toEqual(['live-0', 'live-1', 'live-2']);
+  }, 30_000);
 });

@@ -14,13 +14,16 @@ const CreateToken = z.object({ name: z.string().min(1).max(100), ttlHours: z.num
 const CreateUser = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024), role: z.string().min(1).max(80) }).strict();
 const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.number() });
 
+/** An unauthenticated login body is a user name and a password: nothing a caller sends costs more to parse than this. */
+const LOGIN_BODY_LIMIT_BYTES = 4 * 1024;
+
 export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {
   const limiter = deps.loginLimiter ?? new LoginLimiter();
   const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
 
   route(
     app,
-    { method: 'POST', url: '/sessions', summary: 'Log in: a password for a session token (rate limited)', tag: 'accounts', permission: null, body: Login, response: TokenCreated, responseStatus: 201, errors: ['TMR_API_BAD_CREDENTIALS', 'TMR_API_LOGIN_RATE_LIMITED'] },
+    { method: 'POST', url: '/sessions', summary: 'Log in: a password for a session token (rate limited)', tag: 'accounts', permission: null, body: Login, response: TokenCreated, responseStatus: 201, bodyLimitBytes: LOGIN_BODY_LIMIT_BYTES, errors: ['TMR_API_BAD_CREDENTIALS', 'TMR_API_LOGIN_RATE_LIMITED'] },
     async ({ body, request }) => {
       const keys = [`user:${body.username}`, `ip:${request.ip}`];
       const waitMs = limiter.retryAfterMs(keys);

@@ -4,10 +4,11 @@ import { z } from 'zod';
 import { vendorOf } from '../../service/auth/roles.ts';
 import { apiError } from '../../errors/index.ts';
 import { route } from '../route.ts';
-import type { EventHub } from '../sse.ts';
+import { actorOf } from '../principal.ts';
+import { CLIENTS_PER_PRINCIPAL, type EventHub } from '../sse.ts';
 import type { PluginOptions } from './types.ts';
 
-export const eventsPlugin: FastifyPluginAsync<PluginOptions & { events: EventHub }> = async (app, { deps, events }) => {
+export const eventsPlugin: FastifyPluginAsync<PluginOptions & { events: EventHub }> = async (app, { events }) => {
   route(
     app,
     {
@@ -25,11 +26,15 @@ export const eventsPlugin: FastifyPluginAsync<PluginOptions & { events: EventHub
       const vendor = vendorOf(principal.role);
       const admits = vendor === null ? () => true : events.vendorFilter(vendor);
       reply.hijack();
-      if (!events.attach(reply.raw, lastEventId, admits)) {
-        const error = apiError('TMR_API_CONFLICT', 'too many event-stream clients', 'retry later');
-        reply.raw.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify(error.body()));
+      const attached = events.attach(reply.raw, lastEventId, admits, actorOf(principal));
+      if (attached !== 'attached') {
+        const error = apiError(
+          'TMR_API_TOO_MANY_STREAMS',
+          attached === 'principal-full' ? `this account holds ${CLIENTS_PER_PRINCIPAL} event streams already` : 'the server holds as many event streams as it serves',
+          attached === 'principal-full' ? 'close a stream you no longer read (each browser tab holds one), then retry' : 'retry later',
+        );
+        reply.raw.writeHead(error.status, { 'content-type': 'application/json', 'retry-after': '5' }).end(JSON.stringify(error.body()));
       }
-      void deps;
     },
   );
 };
