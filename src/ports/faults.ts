@@ -7,6 +7,7 @@
  * Powering a fenced host on, evacuating a host and releasing it are not here: a drill asks the
  * controller for those, as an operator would, on every substrate. No I/O here.
  */
+import type { Blueprint } from '../model/index.ts';
 import type { InstanceObservation } from './substrate.ts';
 
 export type Fault =
@@ -39,6 +40,19 @@ export function faultTarget(fault: Fault): string {
 
 /** One copy of a VM and where it runs: what a scenario aims its fault by. */
 export type PlacedCopy = Pick<InstanceObservation, 'vm' | 'host' | 'role'>;
+
+/** vCPU and memory of the copies on each host, every host of the blueprint listed in its order (an idle one at 0). */
+export function hostLoad(blueprint: Blueprint, copies: readonly PlacedCopy[]): Map<string, { vcpu: number; memoryGiB: number }> {
+  const sizes = new Map(blueprint.vms.map((vm) => [vm.name, vm]));
+  const load = new Map(blueprint.hosts.map((host) => [host.name, { vcpu: 0, memoryGiB: 0 }]));
+  for (const copy of copies) {
+    const vm = sizes.get(copy.vm)!;
+    const entry = load.get(copy.host)!;
+    entry.vcpu += vm.vcpu;
+    entry.memoryGiB += vm.memoryGiB;
+  }
+  return load;
+}
 
 /**
  * Strikes faults and repairs them. `F` is the faults a substrate can strike: the twin strikes

@@ -97,7 +97,7 @@ function twinScenario(scenario: RealScenario, pickHost: (context: ScenarioContex
 
 /** The same host the real drill picks (src/drill/lab/real.ts), from the twin's state at the fault. */
 function twinTarget(scenario: RealScenario, blueprint: Blueprint): (context: ScenarioContext) => string {
-  return (context) => targetHost(context.twin.snapshot().instances, blueprint, scenario);
+  return (context) => targetHost(context.faults.copies(), blueprint, scenario);
 }
 
 /** What the real runs measured, from their journals. */

@@ -4,7 +4,7 @@
  * and the ground truth of an attack. The invariant auditor, the drill report and the scenarios
  * that aim a fault read it; the controller never does.
  */
-import type { PlacedCopy } from '../../ports/index.ts';
+import { hostLoad, type PlacedCopy } from '../../ports/index.ts';
 import type { TwinHosts } from './hosts.ts';
 import type { TwinState } from './state.ts';
 import type { TwinTelemetry } from './telemetry.ts';
@@ -70,15 +70,7 @@ export class TwinTruthView {
   }
 
   hostLoad(): Map<string, { vcpu: number; memoryGiB: number }> {
-    const load = new Map<string, { vcpu: number; memoryGiB: number }>();
-    for (const host of this.state.hosts.keys()) load.set(host, { vcpu: 0, memoryGiB: 0 });
-    for (const copy of this.copies()) {
-      const vm = this.state.index.vm.get(copy.vm)!;
-      const entry = load.get(copy.host)!;
-      entry.vcpu += vm.vcpu;
-      entry.memoryGiB += vm.memoryGiB;
-    }
-    return load;
+    return hostLoad(this.state.blueprint, this.copies());
   }
 
   isHostPowered(name: string): boolean {
