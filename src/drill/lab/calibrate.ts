@@ -19,7 +19,8 @@ import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts
 import { LabLayout } from '../../substrate/qemu/lab.ts';
 import { labDown } from '../../substrate/qemu/power.ts';
 import type { Fault, TwinParameters } from '../../substrate/twin/twin.ts';
-import { LAB_CONTROLLER_TIMINGS, runRealDrill, targetHost, type RealScenario } from './real.ts';
+import { LAB_CONTROLLER_TIMINGS, runRealDrill } from './real.ts';
+import { targetHost, type RealScenario } from './scenarios.ts';
 import { runDrill } from '../sim/run.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from '../sim/scenarios.ts';
 
