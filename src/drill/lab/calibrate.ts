@@ -96,7 +96,7 @@ function twinScenario(scenario: RealScenario, pickHost: (context: ScenarioContex
   };
 }
 
-/** The same host the real drill picks (src/drill/lab/real.ts), from the twin's state at the fault. */
+/** The same host the real drill picks (the lab's rule, src/drill/lab/scenarios.ts), from the copies running on the twin at the fault. */
 function twinTarget(scenario: RealScenario, blueprint: Blueprint): (context: ScenarioContext) => string {
   return (context) => targetHost(context.faults.copies(), blueprint, scenario);
 }
