@@ -19,7 +19,8 @@ import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts
 import { LabLayout } from '../../substrate/qemu/lab.ts';
 import { labDown } from '../../substrate/qemu/power.ts';
 import type { Fault, TwinParameters } from '../../substrate/twin/twin.ts';
-import { LAB_CONTROLLER_TIMINGS, runRealDrill, targetHost, type RealScenario } from './real.ts';
+import { LAB_CONTROLLER_TIMINGS, runRealDrill } from './real.ts';
+import { targetHost, type RealScenario } from './scenarios.ts';
 import { runDrill } from '../sim/run.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from '../sim/scenarios.ts';
 
@@ -95,9 +96,9 @@ function twinScenario(scenario: RealScenario, pickHost: (context: ScenarioContex
   };
 }
 
-/** The same host the real drill picks (src/drill/lab/real.ts), from the twin's state at the fault. */
+/** The same host the real drill picks (the lab's rule, src/drill/lab/scenarios.ts), from the copies running on the twin at the fault. */
 function twinTarget(scenario: RealScenario, blueprint: Blueprint): (context: ScenarioContext) => string {
-  return (context) => targetHost(context.twin.snapshot().instances, blueprint, scenario);
+  return (context) => targetHost(context.faults.copies(), blueprint, scenario);
 }
 
 /** What the real runs measured, from their journals. */

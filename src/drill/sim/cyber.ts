@@ -3,7 +3,7 @@
  * for and the steps it takes, run by the attacker model in attacker.ts.
  */
 import type { Random } from '../../ports/random.ts';
-import type { Blueprint } from '../../model/index.ts';
+import { tierOf, type Blueprint } from '../../model/index.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
 import { Attacker, MINUTE_S } from './attacker.ts';
 
@@ -16,7 +16,7 @@ export function attackTarget(context: ScenarioContext, random: Random): { servic
     candidates = blueprint.services.filter((service) => service.name === context.target || service.vms.some((vm) => vm.name === context.target));
     if (candidates.length === 0) throw new Error(`no system or VM "${context.target}" in ${blueprint.name}`);
   } else {
-    candidates = candidates.filter((service) => blueprint.tiers.get(service.tier)?.mechanism !== 'failover');
+    candidates = candidates.filter((service) => tierOf(blueprint, service).mechanism !== 'failover');
   }
   const service = random.pick(candidates);
   const vm = service.vms.find((candidate) => candidate.name === context.target) ?? random.pick(service.vms);

@@ -6,14 +6,14 @@
 import { Controller } from '../../control/controller.ts';
 import type { ControllerTimings } from '../../control/decide.ts';
 import type { Journal, JournalEntry } from '../../ports/index.ts';
-import { createRandom } from '../../ports/random.ts';
+import { createRandom, type Random } from '../../ports/random.ts';
 import { MemoryJournal } from '../../journal/memory.ts';
-import type { Blueprint } from '../../model/index.ts';
+import { tierOf, type Blueprint } from '../../model/index.ts';
 import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
 import { Scheduler } from '../../substrate/twin/scheduler.ts';
 import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor } from './auditor.ts';
-import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioStep } from './scenarios.ts';
+import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioPlan, type ScenarioStep } from './scenarios.ts';
 import type { Attacker } from './attacker.ts';
 
 export interface DrillOptions {
@@ -82,7 +82,64 @@ export async function runDrillPaced(options: DrillOptions, pace: (simulatedMs: n
   }
 }
 
-export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; live: boolean }, DrillRun, void> {
+/** What a drill runs on: one seeded world of twin, controller, auditor and journal. */
+interface DrillWorld {
+  readonly options: DrillOptions;
+  readonly scenario: Scenario;
+  readonly random: Random;
+  readonly scheduler: Scheduler;
+  readonly journal: DrillJournal;
+  readonly twin: Twin;
+  readonly controller: Controller;
+  readonly auditor: InvariantAuditor;
+  readonly record: DrillRecorder;
+}
+
+type DrillJournal = NonNullable<DrillOptions['journal']>;
+
+type DrillRecorder = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) => void;
+
+/** Simulated time reached after a chunk of the drill, and whether it is in its interesting part. */
+type DrillProgress = { atMs: number; live: boolean };
+
+/**
+ * The drill, one chunk of simulated time per step: warm-up, steady running, the scenario's steps
+ * from the fault time on, and the run until the hospital has settled; returns the run and its report.
+ */
+export function* drillSteps(options: DrillOptions): Generator<DrillProgress, DrillRun, void> {
+  const world = buildWorld(options, resolveScenario(options));
+  const { scenario, scheduler, controller, auditor, record } = world;
+  const detach = options.onEntry && world.journal.onAppend ? world.journal.onAppend(options.onEntry) : null;
+  record('drill', 'drill.started', scenario.name, { seed: options.seed, blueprint: options.blueprint.name, substrate: 'twin' });
+  controller.start();
+  yield* warmUp(world);
+  record('drill', 'drill.warm', scenario.name, { vms: options.blueprint.vms.length });
+  auditor.checkSnapshots();
+
+  // Steady running, then the fault at a seeded moment (so replication phases differ by seed).
+  const faultAtMs = scheduler.nowMs() + STEADY_MS + world.random.fork('fault-time').int(15 * 60) * 1000;
+  runChecked(scheduler, auditor, faultAtMs);
+  yield { atMs: scheduler.nowMs(), live: false };
+  const plan = scenario.plan({
+    blueprint: options.blueprint,
+    faults: world.twin,
+    ...(scenario.security === true ? { random: world.random.fork('scenario') } : {}),
+    ...(options.target === undefined ? {} : { target: options.target }),
+  });
+  record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
+  const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
+  const progress = { done: 0 };
+  for (const step of steps) {
+    scheduler.at(faultAtMs + step.afterS * 1000, () => {
+      applyStep(world, step);
+      progress.done++;
+    });
+  }
+  yield* runUntilSettled(world, steps, faultAtMs, () => progress.done === steps.length);
+  return finish(world, plan, detach);
+}
+
+function resolveScenario(options: DrillOptions): Scenario {
   const scenario = typeof options.scenario === 'string' ? findScenario(options.scenario) : options.scenario;
   if (scenario === undefined) {
     throw new DrillError(
@@ -91,9 +148,13 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
       `use one of: ${ALL_SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
     );
   }
+  return scenario;
+}
+
+function buildWorld(options: DrillOptions, scenario: Scenario): DrillWorld {
   const random = createRandom(options.seed, 'drill');
   const scheduler = new Scheduler();
-  const journal = options.journal ?? new MemoryJournal();
+  const journal: DrillJournal = options.journal ?? new MemoryJournal();
   const twin = new Twin(options.blueprint, scheduler, random.fork('twin'), { ...DEFAULT_TWIN_PARAMETERS, ...options.twinParameters });
   const controller = new Controller({
     blueprint: options.blueprint,
@@ -104,81 +165,60 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     ...(scenario.security === true ? { security: true } : {}),
   });
   const auditor = new InvariantAuditor(options.blueprint, twin, controller, scheduler);
-  const detach = options.onEntry && journal.onAppend ? journal.onAppend(options.onEntry) : null;
-  const record = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) =>
-    journal.append({ atMs: scheduler.nowMs(), kind, type, subject, actor: 'drill', data });
+  const record: DrillRecorder = (kind, type, subject, data) => journal.append({ atMs: scheduler.nowMs(), kind, type, subject, actor: 'drill', data });
+  return { options, scenario, random, scheduler, journal, twin, controller, auditor, record };
+}
 
-  record('drill', 'drill.started', scenario.name, { seed: options.seed, blueprint: options.blueprint.name, substrate: 'twin' });
-  controller.start();
-
-  // Warm-up: the whole hospital boots in dependency order and every continuous VM gets its secondary.
-  const warmedUp = () => auditor.unconverged().length === 0 && allProtected(controller);
-  let warm = false;
+/** Warm-up: the whole hospital boots in dependency order and every continuous VM gets its secondary. */
+function* warmUp({ scheduler, auditor, controller }: DrillWorld): Generator<DrillProgress, void, void> {
   while (scheduler.nowMs() < WARMUP_LIMIT_MS) {
     scheduler.runUntil(scheduler.nowMs() + CHUNK_MS);
     auditor.check();
     yield { atMs: scheduler.nowMs(), live: false };
-    if (warmedUp()) {
-      warm = true;
-      break;
-    }
+    if (auditor.unconverged().length === 0 && allProtected(controller)) return;
   }
-  if (!warm) {
-    throw new DrillError(
-      'TMR_DRILL_WARMUP',
-      `the hospital did not come up within ${WARMUP_LIMIT_MS / 3600000} h of simulated time: ${auditor.unconverged().slice(0, 5).join(', ')} not running`,
-      'the blueprint may not fit its hosts; run `tomaranai validate` and check the sizing',
-    );
-  }
-  record('drill', 'drill.warm', scenario.name, { vms: options.blueprint.vms.length });
-  auditor.checkSnapshots();
+  throw new DrillError(
+    'TMR_DRILL_WARMUP',
+    `the hospital did not come up within ${WARMUP_LIMIT_MS / 3600000} h of simulated time: ${auditor.unconverged().slice(0, 5).join(', ')} not running`,
+    'the blueprint may not fit its hosts; run `tomaranai validate` and check the sizing',
+  );
+}
 
-  // Steady running, then the fault at a seeded moment (so replication phases differ by seed).
-  const faultAtMs = scheduler.nowMs() + STEADY_MS + random.fork('fault-time').int(15 * 60) * 1000;
-  runChecked(scheduler, auditor, faultAtMs);
-  yield { atMs: scheduler.nowMs(), live: false };
-  const plan = scenario.plan({
-    blueprint: options.blueprint,
-    twin,
-    ...(scenario.security === true ? { random: random.fork('scenario') } : {}),
-    ...(options.target === undefined ? {} : { target: options.target }),
-  });
-  record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
-  const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
+/** One step of the scenario, at its time: faults through the twin, operator requests through the controller. */
+function applyStep({ twin, controller, scheduler, options, record }: DrillWorld, step: ScenarioStep): void {
+  if (step.kind === 'inject' && step.fault) {
+    twin.inject(step.fault);
+    record('fault', 'fault.injected', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
+  } else if (step.kind === 'heal' && step.fault) {
+    twin.heal(step.fault);
+    record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
+  } else if (step.kind === 'power-on' && step.host) {
+    controller.powerOnHost(step.host, 'operator');
+  } else if (step.kind === 'evacuate' && step.host) {
+    controller.evacuateHost(step.host, 'drill');
+  } else if (step.kind === 'release' && step.host) {
+    controller.releaseHost(step.host, 'drill');
+  } else if (step.kind === 'attack' && step.run) {
+    step.run({ twin, clock: scheduler, blueprint: options.blueprint, record });
+  }
+}
+
+/**
+ * Runs after the fault until every step has run and the hospital has settled (converged, quiet,
+ * repaired hosts back, cyber drills watched long enough) for a minute of simulated time, or until
+ * the horizon.
+ */
+function* runUntilSettled(world: DrillWorld, steps: readonly ScenarioStep[], faultAtMs: number, allStepsDone: () => boolean): Generator<DrillProgress, void, void> {
+  const { scheduler, auditor, controller, scenario } = world;
+  const horizonMs = faultAtMs + (world.options.horizonAfterFaultS ?? 30 * 3600) * 1000;
   const repairs = steps.some((step) => step.kind === 'power-on');
-  let done = 0;
-  for (const step of steps) {
-    scheduler.at(faultAtMs + step.afterS * 1000, () => {
-      applyStep(step);
-      done++;
-    });
-  }
-  function applyStep(step: ScenarioStep): void {
-    if (step.kind === 'inject' && step.fault) {
-      twin.inject(step.fault);
-      record('fault', 'fault.injected', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
-    } else if (step.kind === 'heal' && step.fault) {
-      twin.heal(step.fault);
-      record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
-    } else if (step.kind === 'power-on' && step.host) {
-      controller.powerOnHost(step.host, 'operator');
-    } else if (step.kind === 'evacuate' && step.host) {
-      controller.evacuateHost(step.host, 'drill');
-    } else if (step.kind === 'release' && step.host) {
-      controller.releaseHost(step.host, 'drill');
-    } else if (step.kind === 'attack' && step.run) {
-      step.run({ twin, clock: scheduler, blueprint: options.blueprint, record });
-    }
-  }
-
-  const horizonMs = faultAtMs + (options.horizonAfterFaultS ?? 30 * 3600) * 1000;
   let stableSinceMs: number | null = null;
   while (scheduler.nowMs() < horizonMs) {
     const live = scheduler.nowMs() - faultAtMs < LIVE_WINDOW_MS;
     runChecked(scheduler, auditor, scheduler.nowMs() + (live ? LIVE_CHUNK_MS : CHUNK_MS));
     yield { atMs: scheduler.nowMs(), live };
     const settled =
-      done === steps.length &&
+      allStepsDone() &&
       // A cyber drill watches on after the last attack step: detection must have had its chance.
       (scenario.security !== true || scheduler.nowMs() >= faultAtMs + (steps[steps.length - 1]?.afterS ?? 0) * 1000 + SECURITY_WATCH_MS) &&
       controller.state.inFlight.size === 0 &&
@@ -188,15 +228,19 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
     if (!settled) stableSinceMs = null;
     else if (stableSinceMs === null) stableSinceMs = scheduler.nowMs();
     // Converged and quiet for a minute of simulated time: nothing more will happen.
-    else if (scheduler.nowMs() - stableSinceMs >= 60_000) break;
+    else if (scheduler.nowMs() - stableSinceMs >= 60_000) return;
   }
+}
+
+/** The drill's end: the last checks, the ground truth journaled, the controller stopped, the report. */
+function finish(world: DrillWorld, plan: ScenarioPlan, detach: (() => void) | null): DrillRun {
+  const { options, scenario, journal, twin, controller, scheduler, auditor, record } = world;
   auditor.checkSnapshots();
   const unconverged = auditor.unconverged();
   if (plan.attacker !== undefined) recordAttackTruth(twin, plan.attacker, record);
   record('drill', 'drill.ended', scenario.name, { unconverged });
   detach?.();
   controller.stop();
-
   const report = buildDrillReport({
     blueprint: options.blueprint,
     entries: journal.entries(),
@@ -211,7 +255,7 @@ export function* drillSteps(options: DrillOptions): Generator<{ atMs: number; li
 }
 
 /** Ground truth of the attack, for the report: journaled by the drill, never seen by the controller. */
-function recordAttackTruth(twin: Twin, attacker: Attacker, record: (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) => void): void {
+function recordAttackTruth(twin: Twin, attacker: Attacker, record: DrillRecorder): void {
   for (const [vm, compromisedAtMs] of [...attacker.footholds].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))) {
     const truth = twin.securityTruth(vm);
     record('drill', 'security.truth', vm, { ...truth, compromisedAtMs });
@@ -239,7 +283,7 @@ function allProtected(controller: Controller): boolean {
     if (instance.role === 'secondary' && instance.synced) secondaries.add(instance.vm);
   }
   for (const service of controller.blueprint.services) {
-    if (controller.blueprint.tiers.get(service.tier)?.mechanism !== 'failover') continue;
+    if (tierOf(controller.blueprint, service).mechanism !== 'failover') continue;
     for (const vm of service.vms) {
       const view = controller.state.vms.get(vm.name)!;
       if (!secondaries.has(vm.name) && !(view.waitReason ?? '').startsWith('unprotected')) return false;

@@ -1,7 +1,10 @@
-/** The shape of a drill scenario: its steps (faults, repairs, attacker moves) planned from the twin's state. */
+/**
+ * The shape of a drill scenario: its steps (faults, repairs, attacker moves) planned from the state
+ * of the substrate it strikes, through the FaultInjector port — the twin, or the real-VM lab.
+ */
+import type { Fault, FaultInjector } from '../../ports/index.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Blueprint } from '../../model/index.ts';
-import type { Fault, Twin } from '../../substrate/twin/twin.ts';
 import type { Attacker, AttackRuntime } from './attacker.ts';
 
 export interface ScenarioStep {
@@ -26,7 +29,13 @@ export interface ScenarioPlan {
 
 export interface ScenarioContext {
   readonly blueprint: Blueprint;
-  readonly twin: Twin;
+  /** Where the scenario's faults strike, and what it aims them by. */
+  readonly faults: FaultInjector;
+  /**
+   * The host a one-host scenario strikes, when the caller chose it by its own rule (the real-VM
+   * lab strikes the continuous service's primary host); otherwise the scenario picks the busiest.
+   */
+  readonly host?: string;
   /** The drill's seeded stream for the scenario's own choices (cyber drills: targets and timing). */
   readonly random?: Random;
   /** A system (or VM) the operator chose to attack (`--target`). */

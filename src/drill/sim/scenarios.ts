@@ -1,11 +1,10 @@
 /**
  * Drill scenarios: which fault hits what, when, and how it is repaired. Targets are chosen from
- * the twin's state at the moment of the fault (the busiest host, rack or room), never to suit the
- * outcome.
+ * the substrate's state at the moment of the fault (the busiest host, rack or room), never to suit
+ * the outcome. They strike through the FaultInjector port, so the real-VM lab runs the one-host
+ * scenarios it can strike from these same definitions (src/drill/lab/real.ts).
  */
-import type { Random } from '../../ports/random.ts';
-import type { Blueprint } from '../../model/index.ts';
-import type { Fault, Twin } from '../../substrate/twin/twin.ts';
+import { hostLoad, type Fault } from '../../ports/index.ts';
 import { CYBER_SCENARIOS } from './cyber.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
 export type { Scenario, ScenarioContext, ScenarioPlan, ScenarioStep } from './scenario.ts';
@@ -13,15 +12,20 @@ export type { Scenario, ScenarioContext, ScenarioPlan, ScenarioStep } from './sc
 const HOUR_S = 3600;
 
 function busiestHosts(context: ScenarioContext): string[] {
-  const load = context.twin.hostLoad();
+  const load = hostLoad(context.blueprint, context.faults.copies());
   const order = new Map(context.blueprint.hosts.map((host, index) => [host.name, index]));
   return [...load.entries()]
     .sort((a, b) => b[1].vcpu - a[1].vcpu || b[1].memoryGiB - a[1].memoryGiB || order.get(a[0])! - order.get(b[0])!)
     .map(([host]) => host);
 }
 
+/** The host a one-host scenario strikes: the caller's choice, or the busiest. */
+function struckHost(context: ScenarioContext): string {
+  return context.host ?? busiestHosts(context)[0]!;
+}
+
 function busiestGroup(context: ScenarioContext, key: 'rack' | 'room'): string {
-  const load = context.twin.hostLoad();
+  const load = hostLoad(context.blueprint, context.faults.copies());
   const totals = new Map<string, number>();
   for (const host of context.blueprint.hosts) {
     totals.set(host[key], (totals.get(host[key]) ?? 0) + (load.get(host.name)?.vcpu ?? 0));
@@ -42,7 +46,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'host-failure',
     summary: 'the busiest host crashes; repaired and powered on after 2 h',
     plan(context) {
-      const host = busiestHosts(context)[0]!;
+      const host = struckHost(context);
       const fault: Fault = { kind: 'host-crash', host };
       return {
         description: `host ${host} (the busiest) crashes`,
@@ -54,7 +58,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'host-isolation',
     summary: "the busiest host's management network is cut for 10 min; the host and its VMs keep running",
     plan(context) {
-      const host = busiestHosts(context)[0]!;
+      const host = struckHost(context);
       const fault: Fault = { kind: 'host-isolation', host };
       return {
         description: `host ${host} (the busiest) loses its management network for 10 minutes`,
@@ -66,7 +70,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'host-network-loss',
     summary: 'the busiest host loses every network (management and its VMs\' service networks) for 10 min; its storage path stays',
     plan(context) {
-      const host = busiestHosts(context)[0]!;
+      const host = struckHost(context);
       const fault: Fault = { kind: 'host-network-loss', host };
       return {
         description: `host ${host} (the busiest) loses its management and service networks for 10 minutes`,
@@ -79,7 +83,7 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'storage-path-loss',
     summary: 'the busiest host loses its path to storage for 10 min',
     plan(context) {
-      const host = busiestHosts(context)[0]!;
+      const host = struckHost(context);
       const fault: Fault = { kind: 'storage-path-loss', host };
       return {
         description: `host ${host} (the busiest) loses its storage path for 10 minutes`,

@@ -1,0 +1,248 @@
+/**
+ * The twin's shared state: its hosts, VM instances and datastores as records, the failed racks,
+ * rooms and feeds, and the bookkeeping every part of the twin does the same way — events to the
+ * subscribers, the fencing-token checks every substrate must make, refusals, VM generations, and
+ * the sequence of instance ids. One TwinState per twin; every other module of the twin acts on it,
+ * so a run's order of events (and its journal) is the order the single-file twin had.
+ */
+import type {
+  ActionOutcome,
+  Clock,
+  FencingToken,
+  InstanceObservation,
+  InstanceRole,
+  InstanceState,
+  SubstrateEvent,
+  TimerHandle,
+} from '../../ports/index.ts';
+import type { Random } from '../../ports/random.ts';
+import type { Blueprint, BlueprintIndex, Service } from '../../model/index.ts';
+import { indexBlueprint, tierOf } from '../../model/index.ts';
+import { DEFAULT_SHARES, type TwinParameters } from './parameters.ts';
+import type { SecurityModel } from './security-model.ts';
+
+export interface TwinHost {
+  readonly name: string;
+  readonly room: string;
+  readonly rack: string;
+  readonly feed: string;
+  readonly phaseMs: number;
+  /** The power controller's outlet: off once fenced, until powered on again. */
+  outletOn: boolean;
+  crashed: boolean;
+  hung: boolean;
+  managementLinkUp: boolean;
+  /** The VMs' service networks: down, the host's VMs run but nobody reaches them. */
+  serviceNetworkUp: boolean;
+  storagePathUp: boolean;
+  storageRevoked: boolean;
+  /** Host OS boot after power returns; no heartbeats until it ends. */
+  bootingUntilMs: number;
+  wasPowered: boolean;
+  managementAlive: boolean;
+  datastoreAlive: boolean;
+  managementLostAtMs: number;
+  datastoreLostAtMs: number;
+  managementTimer: TimerHandle | null;
+  datastoreTimer: TimerHandle | null;
+}
+
+export interface TwinInstance {
+  readonly id: string;
+  readonly vm: string;
+  role: InstanceRole;
+  state: InstanceState;
+  /** The processes died with their host: nothing runs, though nobody has told the controller. */
+  lost: boolean;
+  healthy: boolean;
+  synced: boolean;
+  datastore: string;
+  /** Until then its I/O is paused while synchronous storage fails over to the replica. */
+  storagePausedUntilMs: number;
+  host: string;
+  shares: number;
+  migrating: boolean;
+  healthTimer: TimerHandle | null;
+  lifecycleTimer: TimerHandle | null;
+}
+
+export interface TwinDatastore {
+  readonly name: string;
+  readonly room: string;
+  readonly replicatedTo: string | null;
+  readonly immutableSnapshots: boolean;
+  up: boolean;
+  downSinceMs: number | null;
+  /** Closed and open intervals when it was down: snapshots are not taken then. */
+  readonly outages: { fromMs: number; toMs: number | null }[];
+}
+
+/** What a new instance starts as; the rest (id, timers, pauses, migration) starts empty. */
+export interface NewInstance {
+  readonly vm: string;
+  readonly host: string;
+  readonly role: InstanceRole;
+  readonly state: InstanceState;
+  readonly healthy: boolean;
+  readonly synced: boolean;
+  readonly datastore: string;
+  readonly shares: number;
+}
+
+export class TwinState {
+  readonly hosts = new Map<string, TwinHost>();
+  readonly instances = new Map<string, TwinInstance>();
+  readonly datastores = new Map<string, TwinDatastore>();
+  readonly failedRacks = new Set<string>();
+  readonly failedRooms = new Set<string>();
+  readonly failedFeeds = new Set<string>();
+  readonly generations = new Map<string, number>();
+  readonly index: BlueprintIndex;
+  readonly refusals: { atMs: number; action: string; reason: string }[] = [];
+  /** The newest fencing epoch seen: older ones are refused. */
+  newestEpoch = 0;
+  /** A mass-casualty event: services' demand is multiplied by their surge factor. */
+  surge = false;
+  /** The security model: null until a network policy is applied, so other drills pay nothing for it. */
+  security: SecurityModel | null = null;
+  private readonly listeners = new Set<(event: SubstrateEvent) => void>();
+  private instanceSeq = 0;
+
+  constructor(
+    readonly blueprint: Blueprint,
+    readonly clock: Clock,
+    random: Random,
+    readonly parameters: TwinParameters,
+  ) {
+    this.index = indexBlueprint(blueprint);
+    const phases = random.fork('heartbeat-phase');
+    for (const host of blueprint.hosts) {
+      this.hosts.set(host.name, {
+        name: host.name,
+        room: host.room,
+        rack: host.rack,
+        feed: host.powerFeed,
+        phaseMs: phases.int(parameters.heartbeatIntervalMs),
+        outletOn: true,
+        crashed: false,
+        hung: false,
+        managementLinkUp: true,
+        serviceNetworkUp: true,
+        storagePathUp: true,
+        storageRevoked: false,
+        bootingUntilMs: 0,
+        wasPowered: true,
+        managementAlive: true,
+        datastoreAlive: true,
+        managementLostAtMs: 0,
+        datastoreLostAtMs: 0,
+        managementTimer: null,
+        datastoreTimer: null,
+      });
+    }
+    for (const store of blueprint.datastores) {
+      this.datastores.set(store.name, {
+        name: store.name,
+        room: store.room,
+        replicatedTo: store.replicatedTo,
+        immutableSnapshots: store.immutableSnapshots,
+        up: true,
+        downSinceMs: null,
+        outages: [],
+      });
+    }
+  }
+
+  subscribe(listener: (event: SubstrateEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: SubstrateEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  after(delayMs: number, callback: () => void): TimerHandle {
+    return this.clock.at(this.clock.nowMs() + delayMs, callback);
+  }
+
+  /** Refuses a token older than the newest epoch, or one whose VM generation is not the current one. */
+  checkToken(action: string, token: FencingToken, vm: string | null): ActionOutcome | null {
+    if (token.epoch < this.newestEpoch) {
+      return this.refuse(action, `fencing token epoch ${token.epoch} is older than ${this.newestEpoch}`);
+    }
+    this.newestEpoch = token.epoch;
+    if (vm !== null && token.vmGeneration !== undefined) {
+      const current = this.generations.get(vm) ?? 0;
+      if (token.vmGeneration !== current) {
+        return this.refuse(action, `${vm} is at generation ${current}, the action expected ${token.vmGeneration}`);
+      }
+    }
+    return null;
+  }
+
+  refuse(action: string, reason: string): ActionOutcome {
+    this.refusals.push({ atMs: this.clock.nowMs(), action, reason });
+    return { ok: false, reason };
+  }
+
+  bumpGeneration(vm: string): void {
+    this.generations.set(vm, (this.generations.get(vm) ?? 0) + 1);
+  }
+
+  mustHost(name: string): TwinHost {
+    const host = this.hosts.get(name);
+    if (host === undefined) throw new Error(`twin: unknown host ${name}`);
+    return host;
+  }
+
+  mustDatastore(name: string): TwinDatastore {
+    const store = this.datastores.get(name);
+    if (store === undefined) throw new Error(`twin: unknown datastore ${name}`);
+    return store;
+  }
+
+  /** The CPU shares a copy of the service's VMs starts with: its tier's default. */
+  defaultShares(service: Service): number {
+    return DEFAULT_SHARES[Math.min(3, tierOf(this.blueprint, service).priority)] ?? 1000;
+  }
+
+  /** Records a new instance under the next id (`vm#n`, one sequence for the whole twin). */
+  addInstance(fields: NewInstance): TwinInstance {
+    const instance: TwinInstance = {
+      id: `${fields.vm}#${++this.instanceSeq}`,
+      ...fields,
+      lost: false,
+      storagePausedUntilMs: 0,
+      migrating: false,
+      healthTimer: null,
+      lifecycleTimer: null,
+    };
+    this.instances.set(instance.id, instance);
+    return instance;
+  }
+
+  observe(instance: TwinInstance): InstanceObservation {
+    return {
+      id: instance.id,
+      vm: instance.vm,
+      host: instance.host,
+      role: instance.role,
+      state: instance.state,
+      healthy: instance.healthy,
+      synced: instance.synced,
+      datastore: instance.datastore,
+    };
+  }
+
+  report(instance: TwinInstance): void {
+    this.emit({ type: 'instance.changed', instance: this.observe(instance) });
+  }
+
+  /** The attacker's encryption through this copy stops with it. */
+  endEncryption(instanceId: string): void {
+    if (this.security === null) return;
+    const now = this.clock.nowMs();
+    for (const encryption of this.security.encryptions) if (encryption.instanceId === instanceId && encryption.untilMs === null) encryption.untilMs = now;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The real drill's plans (src/drill/lab/scenarios.ts) without real VMs: which host the lab's rule
+ * strikes, which of its steps come from the twin's own scenario definitions, and which faults the
+ * lab's injector refuses before it touches the machine.
+ */
+import { describe, expect, it } from 'vitest';
+import { Controller } from '../../src/control/controller.ts';
+import { LabFaultInjector, type LabFault } from '../../src/drill/lab/faults.ts';
+import { realDrillPlan, targetHost } from '../../src/drill/lab/scenarios.ts';
+import { findScenario } from '../../src/drill/sim/scenarios.ts';
+import { MemoryJournal } from '../../src/journal/memory.ts';
+import type { FaultInjector, PlacedCopy } from '../../src/ports/index.ts';
+import { createRandom } from '../../src/ports/random.ts';
+import { LabLayout, labPlan } from '../../src/substrate/qemu/lab.ts';
+import { PowerController } from '../../src/substrate/qemu/power.ts';
+import { Scheduler } from '../../src/substrate/twin/scheduler.ts';
+import { Twin } from '../../src/substrate/twin/twin.ts';
+import { shipped } from '../support/blueprints.ts';
+
+/** An injector that strikes nothing: planning reads only where the copies run. */
+function placedOnly(copies: readonly PlacedCopy[]): FaultInjector<LabFault> {
+  return { inject: () => undefined, heal: () => undefined, copies: () => copies };
+}
+
+describe('real drill plans', () => {
+  const blueprint = shipped('lab');
+  const continuousVm = blueprint.services.find((service) => service.tier === 'continuous')!.vms[0]!.name;
+  const [first, second] = blueprint.hosts.map((host) => host.name) as [string, string];
+  const copies: PlacedCopy[] = [
+    { vm: continuousVm, host: second, role: 'primary' },
+    { vm: continuousVm, host: first, role: 'secondary' },
+  ];
+
+  it("strikes a failure on the continuous service's primary host, whatever the load", () => {
+    expect(targetHost(copies, blueprint, 'host-failure')).toBe(second);
+    expect(targetHost(copies, blueprint, 'storage-path-loss')).toBe(second);
+  });
+
+  it("isolation and storage-path loss strike and repair what the twin's scenarios do, on the lab's host", () => {
+    for (const scenario of ['host-isolation', 'storage-path-loss'] as const) {
+      const faults = placedOnly(copies);
+      const plan = realDrillPlan(scenario, { blueprint, faults, host: second });
+      const twinSteps = findScenario(scenario)!.plan({ blueprint, faults, host: second }).steps;
+      expect(plan.strike).toEqual(twinSteps.filter((step) => step.afterS === 0).map((step) => ({ kind: step.kind, fault: step.fault })));
+      expect(plan.repair).toEqual(twinSteps.filter((step) => step.afterS > 0).map((step) => ({ kind: step.kind, fault: step.fault })));
+      expect(plan.strike).toEqual([{ kind: 'inject', fault: { kind: scenario, host: second } }]);
+      expect(plan.repair).toEqual([{ kind: 'heal', fault: { kind: scenario, host: second } }]);
+    }
+  });
+
+  it('a host failure on the lab is a power cut, repaired by the operator through the controller; maintenance evacuates and releases', () => {
+    const faults = placedOnly(copies);
+    expect(realDrillPlan('host-failure', { blueprint, faults, host: second })).toEqual({ strike: [{ kind: 'inject', fault: { kind: 'host-power-loss', host: second } }], repair: [] });
+    expect(realDrillPlan('agent-failure', { blueprint, faults, host: second })).toEqual({ strike: [{ kind: 'inject', fault: { kind: 'agent-failure', host: second } }], repair: [] });
+    expect(realDrillPlan('migrate', { blueprint, faults, host: first })).toEqual({ strike: [{ kind: 'evacuate', host: first }], repair: [{ kind: 'release', host: first }] });
+  });
+
+  it("the lab's injector refuses what it cannot strike, and a power cut's repair behind the controller's back, before touching the machine", async () => {
+    const layout = new LabLayout('/nonexistent/tomaranai-lab');
+    const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
+    const scheduler = new Scheduler();
+    const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
+    const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
+    const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
+    await expect(faults.inject({ kind: 'rack-failure', rack: blueprint.hosts[0]!.rack })).rejects.toThrow(/cannot strike rack-failure/);
+    await expect(faults.inject({ kind: 'host-crash', host: first })).rejects.toThrow(/cannot strike host-crash/);
+    await expect(faults.heal({ kind: 'host-power-loss', host: first })).rejects.toThrow(/powers the host on through the controller/);
+    expect(faults.copies()).toEqual([]);
+  });
+});
