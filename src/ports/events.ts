@@ -98,9 +98,11 @@ export interface JournalEvents {
   'host.maintenance.ended': { readonly reason: string };
 
   // Drills: the run's frame, the attacker's moves (ground truth), and the real drill's probes.
-  'drill.started': { readonly seed: number; readonly blueprint: string; readonly substrate: string };
-  'drill.warm': { readonly vms: number };
-  'drill.ended': { readonly unconverged: readonly string[] };
+  /** The twin's drills carry their seed; the lab's its accelerator and controller epoch. */
+  'drill.started': { readonly blueprint: string; readonly substrate: string; readonly seed?: number; readonly accelerator?: string; readonly epoch?: number };
+  'drill.warm': { readonly vms: number; readonly afterMs?: number };
+  /** The twin's drills list what did not converge; the lab's count VMs seen with two writable copies. */
+  'drill.ended': { readonly unconverged?: readonly string[]; readonly splitBrain?: number };
   'scenario.planned': { readonly description: string; readonly steps: number };
   'drill.requested': { readonly id: string; readonly seed: number; readonly substrate: string };
   'drill.finished': { readonly id: string; readonly seed: number; readonly summary: Readonly<Record<string, number>>; readonly invariants: Readonly<Record<string, number>> };
@@ -126,9 +128,9 @@ export interface JournalEvents {
   'policy.applied': { readonly ok: boolean; readonly detail?: string; readonly refused?: string };
   'probe.started': { readonly intervalMs: number; readonly writeIntervalMs: number };
   'probe.up': { readonly downForMs: number; readonly seq: number };
-  'probe.down': { readonly lastAckedSeq: number; readonly sinceMs: number };
+  'probe.down': { readonly lastAckedSeq: number | null; readonly sinceMs: number | null };
   'probe.copies': { readonly writable: number; readonly standby: number; readonly pids: readonly number[] };
-  'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost: number | null; readonly writeIntervalMs: number };
+  'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost?: number | null; readonly writeIntervalMs: number };
   'probe.unknown-loss': { readonly primary: string | null; readonly host: string | null; readonly consoleTail: readonly string[] };
   'drill.check': {
     readonly finalCopiesPerVm: Readonly<Record<string, { readonly writable: number; readonly standby: number }>>;

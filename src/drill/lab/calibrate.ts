@@ -10,7 +10,7 @@
  * service's primary; for maintenance, the busiest host without a continuous VM).
  */
 import type { ControllerTimings } from '../../control/decide.ts';
-import type { JournalEntry } from '../../ports/index.ts';
+import { asEvent, isEvent, type JournalEntry } from '../../ports/index.ts';
 import type { Blueprint } from '../../model/index.ts';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,43 +118,61 @@ export function measure(journals: readonly (readonly JournalEntry[])[]): Measure
     let faultAtMs: number | null = null;
     let faultTarget: string | null = null;
     for (const entry of entries) {
-      const data = entry.data;
-      if (entry.type === 'fault.injected') {
-        faultAtMs = entry.atMs;
-        faultTarget = entry.subject;
-      } else if (entry.type === 'host.status' && entry.subject === faultTarget && faultAtMs !== null && ['failed', 'isolated', 'storage-lost'].includes(String(data.to))) {
-        detectionMs.push(entry.atMs - faultAtMs);
-        faultAtMs = null;
-      } else if (entry.type === 'vm.instance' && data.state === 'booting') {
-        const id = String(data.instance);
-        hostOf.set(id, String(data.host));
-        if (!booting.has(id) && !alive.has(id)) booting.set(id, { vm: entry.subject, atMs: entry.atMs, concurrent: alive.size, role: String(data.role) });
-        alive.add(id);
-      } else if (entry.type === 'vm.instance' && data.state === 'running') {
-        const id = String(data.instance);
-        alive.add(id);
-        const boot = booting.get(id);
-        if (boot === undefined) continue;
-        if (boot.role === 'primary' && data.healthy === true) {
-          boots.push({ vm: boot.vm, concurrent: boot.concurrent, ms: entry.atMs - boot.atMs });
-          booting.delete(id);
-        } else if (boot.role === 'secondary' && data.synced === true) {
-          standbySyncMs.push(entry.atMs - boot.atMs);
-          booting.delete(id);
+      const event = asEvent(entry);
+      switch (event.type) {
+        case 'fault.injected':
+          faultAtMs = entry.atMs;
+          faultTarget = entry.subject;
+          break;
+        case 'host.status':
+          if (entry.subject === faultTarget && faultAtMs !== null && ['failed', 'isolated', 'storage-lost'].includes(event.data.to)) {
+            detectionMs.push(entry.atMs - faultAtMs);
+            faultAtMs = null;
+          }
+          break;
+        case 'vm.instance': {
+          const { data } = event;
+          const id = data.instance;
+          if (data.state === 'booting') {
+            hostOf.set(id, data.host);
+            if (!booting.has(id) && !alive.has(id)) booting.set(id, { vm: entry.subject, atMs: entry.atMs, concurrent: alive.size, role: data.role });
+            alive.add(id);
+          } else if (data.state === 'running') {
+            alive.add(id);
+            const boot = booting.get(id);
+            if (boot === undefined) break;
+            if (boot.role === 'primary' && data.healthy === true) {
+              boots.push({ vm: boot.vm, concurrent: boot.concurrent, ms: entry.atMs - boot.atMs });
+              booting.delete(id);
+            } else if (boot.role === 'secondary' && data.synced === true) {
+              standbySyncMs.push(entry.atMs - boot.atMs);
+              booting.delete(id);
+            }
+          }
+          break;
         }
-      } else if (entry.type === 'vm.removed') {
-        booting.delete(String(data.instance));
-        alive.delete(String(data.instance));
-      } else if (entry.kind === 'action' && entry.type === 'fenceHost') {
-        fenceIssued.set(entry.subject, entry.atMs);
-      } else if (entry.type === 'fence.completed' && data.ok === true && data.method === 'power') {
-        for (const id of [...alive]) if (hostOf.get(id) === entry.subject) alive.delete(id);
-        const issued = fenceIssued.get(entry.subject);
-        if (issued !== undefined) powerFenceMs.push(entry.atMs - issued);
-        fenceConfirmedAtMs ??= entry.atMs;
-      } else if (entry.kind === 'action' && entry.type === 'promoteSecondary' && data.ok === true && fenceConfirmedAtMs !== null) {
-        const healthy = entries.find((later) => later.atMs >= entry.atMs && later.type === 'vm.instance' && later.subject === entry.subject && later.data.role === 'primary' && later.data.healthy === true);
-        if (healthy !== undefined) promoteMs.push(healthy.atMs - fenceConfirmedAtMs);
+        case 'vm.removed':
+          booting.delete(event.data.instance);
+          alive.delete(event.data.instance);
+          break;
+        case 'fenceHost':
+          if (entry.kind === 'action') fenceIssued.set(entry.subject, entry.atMs);
+          break;
+        case 'fence.completed':
+          if (event.data.ok === true && event.data.method === 'power') {
+            for (const id of [...alive]) if (hostOf.get(id) === entry.subject) alive.delete(id);
+            const issued = fenceIssued.get(entry.subject);
+            if (issued !== undefined) powerFenceMs.push(entry.atMs - issued);
+            fenceConfirmedAtMs ??= entry.atMs;
+          }
+          break;
+        case 'promoteSecondary':
+          if (entry.kind === 'action' && event.data.ok === true && fenceConfirmedAtMs !== null) {
+            const confirmedAtMs = fenceConfirmedAtMs;
+            const healthy = entries.find((later) => later.atMs >= entry.atMs && isEvent(later, 'vm.instance') && later.subject === entry.subject && later.data.role === 'primary' && later.data.healthy === true);
+            if (healthy !== undefined) promoteMs.push(healthy.atMs - confirmedAtMs);
+          }
+          break;
       }
     }
   }
@@ -234,8 +252,8 @@ export async function calibrate(options: {
       const journal = new SqliteJournal(file);
       const entries = [...journal.entries()];
       journal.close();
-      const started = entries.find((entry) => entry.type === 'drill.started');
-      const invariants = entries.find((entry) => entry.type === 'drill.ended');
+      const started = entries.find((entry) => isEvent(entry, 'drill.started'));
+      const invariants = entries.find((entry) => isEvent(entry, 'drill.ended'));
       accelerator = `qemu (${String(started?.data.accelerator ?? 'tcg')})`;
       real.set(
         scenario,

@@ -5,7 +5,7 @@
  * row, up at the first answer with the VM's data) are journaled as `probe.*` entries.
  */
 import type { Controller } from '../../control/controller.ts';
-import type { Clock } from '../../ports/index.ts';
+import type { Clock, JournalEvents, JournalEventType } from '../../ports/index.ts';
 import type { LabLayout, LabManifest } from '../../substrate/qemu/lab.ts';
 import { QemuSubstrate } from '../../substrate/qemu/substrate.ts';
 
@@ -14,7 +14,7 @@ const PROBE_TIMEOUT_MS = 300;
 const PROBE_FAILURES = 3;
 const COPY_COUNT_INTERVAL_MS = 250;
 
-export type DrillRecorder = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) => void;
+export type DrillRecorder = <T extends JournalEventType>(kind: 'drill' | 'fault', type: T, subject: string, data: JournalEvents[T]) => void;
 
 export interface VmProbe {
   up: boolean;

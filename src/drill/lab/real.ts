@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Controller } from '../../control/controller.ts';
 import type { ControllerTimings } from '../../control/decide.ts';
-import type { Clock, Journal, JournalEntry } from '../../ports/index.ts';
+import { isEvent, type Clock, type Journal, type JournalEntry } from '../../ports/index.ts';
 import { MemoryJournal } from '../../journal/memory.ts';
 import type { Blueprint } from '../../model/index.ts';
 import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
@@ -269,7 +269,7 @@ async function conclude(lab: LabDrill, fault: StruckFault): Promise<RealDrillRun
   const restartsPerVm: Record<string, number> = {};
   for (const entry of journal.entries()) {
     if (entry.atMs < fault.atMs || entry.kind !== 'action' || entry.data.ok !== true) continue;
-    if ((entry.type === 'startVm' && entry.data.role === 'primary') || entry.type === 'promoteSecondary') restartsPerVm[entry.subject] = (restartsPerVm[entry.subject] ?? 0) + 1;
+    if ((isEvent(entry, 'startVm') && entry.data.role === 'primary') || isEvent(entry, 'promoteSecondary')) restartsPerVm[entry.subject] = (restartsPerVm[entry.subject] ?? 0) + 1;
   }
   const maxCopiesPerVm = Object.fromEntries([...probes.vms].map(([vm, state]) => [vm, { writable: state.maxWritable, standby: state.maxStandby }]));
   const splitBrain = Object.values(maxCopiesPerVm).filter((copies) => copies.writable > 1).length;

@@ -10,7 +10,7 @@
  * encryption from Te, with an attempt to delete the snapshots of every VM it holds.
  */
 import type { Random } from '../../ports/random.ts';
-import type { Clock } from '../../ports/index.ts';
+import type { Clock, JournalEvents, JournalEventType } from '../../ports/index.ts';
 import type { Blueprint } from '../../model/index.ts';
 import { compileSegmentation, type SegmentationPolicy } from '../../model/segmentation.ts';
 import type { Twin } from '../../substrate/twin/twin.ts';
@@ -25,7 +25,7 @@ export interface AttackRuntime {
   readonly twin: Twin;
   readonly clock: Clock;
   readonly blueprint: Blueprint;
-  record(kind: 'fault' | 'drill', type: string, subject: string, data: Record<string, unknown>): void;
+  record<T extends JournalEventType>(kind: 'fault' | 'drill', type: T, subject: string, data: JournalEvents[T]): void;
 }
 
 interface AttackSpec {

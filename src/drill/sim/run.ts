@@ -5,7 +5,7 @@
  */
 import { Controller } from '../../control/controller.ts';
 import type { ControllerTimings } from '../../control/decide.ts';
-import type { Journal, JournalEntry } from '../../ports/index.ts';
+import type { Journal, JournalEntry, JournalEvents, JournalEventType } from '../../ports/index.ts';
 import { createRandom, type Random } from '../../ports/random.ts';
 import { MemoryJournal } from '../../journal/memory.ts';
 import { tierOf, type Blueprint } from '../../model/index.ts';
@@ -97,7 +97,7 @@ interface DrillWorld {
 
 type DrillJournal = NonNullable<DrillOptions['journal']>;
 
-type DrillRecorder = (kind: 'drill' | 'fault', type: string, subject: string, data: Record<string, unknown>) => void;
+type DrillRecorder = <T extends JournalEventType>(kind: 'drill' | 'fault', type: T, subject: string, data: JournalEvents[T]) => void;
 
 /** Simulated time reached after a chunk of the drill, and whether it is in its interesting part. */
 type DrillProgress = { atMs: number; live: boolean };
