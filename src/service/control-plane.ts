@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Controller } from '../control/controller.ts';
 import type { ControllerTimings } from '../control/decide.ts';
 import type { ActionOutcome, Clock, InstanceObservation, JournalEntry, JournalEvents, JournalEventType, JournalRecord, Substrate, SubstrateSnapshot } from '../ports/index.ts';
-import { isPromise } from '../ports/index.ts';
+import { isEvent, isPromise, type EventEntry } from '../ports/index.ts';
 import { runDrill } from '../drill/sim/run.ts';
 import { findScenario, SCENARIOS } from '../drill/sim/scenarios.ts';
 import type { JournalStore } from '../journal/store.ts';
@@ -118,25 +118,25 @@ export class ControlPlane {
 
   /** The newest blueprint the journal says was applied wins over the one given at start. */
   private adoptJournalBlueprint(): void {
-    let latest: JournalEntry | null = null;
-    for (const entry of this.journal.entries()) if (entry.type === 'blueprint.applied') latest = entry;
+    let latest: EventEntry<'blueprint.applied'> | null = null;
+    for (const entry of this.journal.entries()) if (isEvent(entry, 'blueprint.applied')) latest = entry;
     if (latest === null) return;
-    const source = String(latest.data.source ?? '');
+    const source = latest.data.source;
     const loaded = loadBlueprint(source);
     if (!loaded.ok) return;
     this.blueprint = loaded.blueprint;
     this.blueprintSource = source;
-    this.blueprintVersion = Number(latest.data.version);
+    this.blueprintVersion = latest.data.version;
   }
 
   private onEntry(entry: JournalEntry): void {
-    if (entry.type === 'blueprint.applied') {
+    if (isEvent(entry, 'blueprint.applied')) {
       // A follower takes the blueprint the leader applied.
-      const loaded = loadBlueprint(String(entry.data.source ?? ''));
-      if (loaded.ok && Number(entry.data.version) > this.blueprintVersion) {
+      const loaded = loadBlueprint(entry.data.source);
+      if (loaded.ok && entry.data.version > this.blueprintVersion) {
         this.blueprint = loaded.blueprint;
-        this.blueprintSource = String(entry.data.source);
-        this.blueprintVersion = Number(entry.data.version);
+        this.blueprintSource = entry.data.source;
+        this.blueprintVersion = entry.data.version;
       }
     }
     this.view.fold(entry);

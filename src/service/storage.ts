@@ -10,6 +10,7 @@ import { AccountStore, SqliteAccountRows } from './auth/accounts.ts';
 import type { ScryptCost } from './auth/passwords.ts';
 import { SqliteJournal } from '../journal/sqlite.ts';
 import type { JournalStore } from '../journal/store.ts';
+import { isEvent } from '../ports/index.ts';
 
 export type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
@@ -21,7 +22,7 @@ export { TomaranaiError as StorageError };
 /** The newest epoch a controller of this journal ever claimed: a restarted one claims a higher one. */
 export function newestEpoch(journal: JournalStore): number {
   let epoch = 0;
-  for (const entry of journal.entries()) if (entry.type === 'controller.started') epoch = Math.max(epoch, Number(entry.data.epoch ?? 0));
+  for (const entry of journal.entries()) if (isEvent(entry, 'controller.started')) epoch = Math.max(epoch, entry.data.epoch);
   return epoch;
 }
 
