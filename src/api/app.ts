@@ -54,6 +54,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         }),
     // Every body but a blueprint's is a small JSON document; the blueprint routes set their own limit.
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+    // Only a proxy the operator names may say who the client is (login protection counts per address).
+    trustProxy: deps.trustProxy === undefined || deps.trustProxy.length === 0 ? false : [...deps.trustProxy],
     return503OnClosing: true,
   });
   app.decorate(ROUTES, []);

@@ -29,6 +29,8 @@ export interface ApiDeps {
   /** Pino logger options, a logger instance, or false (tests). */
   readonly logger?: boolean | { level?: string; stream?: NodeJS.WritableStream } | FastifyBaseLogger;
   readonly wallNowMs?: () => number;
+  /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDRs); none by default. */
+  readonly trustProxy?: readonly string[];
   readonly sessionTtlMs?: number;
   readonly sseHeartbeatMs?: number;
 }

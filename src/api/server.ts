@@ -36,6 +36,8 @@ export interface ServiceOptions {
   readonly scryptCost?: ScryptCost;
   readonly leaseMs?: number;
   readonly timings?: Partial<ControllerTimings>;
+  /** Reverse proxies trusted to name the client in X-Forwarded-For. */
+  readonly trustProxy?: readonly string[];
 }
 
 export interface RunningService {
@@ -93,7 +95,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     detail: `${storage.kind} journal, ${substrate.name} substrate`,
   });
 
-  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' } });
+  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}) });
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
     if (role === 'stopping') return;

@@ -90,6 +90,9 @@ export interface JournalEvents {
   // The service's audit trail (kind 'audit'): who changed what through the API or the CLI.
   'api.request': { readonly method: string; readonly status: number; readonly requestId: string };
   'user.added': { readonly role: string };
+  /** A failed login (subject: the user name tried); wall time, so a restarted service can count it again. */
+  'login.failed': { readonly address: string; readonly wallAtMs: number; readonly reason: string };
+  'login.succeeded': { readonly address: string; readonly tokenId: string };
   'blueprint.applied': { readonly version: number; readonly reason: string; readonly diff: unknown; readonly source: string };
   'snapshot.restore.requested': { readonly id: string; readonly snapshotId: string; readonly reason: string; readonly approved: boolean };
   'snapshot.restore.decided': { readonly id: string; readonly approved: boolean; readonly reason: string };

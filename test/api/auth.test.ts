@@ -2,6 +2,8 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../src/service/auth/passwords.ts';
+import { buildApp } from '../../src/api/app.ts';
+import { createSigner, newSigningKeyPem } from '../../src/service/audit.ts';
 import { harness, PASSWORD, TEST_COST, type Harness } from './harness.ts';
 
 let h: Harness;
@@ -39,7 +41,7 @@ describe('authentication', () => {
     }
   });
 
-  it('rate-limits failed logins per user, with Retry-After, and lets them in again after the window', async () => {
+  it('rate-limits failed logins per user and address, with Retry-After, and lets them in again after the window', async () => {
     let now = 1_700_000_000_000;
     h = await harness({ wallNowMs: () => now });
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -95,6 +97,77 @@ describe('what an unauthenticated caller may send', () => {
       const response = await h.app.inject({ method: 'POST', url: '/api/v1/sessions', headers: { 'content-type': 'application/json' }, payload: nested });
       expect(response.statusCode).toBe(413);
       expect(response.json().error.code).toBe('TMR_API_PAYLOAD_TOO_LARGE');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('login protection', () => {
+  const login = (h: Harness, username: string, password: string, remoteAddress: string, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url: '/api/v1/sessions', payload: { username, password }, remoteAddress, headers });
+
+  it('a stranger guessing from one address does not lock the user out from their own', async () => {
+    const h = await harness();
+    try {
+      for (let attempt = 0; attempt < 8; attempt++) await login(h, 'admin', `guess ${attempt}`, '203.0.113.9');
+      expect((await login(h, 'admin', PASSWORD, '203.0.113.9')).statusCode).toBe(429);
+      expect((await login(h, 'admin', PASSWORD, '198.51.100.7')).statusCode).toBe(201);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('stops password spraying: 50 failures from one address across names refuse that address', async () => {
+    const h = await harness();
+    try {
+      for (let attempt = 0; attempt < 50; attempt++) expect((await login(h, `nobody-${attempt}`, 'guess', '203.0.113.10')).statusCode).toBe(401);
+      expect((await login(h, 'viewer', PASSWORD, '203.0.113.10')).statusCode).toBe(429);
+      expect((await login(h, 'viewer', PASSWORD, '203.0.113.11')).statusCode).toBe(201);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('journals failed and successful logins with the address, and a restarted service still refuses the locked pair', async () => {
+    const h = await harness();
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) await login(h, 'operator', `guess ${attempt}`, '203.0.113.12');
+      expect((await login(h, 'operator', PASSWORD, '198.51.100.8')).statusCode).toBe(201);
+      const failed = h.journal.entries().filter((entry) => entry.type === 'login.failed');
+      expect(failed).toHaveLength(5);
+      expect(failed[0]!.data.address).toBe('203.0.113.12');
+      expect(failed[0]!.subject).toBe('operator');
+      expect(h.journal.entries().some((entry) => entry.type === 'login.succeeded' && entry.data.address === '198.51.100.8')).toBe(true);
+      // A new app on the same journal (a restart): the counters come back from it.
+      const restarted = await buildApp({ plane: h.plane, accounts: h.accounts, journal: h.journal, signer: createSigner(newSigningKeyPem()), logger: false });
+      try {
+        const again = await restarted.inject({ method: 'POST', url: '/api/v1/sessions', payload: { username: 'operator', password: PASSWORD }, remoteAddress: '203.0.113.12' });
+        expect(again.statusCode).toBe(429);
+      } finally {
+        await restarted.close();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('takes the client address from X-Forwarded-For only from a trusted proxy', async () => {
+    const h = await harness();
+    try {
+      const trusting = await buildApp({ plane: h.plane, accounts: h.accounts, journal: h.journal, signer: createSigner(newSigningKeyPem()), logger: false, trustProxy: ['127.0.0.1'] });
+      try {
+        const via = (client: string, password: string) => trusting.inject({ method: 'POST', url: '/api/v1/sessions', payload: { username: 'auditor', password }, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': client } });
+        for (let attempt = 0; attempt < 5; attempt++) await via('203.0.113.20', `guess ${attempt}`);
+        expect((await via('203.0.113.20', PASSWORD)).statusCode).toBe(429);
+        // Another client behind the same proxy is not locked out with the first.
+        expect((await via('198.51.100.21', PASSWORD)).statusCode).toBe(201);
+      } finally {
+        await trusting.close();
+      }
+      // Not trusted: a forged header changes nothing, the proxy's address is the client's.
+      for (let attempt = 0; attempt < 5; attempt++) await login(h, 'auditor', `guess ${attempt}`, '203.0.113.30', { 'x-forwarded-for': `198.51.100.${attempt}` });
+      expect((await login(h, 'auditor', PASSWORD, '203.0.113.30', { 'x-forwarded-for': '198.51.100.99' })).statusCode).toBe(429);
     } finally {
       await h.close();
     }

@@ -18,15 +18,18 @@ const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.n
 const LOGIN_BODY_LIMIT_BYTES = 4 * 1024;
 
 export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }) => {
-  const limiter = deps.loginLimiter ?? new LoginLimiter();
+  const limiter = deps.loginLimiter ?? new LoginLimiter(undefined, deps.wallNowMs);
   const sessionTtlMs = deps.sessionTtlMs ?? 12 * 3600_000;
+  const wallNowMs = deps.wallNowMs ?? Date.now;
+  // A restart does not reset the login counters: the journal holds the recent failures.
+  limiter.restore(deps.journal.entries());
 
   route(
     app,
     { method: 'POST', url: '/sessions', summary: 'Log in: a password for a session token (rate limited)', tag: 'accounts', permission: null, body: Login, response: TokenCreated, responseStatus: 201, bodyLimitBytes: LOGIN_BODY_LIMIT_BYTES, errors: ['TMR_API_BAD_CREDENTIALS', 'TMR_API_LOGIN_RATE_LIMITED'] },
     async ({ body, request }) => {
-      const keys = [`user:${body.username}`, `ip:${request.ip}`];
-      const waitMs = limiter.retryAfterMs(keys);
+      const attempt = { username: body.username, address: request.ip };
+      const waitMs = limiter.retryAfterMs(attempt);
       if (waitMs > 0) {
         const error = apiError('TMR_API_LOGIN_RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`) as ApiError & { retryAfterS?: number };
         error.retryAfterS = Math.ceil(waitMs / 1000);
@@ -34,11 +37,13 @@ export const accountsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { d
       }
       const account = await deps.accounts.authenticate(body.username, body.password);
       if (account === null) {
-        limiter.fail(keys);
+        limiter.fail(attempt);
+        if (deps.plane.leading) deps.plane.record('audit', 'login.failed', body.username.slice(0, 200), `address:${request.ip}`, { address: request.ip, wallAtMs: wallNowMs(), reason: 'unknown user or wrong password' });
         throw apiError('TMR_API_BAD_CREDENTIALS');
       }
-      limiter.succeed([`user:${body.username}`]);
+      limiter.succeed(attempt);
       const { token, info } = await deps.accounts.createToken(account.username, 'session', sessionTtlMs);
+      if (deps.plane.leading) deps.plane.record('audit', 'login.succeeded', account.username, `user:${account.username}`, { address: request.ip, tokenId: info.id });
       request.principal = { username: account.username, role: account.role, tokenId: info.id };
       return { token, id: info.id, username: account.username, role: account.role, expiresAtMs: info.expiresAtMs };
     },
