@@ -1,6 +1,6 @@
 /**
  * The capacity planner's heuristic: every VM (and every continuous VM's secondary) on a host,
- * honouring the hard constraints of validate-placement.ts, for one of two objectives:
+ * honouring the hard constraints of placement-rules.ts, for one of two objectives:
  *
  * - `fewest-hosts` (sizing): a first-fit-decreasing construction that puts each copy on the open
  *   host it fills best (best fit by normalised residual) and opens the largest fitting host only
