@@ -17,6 +17,7 @@ import { planPlacement } from '../capacity/placement.ts';
 import { buildPlanReport, type PlanReport } from '../analysis/plan-report.ts';
 import { SIZE_NO_FIT_CODE, sizeCluster, SizingError, type EstateFigures, type SizingResult } from '../analysis/sizing.ts';
 import type { Fault } from '../substrate/twin/twin.ts';
+import { parseSeed } from './arguments.ts';
 import { table } from './format.ts';
 
 export interface PlanIo {
@@ -34,11 +35,6 @@ function parseYears(value: string): number {
   const years = Number(value);
   if (!/^\d{1,7}$/.test(value) || years < 1 || years > MAX_AVAILABILITY_YEARS) throw new InvalidArgumentError(`a whole number of years from 1 to ${MAX_AVAILABILITY_YEARS}`);
   return years;
-}
-
-function parseSeed(value: string): number {
-  if (!/^\d{1,10}$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError('a seed is a whole number from 0 to 4294967295');
-  return Number(value);
 }
 
 function faultOf(failure: OutageCase): Fault {

@@ -79,7 +79,31 @@ function reportError(io: ServiceIo, setExitCode: (code: number) => void, error: 
   throw error;
 }
 
+/** serve, user add, token create, audit verify|export, twin serve — in this order in `--help`. */
 export function registerServiceCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
+  registerServeCommand(program, io, setExitCode);
+  registerAccountCommands(program, io, setExitCode);
+  registerAuditCommands(program, io, setExitCode);
+  registerTwinServeCommand(program, io, setExitCode);
+}
+
+interface ServeOptions {
+  db: string;
+  substrate: string;
+  blueprint: string;
+  port: number;
+  host: string;
+  speed: number;
+  seed: number;
+  instanceId?: string;
+  leaseMs: number;
+  demo?: boolean;
+  incidentEvery: number;
+  open: boolean;
+}
+
+/** `serve`: the control plane until SIGTERM or SIGINT; in demo mode also an account, incidents and a browser. */
+function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
   program
     .command('serve')
     .description('run the control plane: API, event stream, metrics; the controller acts while this instance leads')
@@ -95,7 +119,7 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
     .option('--demo', 'demo mode (npm start): an in-memory database, a demo admin printed once, the twin at 10x and a scripted incident every few minutes')
     .option('--incident-every <minutes>', 'demo mode: minutes between scripted host failures (0: none)', parseNonNegative, 3)
     .option('--no-open', 'demo mode: do not open a browser on the dashboard')
-    .action(async (options: { db: string; substrate: string; blueprint: string; port: number; host: string; speed: number; seed: number; instanceId?: string; leaseMs: number; demo?: boolean; incidentEvery: number; open: boolean }, command: Command) => {
+    .action(async (options: ServeOptions, command: Command) => {
       try {
         const demo = options.demo === true;
         if (demo && options.substrate !== 'twin') {
@@ -146,7 +170,10 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
         reportError(io, setExitCode, error);
       }
     });
+}
 
+/** `user add` and `token create`: the accounts and API tokens in the service's database. */
+function registerAccountCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
   const user = program.command('user').description('accounts');
   user
     .command('add')
@@ -189,7 +216,10 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
         reportError(io, setExitCode, error);
       }
     });
+}
 
+/** `audit verify` and `audit export`: the hash chain checked, and a signed export for an auditor. */
+function registerAuditCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
   const audit = program.command('audit').description('the hash-chained journal');
   audit
     .command('verify')
@@ -231,7 +261,10 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
         reportError(io, setExitCode, error);
       }
     });
+}
 
+/** `twin serve`: the digital twin as its own process, on real time behind HTTP. */
+function registerTwinServeCommand(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
   const twin = program.command('twin').description('the digital twin as its own process');
   twin
     .command('serve')

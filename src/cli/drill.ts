@@ -1,0 +1,237 @@
+/**
+ * The drills on the command line: `drill FILE --scenario S` (on the twin, or on real VMs through
+ * lab.ts), `storm FILE --seed N` (one random fault storm, as the property test runs it) and `demo`
+ * (the reference hospital's incident, paced for people). The edge of each: it opens the journal
+ * file, reads a calibration file, prints the report and turns the outcome into an exit status.
+ */
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { z } from 'zod';
+import type { ControllerTimings } from '../control/decide.ts';
+import { REAL_SCENARIOS } from '../drill/lab/real.ts';
+import { runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/sim/run.ts';
+import { ALL_SCENARIOS } from '../drill/sim/scenarios.ts';
+import { runStorm } from '../drill/sim/storm.ts';
+import { MemoryJournal } from '../journal/memory.ts';
+import { SqliteJournal } from '../journal/sqlite.ts';
+import type { Blueprint } from '../model/index.ts';
+import type { Journal, JournalEntry } from '../ports/index.ts';
+import type { TwinParameters } from '../substrate/twin/twin.ts';
+import { parseSeed } from './arguments.ts';
+import { formatDrillReport } from './format.ts';
+import type { CliIo } from './io.ts';
+import { runQemuDrillCommand } from './lab.ts';
+import { createLivePrinter } from './live.ts';
+
+export const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
+
+const TWIN_PARAMETERS_ERROR = 'TMR_DRILL_TWIN_PARAMETERS';
+
+function parseSpeed(value: string): number {
+  const speed = Number(value);
+  if (!Number.isFinite(speed) || speed < 1 || speed > 100_000) throw new InvalidArgumentError('a speed-up from 1 to 100000');
+  return speed;
+}
+
+function openJournal(spec: string): Journal & { onAppend(listener: (entry: JournalEntry) => void): () => void; close?: () => void } {
+  if (spec === ':memory:') return new MemoryJournal();
+  mkdirSync(dirname(spec), { recursive: true });
+  // A drill's journal is a fresh record of that drill: an old file of the same name is replaced.
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${spec}${suffix}`, { force: true });
+  return new SqliteJournal(spec);
+}
+
+/** Exit status of a drill: 0 when every invariant held and no continuous or critical service missed. */
+function drillExitCode(run: DrillRun): number {
+  const report = run.report;
+  const invariantsHeld = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && report.invariants.immutableViolations === 0;
+  const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));
+  return invariantsHeld && topTiersMet ? 0 : 1;
+}
+
+const CalibrationFile = z.strictObject({
+  blueprint: z.string(),
+  calibratedOn: z.string().optional(),
+  parameters: z.strictObject({
+    heartbeatIntervalMs: z.number().positive().optional(),
+    stopLatencyMs: z.number().nonnegative().optional(),
+    promoteLatencyMs: z.number().nonnegative().optional(),
+    storageFenceLatencyMs: z.number().nonnegative().optional(),
+    powerFenceLatencyMs: z.number().nonnegative().optional(),
+    hostBootMs: z.number().nonnegative().optional(),
+    bootContention: z.number().nonnegative().optional(),
+    bootTimeFactor: z.number().positive().optional(),
+    bootContentionScope: z.enum(['host', 'substrate']).optional(),
+    secondarySyncMsPerGiB: z.number().nonnegative().optional(),
+    secondarySyncMinMs: z.number().nonnegative().optional(),
+    storageFailoverMs: z.number().nonnegative().optional(),
+    migrationBaseMs: z.number().nonnegative().optional(),
+    migrationMsPerGiB: z.number().nonnegative().optional(),
+  }),
+  controllerTimings: z.record(z.string(), z.number().nonnegative()).optional(),
+});
+
+/** Reads `tomaranai calibrate --write FILE`'s output; false (after saying why) when it is not one. */
+function readCalibration(file: string, io: CliIo): { parameters: Partial<TwinParameters>; controllerTimings: Partial<ControllerTimings> } | false {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    io.err(`${TWIN_PARAMETERS_ERROR}: ${file}: ${error instanceof Error ? error.message : String(error)} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    return false;
+  }
+  const result = CalibrationFile.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    io.err(`${TWIN_PARAMETERS_ERROR}: ${file}: at ${issue.path.join('.') || 'top level'}: ${issue.message} (give the file \`tomaranai calibrate FILE --write OUT\` wrote)\n`);
+    return false;
+  }
+  return { parameters: result.data.parameters, controllerTimings: (result.data.controllerTimings ?? {}) as Partial<ControllerTimings> };
+}
+
+interface DrillCommandOptions {
+  scenario: string;
+  substrate: string;
+  seed: number;
+  journal: string;
+  target?: string;
+  json?: boolean;
+  quiet?: boolean;
+  lab: string;
+  keepLab?: boolean;
+  twinParameters: string;
+}
+
+export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  program
+    .command('drill')
+    .description('run a failure drill on the digital twin and report measured RTO/RPO per service')
+    .argument('<file>', 'blueprint YAML')
+    .addOption(new Option('--scenario <name>', 'what fails').choices([...new Set([...ALL_SCENARIOS.map((scenario) => scenario.name), ...REAL_SCENARIOS])]).makeOptionMandatory())
+    .addOption(new Option('--substrate <name>', 'where the drill runs: the digital twin, or real QEMU VMs in a lab on this machine (root)').choices(['twin', 'qemu']).default('twin'))
+    .option('--twin-parameters <file>', 'twin: timings fitted to real VMs by `tomaranai calibrate --write FILE`', '')
+    .option('--lab <dir>', 'qemu: the lab directory (default .lab/lab)', '')
+    .option('--keep-lab', 'qemu: leave a lab the drill brought up running afterwards')
+    .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
+    .option('--journal <path>', 'SQLite journal file, or :memory:', '')
+    .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
+    .option('--json', 'print the report as one JSON document on stdout')
+    .option('--quiet', 'no live progress on stderr')
+    .action(async (file: string, options: DrillCommandOptions) => {
+      const blueprint = loadBlueprintOrReport(file);
+      if (blueprint === null) {
+        setExitCode(1);
+        return;
+      }
+      if (options.substrate === 'qemu') {
+        const journalPath = options.journal === '' ? `out/journal-qemu-${options.scenario}.db` : options.journal;
+        setExitCode(await runQemuDrillCommand({ io, file, blueprint, scenario: options.scenario, journal: openJournal(journalPath), journalPath, json: options.json === true, quiet: options.quiet === true, keepLab: options.keepLab === true, lab: options.lab }));
+        return;
+      }
+      if (!ALL_SCENARIOS.some((scenario) => scenario.name === options.scenario)) {
+        io.err(`TMR_DRILL_UNKNOWN_SCENARIO: scenario "${options.scenario}" runs on real VMs only (--substrate qemu); on the twin use one of: ${ALL_SCENARIOS.map((scenario) => scenario.name).join(', ')}\n`);
+        setExitCode(1);
+        return;
+      }
+      const calibration = options.twinParameters === '' ? null : readCalibration(options.twinParameters, io);
+      if (calibration === false) {
+        setExitCode(1);
+        return;
+      }
+      const journalPath = options.journal === '' ? `out/journal-${options.scenario}-seed${options.seed}.db` : options.journal;
+      const journal = openJournal(journalPath);
+      const drillOptions: DrillOptions = {
+        blueprint,
+        ...(calibration === null ? {} : { twinParameters: calibration.parameters, controllerTimings: calibration.controllerTimings }),
+        scenario: options.scenario,
+        seed: options.seed,
+        journal,
+        ...(options.target ? { target: options.target } : {}),
+        ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
+      };
+      const run = journal instanceof SqliteJournal ? journal.batch(() => runDrill(drillOptions)) : runDrill(drillOptions);
+      journal.close?.();
+      if (options.json) io.out(`${JSON.stringify(run.report, null, 2)}\n`);
+      else io.out(`${formatDrillReport(run.report)}\n`);
+      if (!options.quiet) io.err(`journal: ${journalPath} (${run.journal.length} entries); replay with --seed ${options.seed}\n`);
+      setExitCode(drillExitCode(run));
+    });
+}
+
+export function registerStormCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  program
+    .command('storm')
+    .description('replay one random fault storm on the twin and check the invariants (what the property test runs)')
+    .argument('<file>', 'blueprint YAML')
+    .requiredOption('--seed <n>', 'the storm seed a failing test printed', parseSeed)
+    .option('--json', 'print the result as one JSON document')
+    .action((file: string, options: { seed: number; json?: boolean }) => {
+      const blueprint = loadBlueprintOrReport(file);
+      if (blueprint === null) {
+        setExitCode(1);
+        return;
+      }
+      const result = runStorm({ blueprint, seed: options.seed, hashJournal: true });
+      const summary = {
+        seed: result.seed,
+        ok: result.ok,
+        faults: result.faults,
+        violations: result.violations,
+        unconverged: result.unconverged,
+        events: result.events,
+        journalHead: result.journal.entries().at(-1)?.hash ?? null,
+      };
+      if (options.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
+      else {
+        io.out(`storm seed ${result.seed} on ${blueprint.name}: ${result.faults.length} faults, ${result.events} events\n`);
+        for (const fault of result.faults) io.out(`  ${fault.atS.toFixed(1)} s → ${fault.healAtS.toFixed(1)} s  ${JSON.stringify(fault.fault)}\n`);
+        for (const violation of result.violations) io.out(`  VIOLATION ${violation.invariant} ${violation.subject} at ${(violation.atMs / 1000).toFixed(1)} s: ${violation.detail}\n`);
+        if (result.unconverged.length > 0) io.out(`  NOT CONVERGED after repair: ${result.unconverged.join(', ')}\n`);
+        io.out(`${result.ok ? 'ok' : 'FAILED'}: invariants ${result.violations.length === 0 ? 'held' : 'broken'}, ${result.unconverged.length === 0 ? 'converged' : 'did not converge'}; journal head ${summary.journalHead}\n`);
+      }
+      setExitCode(result.ok ? 0 : 1);
+    });
+}
+
+export function registerDemoCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  program
+    .command('demo')
+    .description('the reference hospital on the twin: a live incident, paced for people, then its report (npm start)')
+    .option('--blueprint <file>', 'blueprint YAML', REFERENCE_BLUEPRINT)
+    .addOption(new Option('--scenario <name>', 'what fails').choices(ALL_SCENARIOS.map((scenario) => scenario.name)).default('host-failure'))
+    .option('--seed <n>', 'seed of the simulated run', parseSeed, 1)
+    .option('--speed <x>', 'simulated seconds per wall second while the incident unfolds', parseSpeed, 20)
+    .action(async (options: { blueprint: string; scenario: string; seed: number; speed: number }) => {
+      const blueprint = loadBlueprintOrReport(options.blueprint);
+      if (blueprint === null) {
+        setExitCode(1);
+        return;
+      }
+      let printed = 0;
+      const printer = createLivePrinter({
+        blueprint,
+        write: (line) => {
+          printed++;
+          io.out(`${line}\n`);
+        },
+        color: io.color ?? false,
+      });
+      io.out(
+        `Tomaranai demo: ${blueprint.services.length} clinical systems, ${blueprint.vms.length} VMs on ${blueprint.hosts.length} hosts in ${blueprint.rooms.length} rooms, on the digital twin (simulated time, ${options.speed}x while the incident unfolds)\n\n`,
+      );
+      let lastPrinted = 0;
+      let lastMs = 0;
+      const run = await runDrillPaced({ blueprint, scenario: options.scenario, seed: options.seed, onEntry: printer }, async (atMs, live) => {
+        const elapsedMs = atMs - lastMs;
+        lastMs = atMs;
+        // Quiet stretches pass at once; stretches with news pass at the chosen speed.
+        if (live && printed > lastPrinted) await sleep(Math.min(1000, elapsedMs / options.speed));
+        lastPrinted = printed;
+      });
+      io.out(`\n${formatDrillReport(run.report)}\n`);
+      io.out(`\nReplay exactly: npx tomaranai drill ${options.blueprint === REFERENCE_BLUEPRINT ? 'blueprints/university-hospital.yaml' : options.blueprint} --scenario ${options.scenario} --seed ${options.seed}\n`);
+      setExitCode(drillExitCode(run));
+    });
+}
