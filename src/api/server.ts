@@ -14,7 +14,7 @@ import { createRandom } from '../ports/random.ts';
 import { loadBlueprint, type Blueprint } from '../model/index.ts';
 import { Twin } from '../substrate/twin/twin.ts';
 import { RemoteSubstrate } from '../substrate/remote/client.ts';
-import { createSigner, newSigningKeyPem } from '../service/audit.ts';
+import { auditFilesFor, CheckpointWriter, openAuditSigner } from '../service/audit-trail.ts';
 import { WallClock } from '../service/clock.ts';
 import { ControlPlane } from '../service/control-plane.ts';
 import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
@@ -38,6 +38,9 @@ export interface ServiceOptions {
   readonly timings?: Partial<ControllerTimings>;
   /** Reverse proxies trusted to name the client in X-Forwarded-For. */
   readonly trustProxy?: readonly string[];
+  /** The audit signing key and the signed checkpoints, outside the database (default: beside a SQLite file). */
+  readonly auditKeyFile?: string;
+  readonly checkpointFile?: string;
 }
 
 export interface RunningService {
@@ -81,7 +84,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     throw new TomaranaiError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
   }
   const plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
-  const signer = createSigner(await storage.accounts.settingOnce('audit.signing-key', newSigningKeyPem()));
+  const auditFiles = auditFilesFor(options.db, { ...(options.auditKeyFile ? { keyFile: options.auditKeyFile } : {}), ...(options.checkpointFile ? { checkpointFile: options.checkpointFile } : {}) });
+  const signer = await openAuditSigner(auditFiles, storage.accounts).catch(async (error: unknown) => {
+    plane.close();
+    clock.close();
+    await storage.close();
+    throw error;
+  });
+  const checkpoints = auditFiles.checkpointFile === null ? null : new CheckpointWriter(auditFiles.checkpointFile, signer, storage.journal);
 
   let role: HealthState['role'] = 'starting';
   let leadership: LeadershipState = { leading: false, epoch: 0, leaderId: null };
@@ -119,6 +129,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     plane.close();
     if (substrate instanceof RemoteSubstrate) substrate.close();
     clock.close();
+    checkpoints?.close();
     await storage.close();
     throw error;
   }
@@ -139,6 +150,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (substrate instanceof RemoteSubstrate) substrate.close();
       clock.close();
       await storage.journal.flush?.();
+      checkpoints?.close();
       await storage.close();
     })();
     return stopping;

@@ -3,12 +3,13 @@
  * audit export, twin serve. main.ts registers them with `registerServiceCommands`.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { AccountError } from '../service/auth/accounts.ts';
 import { verifyChain } from '../journal/chain.ts';
 import { loadBlueprint } from '../model/index.ts';
-import { createSigner, exportAudit, newSigningKeyPem } from '../service/audit.ts';
+import { exportAudit } from '../service/audit.ts';
+import { auditFilesFor, loadSigningKey, openAuditSigner, readCheckpoints, verifyCheckpoints } from '../service/audit-trail.ts';
 import { startService, ServiceError } from '../api/server.ts';
 import { openStorage, StorageError, type Storage } from '../service/storage.ts';
 import { buildTwinServer } from '../service/twin-process.ts';
@@ -100,6 +101,9 @@ interface ServeOptions {
   demo?: boolean;
   incidentEvery: number;
   open: boolean;
+  auditKey?: string;
+  checkpoints?: string;
+  trustProxy?: string;
 }
 
 /** `serve`: the control plane until SIGTERM or SIGINT; in demo mode also an account, incidents and a browser. */
@@ -119,6 +123,9 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--demo', 'demo mode (npm start): an in-memory database, a demo admin printed once, the twin at 10x and a scripted incident every few minutes')
     .option('--incident-every <minutes>', 'demo mode: minutes between scripted host failures (0: none)', parseNonNegative, 3)
     .option('--no-open', 'demo mode: do not open a browser on the dashboard')
+    .option('--audit-key <file>', 'the Ed25519 key that signs audit exports and checkpoints, mode 0600 (default: beside a SQLite database)')
+    .option('--checkpoints <file>', 'signed checkpoints of the journal head, outside the database (default: beside a SQLite database)')
+    .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
     .action(async (options: ServeOptions, command: Command) => {
       try {
         const demo = options.demo === true;
@@ -141,6 +148,9 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           leaseMs: options.leaseMs,
           ...(demo ? { logger: { level: 'warn' } } : {}),
           ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+          ...(options.auditKey ? { auditKeyFile: options.auditKey } : {}),
+          ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}),
+          ...(options.trustProxy ? { trustProxy: options.trustProxy.split(',').map((item) => item.trim()).filter((item) => item !== '') } : {}),
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
         let stopIncidents = () => {};
@@ -223,17 +233,24 @@ function registerAuditCommands(program: Command, io: ServiceIo, setExitCode: (co
   const audit = program.command('audit').description('the hash-chained journal');
   audit
     .command('verify')
-    .description('check the hash chain; names the first changed, removed or reordered entry (exit 1 then)')
+    .description('check the hash chain and hold it to the signed checkpoints outside the database; names the first changed, removed or reordered entry (exit 1 then)')
     .option('--db <url>', 'database', DEFAULT_DB)
+    .option('--audit-key <file>', 'the key file whose public key signed the checkpoints (default: beside a SQLite database)')
+    .option('--checkpoints <file>', 'the checkpoint file (default: beside a SQLite database)')
     .option('--json', 'print the verdict as one JSON document')
-    .action(async (options: { db: string; json?: boolean }) => {
+    .action(async (options: { db: string; auditKey?: string; checkpoints?: string; json?: boolean }) => {
       try {
         await withStorage(options.db, async (storage) => {
-          const verdict = verifyChain(storage.journal.entries());
-          if (options.json) io.out(`${JSON.stringify(verdict)}\n`);
-          else if (verdict.ok) io.out(`ok: ${verdict.checked} entries, the chain holds\n`);
-          else io.out(`TAMPERED: first bad entry ${verdict.firstBad!.seq}: ${verdict.firstBad!.reason} (${verdict.checked} entries before it hold)\n`);
-          setExitCode(verdict.ok ? 0 : 1);
+          const chain = verifyChain(storage.journal.entries());
+          const files = auditFilesFor(options.db, { ...(options.auditKey ? { keyFile: options.auditKey } : {}), ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}) });
+          const held = files.checkpointFile !== null && files.keyFile !== null && existsSync(files.checkpointFile) && existsSync(files.keyFile);
+          const anchors = held ? verifyCheckpoints(storage.journal, readCheckpoints(files.checkpointFile!), loadSigningKey(files.keyFile!).publicKeyPem) : null;
+          const ok = chain.ok && (anchors === null || anchors.ok);
+          if (options.json) io.out(`${JSON.stringify({ ...chain, ok, checkpoints: anchors })}\n`);
+          else if (!chain.ok) io.out(`TAMPERED: first bad entry ${chain.firstBad!.seq}: ${chain.firstBad!.reason} (${chain.checked} entries before it hold)\n`);
+          else if (anchors !== null && !anchors.ok) io.out(`TAMPERED: ${anchors.problem} (the chain holds on its own: it was rewritten or cut, not merely edited)\n`);
+          else io.out(`ok: ${chain.checked} entries, the chain holds${anchors === null ? ' (no checkpoint file: truncation and rewriting cannot be ruled out)' : `, and ${anchors.checked} signed checkpoints agree`}\n`);
+          setExitCode(ok ? 0 : 1);
         });
       } catch (error) {
         reportError(io, setExitCode, error);
@@ -246,10 +263,11 @@ function registerAuditCommands(program: Command, io: ServiceIo, setExitCode: (co
     .requiredOption('--to <time>', 'ISO 8601 time or Unix ms', parseTime)
     .option('--db <url>', 'database', DEFAULT_DB)
     .option('--out <file>', 'write to a file instead of stdout')
-    .action(async (options: { from: number; to: number; db: string; out?: string }) => {
+    .option('--audit-key <file>', 'the signing key (default: beside a SQLite database)')
+    .action(async (options: { from: number; to: number; db: string; out?: string; auditKey?: string }) => {
       try {
         await withStorage(options.db, async (storage) => {
-          const signer = createSigner(await storage.accounts.settingOnce('audit.signing-key', newSigningKeyPem()));
+          const signer = await openAuditSigner(auditFilesFor(options.db, options.auditKey ? { keyFile: options.auditKey } : {}), storage.accounts);
           const document = exportAudit({ journal: storage.journal, signer, fromMs: options.from, toMs: options.to, actor: 'cli', nowMs: Date.now() });
           const text = `${JSON.stringify(document, null, 2)}\n`;
           if (options.out) writeFileSync(options.out, text);

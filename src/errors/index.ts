@@ -206,6 +206,12 @@ export const ERRORS = {
     hint: 'a deposed leader writes nothing; send the call to the leader (GET /readyz names it)',
     transient: true,
   },
+  TMR_AUDIT_KEY_MODE: {
+    area: 'journal',
+    status: 500,
+    message: 'the audit signing key file is not safe to use',
+    hint: 'chmod 600 the key file: whoever reads it can sign a forged audit export',
+  },
   TMR_DRILL_UNKNOWN_SCENARIO: {
     area: 'drill',
     status: 400,

@@ -94,6 +94,10 @@ class PostgresAccountRows implements AccountRows {
     return (await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key])).rows[0]?.value ?? null;
   }
 
+  async deleteSetting(key: string): Promise<void> {
+    await this.pool.query('DELETE FROM settings WHERE key = $1', [key]);
+  }
+
   async setSetting(key: string, value: string, onlyIfAbsent: boolean): Promise<void> {
     await this.pool.query(
       onlyIfAbsent ? 'INSERT INTO settings VALUES ($1, $2) ON CONFLICT (key) DO NOTHING' : 'INSERT INTO settings VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',

@@ -4,7 +4,7 @@
  * a lease with a fencing token). Schema migrations run on open.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AccountStore, SqliteAccountRows } from './auth/accounts.ts';
 import type { ScryptCost } from './auth/passwords.ts';
@@ -108,6 +108,8 @@ export async function openStorage(db: string, options: StorageOptions): Promise<
     throw new TomaranaiError('TMR_SERVICE_DB_OPEN', `cannot open ${path}: ${error instanceof Error ? error.message : String(error)}`, 'check the path and its permissions');
   }
   const rows = new SqliteAccountRows(path === ':memory:' ? ':memory:' : path);
+  // The journal, accounts and token digests: readable by the service's user only.
+  if (path !== ':memory:') for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const accounts = new AccountStore(rows, options.scryptCost);
   const leaseDb = path === ':memory:' ? null : new Database(path);
   leaseDb?.pragma('busy_timeout = 5000');

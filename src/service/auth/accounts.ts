@@ -32,6 +32,7 @@ export interface AccountRows {
   revokeToken(id: string): Promise<boolean>;
   setting(key: string): Promise<string | null>;
   setSetting(key: string, value: string, onlyIfAbsent: boolean): Promise<void>;
+  deleteSetting(key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -128,6 +129,10 @@ export class AccountStore {
     return (await this.rows.setting(key))!;
   }
 
+  deleteSetting(key: string): Promise<void> {
+    return this.rows.deleteSetting(key);
+  }
+
   close(): Promise<void> {
     return this.rows.close();
   }
@@ -186,6 +191,10 @@ export class SqliteAccountRows implements AccountRows {
   async setting(key: string): Promise<string | null> {
     const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value ?? null;
+  }
+
+  async deleteSetting(key: string): Promise<void> {
+    this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
   }
 
   async setSetting(key: string, value: string, onlyIfAbsent: boolean): Promise<void> {
