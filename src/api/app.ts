@@ -12,6 +12,7 @@ import { actorOf } from './principal.ts';
 import { ROUTES, zodValidator } from './route.ts';
 import { EventHub } from './sse.ts';
 import { accountsPlugin } from './plugins/accounts.ts';
+import { credentialsPlugin } from './plugins/credentials.ts';
 import { auditPlugin } from './plugins/audit.ts';
 import { blueprintPlugin } from './plugins/blueprint.ts';
 import { drillsPlugin } from './plugins/drills.ts';
@@ -109,6 +110,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(opsPlugin, { deps });
   await app.register(accountsPlugin, { deps, prefix: '/api/v1' });
+  await app.register(credentialsPlugin, { deps, prefix: '/api/v1' });
   await app.register(blueprintPlugin, { deps, prefix: '/api/v1' });
   await app.register(servicesPlugin, { deps, prefix: '/api/v1' });
   await app.register(hostsPlugin, { deps, prefix: '/api/v1' });

@@ -162,6 +162,12 @@ export const ERRORS = {
     message: 'the user exists',
     hint: 'choose another name, or pass --force to reset its password and role',
   },
+  TMR_ACCOUNT_DISABLED: {
+    area: 'account',
+    status: 403,
+    message: 'the account is disabled',
+    hint: 'an admin enables it again (`tomaranai user enable NAME` or POST /api/v1/users/{name}/enable)',
+  },
   TMR_ACCOUNT_UNKNOWN: {
     area: 'account',
     status: 404,

@@ -93,6 +93,12 @@ export interface JournalEvents {
   /** A failed login (subject: the user name tried); wall time, so a restarted service can count it again. */
   'login.failed': { readonly address: string; readonly wallAtMs: number; readonly reason: string };
   'login.succeeded': { readonly address: string; readonly tokenId: string };
+  'token.revoked': { readonly tokenId: string; readonly name: string; readonly address: string };
+  'tokens.revoked': { readonly count: number; readonly reason: string; readonly address: string };
+  'user.password-changed': { readonly by: 'self' | 'admin' | 'cli'; readonly sessionsRevoked: number; readonly reason?: string; readonly address: string };
+  'user.disabled': { readonly reason: string; readonly address: string };
+  'user.enabled': { readonly reason: string; readonly address: string };
+  'user.deleted': { readonly reason: string; readonly address: string };
   'blueprint.applied': { readonly version: number; readonly reason: string; readonly diff: unknown; readonly source: string };
   'snapshot.restore.requested': { readonly id: string; readonly snapshotId: string; readonly reason: string; readonly approved: boolean };
   'snapshot.restore.decided': { readonly id: string; readonly approved: boolean; readonly reason: string };

@@ -4,7 +4,7 @@
  * Lease times are the database's own `now()`, so the instances' clocks need not agree.
  */
 import pg from 'pg';
-import { AccountStore, type AccountRows } from './auth/accounts.ts';
+import { AccountStore, SESSION_TOKEN_NAME, type AccountRows, type TokenListing } from './auth/accounts.ts';
 import { JOURNAL_MIGRATION, PostgresJournal } from '../journal/postgres.ts';
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 
@@ -25,6 +25,10 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
         created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT, revoked BOOLEAN NOT NULL DEFAULT false);
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `,
+  },
+  {
+    version: 4,
+    sql: 'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS disabled BOOLEAN NOT NULL DEFAULT false;',
   },
 ];
 
@@ -57,19 +61,62 @@ class PostgresAccountRows implements AccountRows {
 
   async insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean> {
     const sql = replace
-      ? 'INSERT INTO accounts VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash'
-      : 'INSERT INTO accounts VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING';
+      ? 'INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash'
+      : 'INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING';
     return ((await this.pool.query(sql, [row.username, row.role, row.passwordHash, row.createdAtMs])).rowCount ?? 0) > 0;
   }
 
   async user(username: string) {
-    const row = (await this.pool.query<{ username: string; role: string; password_hash: string; created_at_ms: string }>('SELECT * FROM accounts WHERE username = $1', [username])).rows[0];
-    return row ? { username: row.username, role: row.role, passwordHash: row.password_hash, createdAtMs: Number(row.created_at_ms) } : null;
+    const row = (await this.pool.query<{ username: string; role: string; password_hash: string; created_at_ms: string; disabled: boolean }>('SELECT * FROM accounts WHERE username = $1', [username])).rows[0];
+    return row ? { username: row.username, role: row.role, passwordHash: row.password_hash, createdAtMs: Number(row.created_at_ms), disabled: row.disabled } : null;
   }
 
   async users() {
-    const rows = (await this.pool.query<{ username: string; role: string; created_at_ms: string }>('SELECT username, role, created_at_ms FROM accounts ORDER BY username')).rows;
-    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: Number(row.created_at_ms) }));
+    const rows = (await this.pool.query<{ username: string; role: string; created_at_ms: string; disabled: boolean }>('SELECT username, role, created_at_ms, disabled FROM accounts ORDER BY username')).rows;
+    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: Number(row.created_at_ms), disabled: row.disabled }));
+  }
+
+  async setDisabled(username: string, disabled: boolean): Promise<boolean> {
+    return ((await this.pool.query('UPDATE accounts SET disabled = $2 WHERE username = $1', [username, disabled])).rowCount ?? 0) > 0;
+  }
+
+  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+    return ((await this.pool.query('UPDATE accounts SET password_hash = $2 WHERE username = $1', [username, passwordHash])).rowCount ?? 0) > 0;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('UPDATE api_tokens SET revoked = true WHERE username = $1', [username]);
+      const deleted = ((await client.query('DELETE FROM accounts WHERE username = $1', [username])).rowCount ?? 0) > 0;
+      await client.query('COMMIT');
+      return deleted;
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async tokens(username: string | null): Promise<TokenListing[]> {
+    const rows = (
+      await this.pool.query<{ id: string; username: string; name: string; created_at_ms: string; expires_at_ms: string | null; revoked: boolean }>(
+        username === null
+          ? 'SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens ORDER BY created_at_ms, id'
+          : 'SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens WHERE username = $1 ORDER BY created_at_ms, id',
+        username === null ? [] : [username],
+      )
+    ).rows;
+    return rows.map((row) => ({ id: row.id, username: row.username, name: row.name, createdAtMs: Number(row.created_at_ms), expiresAtMs: row.expires_at_ms === null ? null : Number(row.expires_at_ms), revoked: row.revoked }));
+  }
+
+  async revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number> {
+    const result = sessionsOnly
+      ? await this.pool.query('UPDATE api_tokens SET revoked = true WHERE username = $1 AND NOT revoked AND name = $2', [username, SESSION_TOKEN_NAME])
+      : await this.pool.query('UPDATE api_tokens SET revoked = true WHERE username = $1 AND NOT revoked', [username]);
+    return result.rowCount ?? 0;
   }
 
   async insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void> {

@@ -4,13 +4,15 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { harness, ROLES, type Harness, type TestRole } from './harness.ts';
+import { harness, PASSWORD, ROLES, type Harness, type TestRole } from './harness.ts';
 
 type Row = {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly url: string | ((h: Harness) => Promise<string>);
   readonly body?: unknown;
   readonly allowed: readonly TestRole[];
+  /** For a URL made at run time: a fixed one of the same route (the 401 and coverage checks use it). */
+  readonly sample?: string;
 };
 
 const A = 'admin', O = 'operator', AU = 'auditor', V = 'viewer', VA = 'vendor:vendor-a', VB = 'vendor:vendor-b';
@@ -26,6 +28,13 @@ async function pendingRestore(h: Harness): Promise<string> {
   const snapshot = await firstSnapshot(h);
   const request = await h.plane.requestRestore('ehr-db-1', snapshot, 'a vendor asks', 'user:vendor-vendor-a', false);
   return request.id;
+}
+
+/** A throwaway account for the admin-only account changes (disable, reset, delete): never one the test logs in with. */
+async function target(h: Harness, fresh = false): Promise<string> {
+  const name = fresh ? `matrix-${Math.random().toString(36).slice(2, 10)}` : 'matrix-target';
+  await h.accounts.addUser(name, 'a long enough password', 'viewer', true);
+  return name;
 }
 
 const MATRIX: readonly Row[] = [
@@ -65,6 +74,15 @@ const MATRIX: readonly Row[] = [
   { method: 'GET', url: '/api/v1/topology', allowed: [A, O, AU, V] },
   { method: 'GET', url: '/api/v1/capacity', allowed: [A, O, AU] },
   { method: 'GET', url: '/api/v1/security', allowed: [A, O, AU] },
+  { method: 'GET', url: '/api/v1/tokens', allowed: EVERYONE },
+  { method: 'DELETE', url: '/api/v1/tokens/tok-none', allowed: EVERYONE },
+  { method: 'PUT', url: '/api/v1/me/password', body: { currentPassword: PASSWORD, newPassword: PASSWORD }, allowed: EVERYONE },
+  { method: 'GET', url: '/api/v1/users/viewer/tokens', allowed: [A] },
+  { method: 'DELETE', url: async (h) => `/api/v1/users/${await target(h)}/tokens`, sample: '/api/v1/users/matrix-target/tokens', body: why, allowed: [A] },
+  { method: 'PUT', url: async (h) => `/api/v1/users/${await target(h)}/password`, sample: '/api/v1/users/matrix-target/password', body: { password: 'another long enough password', ...why }, allowed: [A] },
+  { method: 'POST', url: async (h) => `/api/v1/users/${await target(h)}/disable`, sample: '/api/v1/users/matrix-target/disable', body: why, allowed: [A] },
+  { method: 'POST', url: async (h) => `/api/v1/users/${await target(h)}/enable`, sample: '/api/v1/users/matrix-target/enable', body: why, allowed: [A] },
+  { method: 'DELETE', url: async (h) => `/api/v1/users/${await target(h, true)}`, sample: '/api/v1/users/matrix-gone', body: why, allowed: [A] },
   { method: 'DELETE', url: '/api/v1/tokens/current', allowed: EVERYONE },
 ];
 
@@ -100,7 +118,7 @@ describe('who may do what: every role against every endpoint', () => {
 
   it('answers 401 with a coded body to every protected endpoint called without a token', async () => {
     for (const row of MATRIX) {
-      const url = typeof row.url === 'string' ? row.url : '/api/v1/restores/x/approve';
+      const url = typeof row.url === 'string' ? row.url : row.sample ?? '/api/v1/restores/x/approve';
       const response = await h.app.inject({ method: row.method, url, ...(row.body === undefined ? {} : { payload: row.body as object }) });
       expect(response.statusCode, `${row.method} ${url}`).toBe(401);
       expect(JSON.parse(response.body).error.code).toBe('TMR_API_UNAUTHENTICATED');
@@ -127,7 +145,7 @@ describe('who may do what: every role against every endpoint', () => {
 
   it('covers every route the API declares', async () => {
     const document = JSON.parse((await h.app.inject({ method: 'GET', url: '/openapi.json' })).body) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
-    const covered = new Set(MATRIX.map((row) => `${row.method} ${(typeof row.url === 'string' ? row.url : '').split('?')[0]}`));
+    const covered = new Set(MATRIX.map((row) => `${row.method} ${(typeof row.url === 'string' ? row.url : row.sample ?? '').split('?')[0]}`));
     const protectedRoutes: string[] = [];
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) if (operation.security === undefined) protectedRoutes.push(`${method.toUpperCase()} ${path}`);

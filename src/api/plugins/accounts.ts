@@ -10,9 +10,10 @@ import type { PluginOptions } from './types.ts';
 
 const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) }).strict();
 const TokenCreated = z.object({ token: z.string(), id: z.string(), username: z.string(), role: z.string(), expiresAtMs: z.number().nullable() });
-const CreateToken = z.object({ name: z.string().min(1).max(100), ttlHours: z.number().positive().max(24 * 366).optional() }).strict();
+/** At most 90 days (MAX_TOKEN_TTL_MS), which is also the default: no token lives forever. */
+const CreateToken = z.object({ name: z.string().min(1).max(100), ttlHours: z.number().positive().max(24 * 90).optional() }).strict();
 const CreateUser = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024), role: z.string().min(1).max(80) }).strict();
-const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.number() });
+const User = z.object({ username: z.string(), role: z.string(), createdAtMs: z.number(), disabled: z.boolean() });
 
 /** An unauthenticated login body is a user name and a password: nothing a caller sends costs more to parse than this. */
 const LOGIN_BODY_LIMIT_BYTES = 4 * 1024;

@@ -13,6 +13,8 @@ export interface Account {
   readonly username: string;
   readonly role: Role;
   readonly createdAtMs: number;
+  /** A disabled account cannot log in, and its tokens and sessions are refused until it is enabled. */
+  readonly disabled: boolean;
 }
 
 export interface TokenInfo {
@@ -23,10 +25,30 @@ export interface TokenInfo {
   readonly expiresAtMs: number | null;
 }
 
+/** A token as an admin lists it: never its secret, which is stored only as a digest. */
+export interface TokenListing extends TokenInfo {
+  readonly revoked: boolean;
+}
+
+interface UserRow {
+  readonly username: string;
+  readonly role: string;
+  readonly passwordHash: string;
+  readonly createdAtMs: number;
+  readonly disabled: boolean;
+}
+
 export interface AccountRows {
   insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean>;
-  user(username: string): Promise<{ username: string; role: string; passwordHash: string; createdAtMs: number } | null>;
-  users(): Promise<{ username: string; role: string; createdAtMs: number }[]>;
+  user(username: string): Promise<UserRow | null>;
+  users(): Promise<Omit<UserRow, 'passwordHash'>[]>;
+  setDisabled(username: string, disabled: boolean): Promise<boolean>;
+  setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
+  /** Deletes the account and revokes every token it had. */
+  deleteUser(username: string): Promise<boolean>;
+  tokens(username: string | null): Promise<TokenListing[]>;
+  /** Revokes the account's sessions (`sessionsOnly`) or all its tokens; returns how many. */
+  revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number>;
   insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void>;
   tokenByDigest(digest: string): Promise<{ id: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null; revoked: boolean } | null>;
   revokeToken(id: string): Promise<boolean>;
@@ -40,6 +62,10 @@ export interface AccountRows {
 export { TomaranaiError as AccountError };
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** The longest a token or session lives: none is forever (a stolen one ends by itself). */
+export const MAX_TOKEN_TTL_MS = 90 * 86_400_000;
+/** The name sessions carry (POST /sessions); a password change revokes them. */
+export const SESSION_TOKEN_NAME = 'session';
 const TOKEN_CACHE_MS = 5_000;
 const TOKEN_CACHE_LIMIT = 10_000;
 
@@ -61,7 +87,7 @@ export class AccountStore {
     const inserted = await this.rows.insertUser({ username, role, passwordHash: await hashPassword(password, this.cost), createdAtMs }, replace);
     if (!inserted) throw new TomaranaiError('TMR_ACCOUNT_EXISTS', `user ${username} exists`, 'choose another name, or pass --force to replace its password and role');
     this.cache.clear();
-    return { username, role, createdAtMs };
+    return { username, role, createdAtMs, disabled: false };
   }
 
   /** The account when the password is right; null otherwise, taking as long either way. */
@@ -71,20 +97,56 @@ export class AccountStore {
       await verifyPassword(password, await decoyHash(this.cost));
       return null;
     }
-    if (!(await verifyPassword(password, row.passwordHash))) return null;
-    return { username: row.username, role: row.role, createdAtMs: row.createdAtMs };
+    if (!(await verifyPassword(password, row.passwordHash)) || row.disabled) return null;
+    return { username: row.username, role: row.role, createdAtMs: row.createdAtMs, disabled: false };
   }
 
   async users(): Promise<Account[]> {
-    return (await this.rows.users()).filter((row) => isRole(row.role)).map((row) => ({ username: row.username, role: row.role as Role, createdAtMs: row.createdAtMs }));
+    return (await this.rows.users()).filter((row) => isRole(row.role)).map((row) => ({ username: row.username, role: row.role as Role, createdAtMs: row.createdAtMs, disabled: row.disabled }));
+  }
+
+  /** Disables (or enables) an account at once: its logins, tokens and sessions are refused. */
+  async setDisabled(username: string, disabled: boolean): Promise<void> {
+    if (!(await this.rows.setDisabled(username, disabled))) throw unknownUser(username);
+    this.cache.clear();
+  }
+
+  /** Deletes an account and revokes every token and session it had. */
+  async deleteUser(username: string): Promise<void> {
+    if (!(await this.rows.deleteUser(username))) throw unknownUser(username);
+    this.cache.clear();
+  }
+
+  /** Sets a new password and revokes the account's sessions (its API tokens stay; revoke them apart). */
+  async setPassword(username: string, password: string): Promise<{ sessionsRevoked: number }> {
+    const weak = passwordProblem(password);
+    if (weak !== null) throw new TomaranaiError('TMR_ACCOUNT_WEAK_PASSWORD', weak, 'choose a longer passphrase; a password manager helps');
+    if (!(await this.rows.setPasswordHash(username, await hashPassword(password, this.cost)))) throw unknownUser(username);
+    const sessionsRevoked = await this.rows.revokeTokensOf(username, true);
+    this.cache.clear();
+    return { sessionsRevoked };
+  }
+
+  /** Every token (or one account's), newest last, without secrets. */
+  tokens(username: string | null = null): Promise<TokenListing[]> {
+    return this.rows.tokens(username);
+  }
+
+  async revokeTokensOf(username: string): Promise<number> {
+    const revoked = await this.rows.revokeTokensOf(username, false);
+    this.cache.clear();
+    return revoked;
   }
 
   async createToken(username: string, name: string, ttlMs: number | null): Promise<{ token: string; info: TokenInfo }> {
     const user = await this.rows.user(username);
     if (user === null) throw new TomaranaiError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'create it first with `tomaranai user add`');
+    if (user.disabled) throw new TomaranaiError('TMR_ACCOUNT_DISABLED', `user ${username} is disabled`, 'an admin enables it again with `tomaranai user enable`');
     const token = newToken();
     const createdAtMs = this.wallNowMs();
-    const info: TokenInfo = { id: `tok-${randomUUID()}`, username, name, createdAtMs, expiresAtMs: ttlMs === null ? null : createdAtMs + ttlMs };
+    // No token lives forever: the longest is MAX_TOKEN_TTL_MS.
+    const lifetimeMs = Math.min(ttlMs ?? MAX_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS);
+    const info: TokenInfo = { id: `tok-${randomUUID()}`, username, name, createdAtMs, expiresAtMs: createdAtMs + lifetimeMs };
     await this.rows.insertToken({ ...info, digest: tokenDigest(token) });
     return { token, info };
   }
@@ -101,9 +163,9 @@ export class AccountStore {
     let value: { account: Account; token: TokenInfo } | null = null;
     if (row !== null && !row.revoked && (row.expiresAtMs === null || row.expiresAtMs > now)) {
       const user = await this.rows.user(row.username);
-      if (user !== null && isRole(user.role)) {
+      if (user !== null && isRole(user.role) && !user.disabled) {
         value = {
-          account: { username: user.username, role: user.role, createdAtMs: user.createdAtMs },
+          account: { username: user.username, role: user.role, createdAtMs: user.createdAtMs, disabled: false },
           token: { id: row.id, username: row.username, name: row.name, createdAtMs: row.createdAtMs, expiresAtMs: row.expiresAtMs },
         };
       }
@@ -138,6 +200,10 @@ export class AccountStore {
   }
 }
 
+function unknownUser(username: string): TomaranaiError {
+  return new TomaranaiError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'list the accounts with `tomaranai user list`');
+}
+
 /** Account tables in SQLite (the embedded default; the same file as the journal). */
 export class SqliteAccountRows implements AccountRows {
   private readonly db: Database.Database;
@@ -152,25 +218,57 @@ export class SqliteAccountRows implements AccountRows {
         created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER, revoked INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    // Added after the first release: a database made before gets the column once.
+    const columns = this.db.prepare('PRAGMA table_info(accounts)').all() as { name: string }[];
+    if (!columns.some((column) => column.name === 'disabled')) this.db.exec('ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0');
   }
 
   async insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean> {
     const sql = replace
-      ? 'INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash'
-      : 'INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(username) DO NOTHING';
+      ? 'INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash'
+      : 'INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES (?, ?, ?, ?) ON CONFLICT(username) DO NOTHING';
     return this.db.prepare(sql).run(row.username, row.role, row.passwordHash, row.createdAtMs).changes > 0;
   }
 
-  async user(username: string) {
-    const row = this.db.prepare('SELECT username, role, password_hash, created_at_ms FROM accounts WHERE username = ?').get(username) as
-      | { username: string; role: string; password_hash: string; created_at_ms: number }
+  async user(username: string): Promise<UserRow | null> {
+    const row = this.db.prepare('SELECT username, role, password_hash, created_at_ms, disabled FROM accounts WHERE username = ?').get(username) as
+      | { username: string; role: string; password_hash: string; created_at_ms: number; disabled: number }
       | undefined;
-    return row ? { username: row.username, role: row.role, passwordHash: row.password_hash, createdAtMs: row.created_at_ms } : null;
+    return row ? { username: row.username, role: row.role, passwordHash: row.password_hash, createdAtMs: row.created_at_ms, disabled: row.disabled !== 0 } : null;
   }
 
   async users() {
-    const rows = this.db.prepare('SELECT username, role, created_at_ms FROM accounts ORDER BY username').all() as { username: string; role: string; created_at_ms: number }[];
-    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: row.created_at_ms }));
+    const rows = this.db.prepare('SELECT username, role, created_at_ms, disabled FROM accounts ORDER BY username').all() as { username: string; role: string; created_at_ms: number; disabled: number }[];
+    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: row.created_at_ms, disabled: row.disabled !== 0 }));
+  }
+
+  async setDisabled(username: string, disabled: boolean): Promise<boolean> {
+    return this.db.prepare('UPDATE accounts SET disabled = ? WHERE username = ?').run(disabled ? 1 : 0, username).changes > 0;
+  }
+
+  async setPasswordHash(username: string, passwordHash: string): Promise<boolean> {
+    return this.db.prepare('UPDATE accounts SET password_hash = ? WHERE username = ?').run(passwordHash, username).changes > 0;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('UPDATE api_tokens SET revoked = 1 WHERE username = ?').run(username);
+      return this.db.prepare('DELETE FROM accounts WHERE username = ?').run(username).changes > 0;
+    })();
+  }
+
+  async tokens(username: string | null): Promise<TokenListing[]> {
+    const rows = (
+      username === null
+        ? this.db.prepare('SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens ORDER BY created_at_ms, id').all()
+        : this.db.prepare('SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens WHERE username = ? ORDER BY created_at_ms, id').all(username)
+    ) as { id: string; username: string; name: string; created_at_ms: number; expires_at_ms: number | null; revoked: number }[];
+    return rows.map((row) => ({ id: row.id, username: row.username, name: row.name, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, revoked: row.revoked !== 0 }));
+  }
+
+  async revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number> {
+    const sql = sessionsOnly ? 'UPDATE api_tokens SET revoked = 1 WHERE username = ? AND revoked = 0 AND name = ?' : 'UPDATE api_tokens SET revoked = 1 WHERE username = ? AND revoked = 0';
+    return (sessionsOnly ? this.db.prepare(sql).run(username, SESSION_TOKEN_NAME) : this.db.prepare(sql).run(username)).changes;
   }
 
   async insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void> {
