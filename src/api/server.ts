@@ -65,6 +65,9 @@ function blueprintOf(source: string): Blueprint {
   return loaded.blueprint;
 }
 
+/** How often the leader journals account changes the CLI queued. */
+const AUDIT_INBOX_POLL_MS = 2_000;
+
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const instanceId = options.instanceId ?? `tomaranai-${randomUUID().slice(0, 8)}`;
   const storage = await openStorage(options.db, { instanceId, ...(options.scryptCost ? { scryptCost: options.scryptCost } : {}), ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
@@ -105,6 +108,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     detail: `${storage.kind} journal, ${substrate.name} substrate`,
   });
 
+  // Account changes made with the CLI wait in the audit inbox; the leader journals them, in order.
+  const drainAuditInbox = async () => {
+    if (!plane.leading) return;
+    await storage.accounts.drainAudit((queued) => {
+      storage.journal.append({ atMs: clock.nowMs(), kind: 'audit', type: queued.type, subject: queued.subject, actor: queued.actor, data: { ...(JSON.parse(queued.data) as Record<string, unknown>), queuedAtMs: queued.atMs } });
+    });
+  };
+  const inboxTimer = setInterval(() => void drainAuditInbox().catch(() => {}), AUDIT_INBOX_POLL_MS);
+  inboxTimer.unref();
+
   const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}) });
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
@@ -114,6 +127,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       app.log.info({ event: 'leader.elected', instanceId, epoch: state.epoch }, 'this instance leads');
       await plane.lead(state.epoch, instanceId);
       role = 'leader';
+      await drainAuditInbox();
     } else if (!state.leading) {
       if (plane.leading) app.log.warn({ event: 'leader.lost', instanceId, epoch: state.epoch }, 'this instance no longer leads; its controller stops');
       plane.stepDown();
@@ -128,6 +142,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await app.close();
     plane.close();
     if (substrate instanceof RemoteSubstrate) substrate.close();
+    clearInterval(inboxTimer);
     clock.close();
     checkpoints?.close();
     await storage.close();
@@ -142,6 +157,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const stop = () => {
     stopping ??= (async () => {
       role = 'stopping';
+      clearInterval(inboxTimer);
       // Stop acting first, then give the lease up, then drain requests and close the stores.
       plane.stepDown();
       await storage.leadership.stop();

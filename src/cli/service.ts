@@ -3,82 +3,22 @@
  * audit export, twin serve. main.ts registers them with `registerServiceCommands`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
-import { AccountError } from '../service/auth/accounts.ts';
+import { existsSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { verifyChain } from '../journal/chain.ts';
 import { loadBlueprint } from '../model/index.ts';
 import { exportAudit } from '../service/audit.ts';
 import { auditFilesFor, loadSigningKey, openAuditSigner, readCheckpoints, verifyCheckpoints } from '../service/audit-trail.ts';
-import { startService, ServiceError } from '../api/server.ts';
-import { openStorage, StorageError, type Storage } from '../service/storage.ts';
+import { startService } from '../api/server.ts';
+import { registerAccountCommands } from './accounts.ts';
+import { DEFAULT_DB, DEMO_SPEED, DEMO_USER, parseNonNegative, parsePort, parsePositive, parseTime, readSource, REFERENCE_BLUEPRINT, reportError, withStorage, type ServiceIo } from './service-common.ts';
+
+export type { ServiceIo } from './service-common.ts';
 import { buildTwinServer } from '../service/twin-process.ts';
 import { Twin, type Fault } from '../substrate/twin/twin.ts';
 import { ensureDashboard } from '../api/plugins/web.ts';
 import type { RunningService } from '../api/server.ts';
 import { spawn } from 'node:child_process';
-
-export interface ServiceIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
-const DEFAULT_DB = 'sqlite:./tomaranai.db';
-const DEMO_USER = 'demo';
-const DEMO_SPEED = 10;
-
-function parsePort(value: string): number {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('a port from 0 to 65535');
-  return Number(value);
-}
-
-function parsePositive(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0 || number > 1_000_000) throw new InvalidArgumentError('a positive number');
-  return number;
-}
-
-function parseNonNegative(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || number > 1440) throw new InvalidArgumentError('a number of minutes from 0 to 1440');
-  return number;
-}
-
-function parseTime(value: string): number {
-  if (/^\d{1,16}$/.test(value)) return Number(value);
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('an ISO 8601 time (2026-01-31T00:00:00Z) or Unix milliseconds');
-  return ms;
-}
-
-function readSource(file: string): string {
-  return readFileSync(file, 'utf8');
-}
-
-async function readStdinLine(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
-}
-
-async function withStorage<T>(db: string, work: (storage: Storage) => Promise<T>): Promise<T> {
-  const storage = await openStorage(db, { instanceId: 'cli' });
-  try {
-    return await work(storage);
-  } finally {
-    await storage.close();
-  }
-}
-
-function reportError(io: ServiceIo, setExitCode: (code: number) => void, error: unknown): void {
-  if (error instanceof AccountError || error instanceof StorageError || error instanceof ServiceError) {
-    io.err(`${error.code}: ${error.message} (${error.hint})\n`);
-    setExitCode(1);
-    return;
-  }
-  throw error;
-}
 
 /** serve, user add, token create, audit verify|export, twin serve — in this order in `--help`. */
 export function registerServiceCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
@@ -175,52 +115,6 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));
-        });
-      } catch (error) {
-        reportError(io, setExitCode, error);
-      }
-    });
-}
-
-/** `user add` and `token create`: the accounts and API tokens in the service's database. */
-function registerAccountCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
-  const user = program.command('user').description('accounts');
-  user
-    .command('add')
-    .description('create an account (the first admin is made this way); there is no default password')
-    .argument('<username>')
-    .requiredOption('--role <role>', 'admin, operator, auditor, viewer or vendor:NAME')
-    .option('--db <url>', 'database', DEFAULT_DB)
-    .option('--password-stdin', 'read the password from the first line of standard input (else one is generated and printed once)')
-    .option('--force', 'replace the password and role of an existing account')
-    .action(async (username: string, options: { role: string; db: string; passwordStdin?: boolean; force?: boolean }) => {
-      try {
-        const generated = options.passwordStdin ? null : randomBytes(18).toString('base64url');
-        const password = generated ?? (await readStdinLine());
-        await withStorage(options.db, async (storage) => {
-          const account = await storage.accounts.addUser(username, password, options.role, options.force === true);
-          io.err(`user ${account.username} (${account.role}) created\n`);
-          if (generated !== null) io.out(`${generated}\n`);
-        });
-      } catch (error) {
-        reportError(io, setExitCode, error);
-      }
-    });
-
-  const token = program.command('token').description('API tokens');
-  token
-    .command('create')
-    .description('create an API token for an account; printed once, stored only as a digest')
-    .argument('<username>')
-    .option('--name <name>', 'what the token is for', 'cli')
-    .option('--ttl-hours <h>', 'lifetime in hours (default: until revoked)', parsePositive)
-    .option('--db <url>', 'database', DEFAULT_DB)
-    .action(async (username: string, options: { name: string; ttlHours?: number; db: string }) => {
-      try {
-        await withStorage(options.db, async (storage) => {
-          const created = await storage.accounts.createToken(username, options.name, options.ttlHours === undefined ? null : options.ttlHours * 3600_000);
-          io.out(`${created.token}\n`);
-          io.err(`token ${created.info.id} for ${username}${created.info.expiresAtMs ? `, expires ${new Date(created.info.expiresAtMs).toISOString()}` : ''}\n`);
         });
       } catch (error) {
         reportError(io, setExitCode, error);

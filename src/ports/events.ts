@@ -89,7 +89,8 @@ export interface JournalEvents {
 
   // The service's audit trail (kind 'audit'): who changed what through the API or the CLI.
   'api.request': { readonly method: string; readonly status: number; readonly requestId: string };
-  'user.added': { readonly role: string };
+  'user.added': { readonly role: string; readonly replaced?: boolean; readonly sessionsRevoked?: number; readonly address?: string };
+  'token.created': { readonly tokenId: string; readonly name: string; readonly expiresAtMs: number | null; readonly address: string };
   /** A failed login (subject: the user name tried); wall time, so a restarted service can count it again. */
   'login.failed': { readonly address: string; readonly wallAtMs: number; readonly reason: string };
   'login.succeeded': { readonly address: string; readonly tokenId: string };

@@ -4,7 +4,7 @@
  * Lease times are the database's own `now()`, so the instances' clocks need not agree.
  */
 import pg from 'pg';
-import { AccountStore, SESSION_TOKEN_NAME, type AccountRows, type TokenListing } from './auth/accounts.ts';
+import { AccountStore, SESSION_TOKEN_NAME, type AccountRows, type QueuedAudit, type TokenListing } from './auth/accounts.ts';
 import { JOURNAL_MIGRATION, PostgresJournal } from '../journal/postgres.ts';
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 
@@ -29,6 +29,10 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
   {
     version: 4,
     sql: 'ALTER TABLE accounts ADD COLUMN IF NOT EXISTS disabled BOOLEAN NOT NULL DEFAULT false;',
+  },
+  {
+    version: 5,
+    sql: 'CREATE TABLE IF NOT EXISTS audit_inbox (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, data TEXT NOT NULL);',
   },
 ];
 
@@ -110,6 +114,19 @@ class PostgresAccountRows implements AccountRows {
       )
     ).rows;
     return rows.map((row) => ({ id: row.id, username: row.username, name: row.name, createdAtMs: Number(row.created_at_ms), expiresAtMs: row.expires_at_ms === null ? null : Number(row.expires_at_ms), revoked: row.revoked }));
+  }
+
+  async queueAudit(entry: QueuedAudit): Promise<void> {
+    await this.pool.query('INSERT INTO audit_inbox (at_ms, type, subject, actor, data) VALUES ($1, $2, $3, $4, $5)', [entry.atMs, entry.type, entry.subject, entry.actor, entry.data]);
+  }
+
+  async pendingAudit(limit: number) {
+    const rows = (await this.pool.query<{ id: string; at_ms: string; type: string; subject: string; actor: string; data: string }>('SELECT * FROM audit_inbox ORDER BY id LIMIT $1', [limit])).rows;
+    return rows.map((row) => ({ id: Number(row.id), atMs: Number(row.at_ms), type: row.type, subject: row.subject, actor: row.actor, data: row.data }));
+  }
+
+  async removeAudit(ids: readonly number[]): Promise<void> {
+    if (ids.length > 0) await this.pool.query('DELETE FROM audit_inbox WHERE id = ANY($1::bigint[])', [ids]);
   }
 
   async revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number> {

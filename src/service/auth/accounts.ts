@@ -30,6 +30,15 @@ export interface TokenListing extends TokenInfo {
   readonly revoked: boolean;
 }
 
+/** An account change waiting in the audit inbox (data as JSON text). */
+export interface QueuedAudit {
+  readonly atMs: number;
+  readonly type: string;
+  readonly subject: string;
+  readonly actor: string;
+  readonly data: string;
+}
+
 interface UserRow {
   readonly username: string;
   readonly role: string;
@@ -49,6 +58,10 @@ export interface AccountRows {
   tokens(username: string | null): Promise<TokenListing[]>;
   /** Revokes the account's sessions (`sessionsOnly`) or all its tokens; returns how many. */
   revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number>;
+  /** The audit inbox: account changes made where the journal cannot be written (the CLI), for the leader to journal. */
+  queueAudit(entry: QueuedAudit): Promise<void>;
+  pendingAudit(limit: number): Promise<(QueuedAudit & { readonly id: number })[]>;
+  removeAudit(ids: readonly number[]): Promise<void>;
   insertToken(row: { id: string; digest: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null }): Promise<void>;
   tokenByDigest(digest: string): Promise<{ id: string; username: string; name: string; createdAtMs: number; expiresAtMs: number | null; revoked: boolean } | null>;
   revokeToken(id: string): Promise<boolean>;
@@ -138,6 +151,28 @@ export class AccountStore {
     return revoked;
   }
 
+  /**
+   * Queues an account change for the journal. The CLI changes accounts in the database directly,
+   * often while a service runs and owns the journal's head; appending there would fork the chain,
+   * so the leader journals the inbox instead (drainAudit), in order, within seconds.
+   */
+  queueAudit(type: string, subject: string, actor: string, data: Readonly<Record<string, unknown>>): Promise<void> {
+    return this.rows.queueAudit({ atMs: this.wallNowMs(), type, subject, actor, data: JSON.stringify(data) });
+  }
+
+  /** Journals what waits in the audit inbox (the leader), oldest first, then removes it. Returns how many. */
+  async drainAudit(append: (entry: QueuedAudit) => void, limit = 500): Promise<number> {
+    const pending = await this.rows.pendingAudit(limit);
+    for (const entry of pending) append(entry);
+    if (pending.length > 0) await this.rows.removeAudit(pending.map((entry) => entry.id));
+    return pending.length;
+  }
+
+  /** How many account changes wait for a leader to journal them. */
+  async pendingAuditCount(): Promise<number> {
+    return (await this.rows.pendingAudit(1_000_000)).length;
+  }
+
   async createToken(username: string, name: string, ttlMs: number | null): Promise<{ token: string; info: TokenInfo }> {
     const user = await this.rows.user(username);
     if (user === null) throw new TomaranaiError('TMR_ACCOUNT_UNKNOWN', `no user ${username}`, 'create it first with `tomaranai user add`');
@@ -219,6 +254,7 @@ export class SqliteAccountRows implements AccountRows {
       CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     // Added after the first release: a database made before gets the column once.
+    this.db.exec('CREATE TABLE IF NOT EXISTS audit_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, type TEXT NOT NULL, subject TEXT NOT NULL, actor TEXT NOT NULL, data TEXT NOT NULL)');
     const columns = this.db.prepare('PRAGMA table_info(accounts)').all() as { name: string }[];
     if (!columns.some((column) => column.name === 'disabled')) this.db.exec('ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0');
   }
@@ -264,6 +300,22 @@ export class SqliteAccountRows implements AccountRows {
         : this.db.prepare('SELECT id, username, name, created_at_ms, expires_at_ms, revoked FROM api_tokens WHERE username = ? ORDER BY created_at_ms, id').all(username)
     ) as { id: string; username: string; name: string; created_at_ms: number; expires_at_ms: number | null; revoked: number }[];
     return rows.map((row) => ({ id: row.id, username: row.username, name: row.name, createdAtMs: row.created_at_ms, expiresAtMs: row.expires_at_ms, revoked: row.revoked !== 0 }));
+  }
+
+  async queueAudit(entry: QueuedAudit): Promise<void> {
+    this.db.prepare('INSERT INTO audit_inbox (at_ms, type, subject, actor, data) VALUES (?, ?, ?, ?, ?)').run(entry.atMs, entry.type, entry.subject, entry.actor, entry.data);
+  }
+
+  async pendingAudit(limit: number) {
+    const rows = this.db.prepare('SELECT id, at_ms, type, subject, actor, data FROM audit_inbox ORDER BY id LIMIT ?').all(limit) as { id: number; at_ms: number; type: string; subject: string; actor: string; data: string }[];
+    return rows.map((row) => ({ id: row.id, atMs: row.at_ms, type: row.type, subject: row.subject, actor: row.actor, data: row.data }));
+  }
+
+  async removeAudit(ids: readonly number[]): Promise<void> {
+    const remove = this.db.prepare('DELETE FROM audit_inbox WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) remove.run(id);
+    })();
   }
 
   async revokeTokensOf(username: string, sessionsOnly: boolean): Promise<number> {
