@@ -193,17 +193,18 @@ export function decide(input: DecideInput): Decision {
 
   const held = input.held;
   const eligible = (host: string) => statusOf(host) === 'up' && (held === undefined || !held.has(host));
-  function eligibleHost(host: string): boolean {
-    return eligible(host);
-  }
+  const target = input.target ?? null;
   // Room claimed by a VM that waits (for a fence, its dependencies, shed VMs to stop) is held
-  // for it: counted before anything else is placed, released to it when its turn comes.
+  // for it: counted once before anything else is placed, released to it when its turn comes. A
+  // recovery target shares capacity out over the whole failure itself: claims made before it lapse.
+  const claims = new Map<string, string>();
   for (const [vm, reservation] of state.reservations) {
     const live = (byVm.get(vm) ?? []).some((instance) => instance.role === 'primary' && instance.state !== 'stopping' && reachable(instance.host));
-    if (reservation.untilMs <= nowMs || live || !eligibleHost(reservation.host)) {
+    if (target !== null || reservation.untilMs <= nowMs || live || !eligible(reservation.host)) {
       marks.push({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
       continue;
     }
+    claims.set(vm, reservation.host);
     load.add(reservation.host, vm);
     wake(reservation.untilMs);
   }
@@ -213,15 +214,6 @@ export function decide(input: DecideInput): Decision {
   // capacity is shared out once, in priority order, over the whole failure. Bounded by the
   // detection timeout.
   const settling = [...statuses.values()].some((status) => status === 'suspect');
-  // Room freed by shedding belongs to the VM it was freed for, so nothing lower takes it first.
-  for (const [vm, reservation] of state.reservations) {
-    if (reservation.untilMs <= nowMs || (byVm.get(vm) ?? []).some((instance) => instance.role === 'primary')) {
-      marks.push({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
-      continue;
-    }
-    load.add(reservation.host, vm);
-    wake(reservation.untilMs);
-  }
   const healthyServices = new Set<string>();
   for (const instance of state.instances.values()) {
     if (instance.role === 'primary' && instance.healthy && reachable(instance.host)) {
@@ -244,7 +236,6 @@ export function decide(input: DecideInput): Decision {
     }
   }
 
-  const target = input.target ?? null;
   // Following a recovery target: first stop what it moves or sheds, so that its room counts as
   // free for everything placed in this pass.
   const moving = new Set<string>();
@@ -397,8 +388,7 @@ export function decide(input: DecideInput): Decision {
       });
       continue;
     }
-    const reservation = state.reservations.get(vmName);
-    const claimed = reservation !== undefined && reservation.untilMs > nowMs && eligible(reservation.host) ? reservation.host : undefined;
+    const claimed = claims.get(vmName);
     if (claimed !== undefined) load.remove(claimed, vmName);
     const preferred = claimed ?? (view.lastHost === null ? input.plan.get(vmName)?.primary : undefined);
     const host =
