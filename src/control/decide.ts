@@ -523,6 +523,16 @@ export function decide(input: DecideInput): Decision {
         freeMemory += model.cost(candidate.vm).memoryGiB;
       }
       if (freeCores + 1e-9 < cost.cores || freeMemory + 1e-9 < cost.memoryGiB) continue;
+      // The prefix takes every VM of a lower tier before the first of a higher one, and the bigger
+      // first: once a higher-tier VM had to go, smaller ones taken before it may no longer be
+      // needed. Keep them, the most important and then the smallest first.
+      for (let index = victims.length - 1; index >= 0; index--) {
+        const victim = model.cost(victims[index]!.vm);
+        if (freeCores - victim.cores + 1e-9 < cost.cores || freeMemory - victim.memoryGiB + 1e-9 < cost.memoryGiB) continue;
+        freeCores -= victim.cores;
+        freeMemory -= victim.memoryGiB;
+        victims.splice(index, 1);
+      }
       const worst = Math.min(...victims.map((victim) => model.priority(victim.vm)));
       if (best === null || worst > best.worst || (worst === best.worst && victims.length < best.victims.length)) {
         best = { host: host.name, victims, worst };
