@@ -4,6 +4,7 @@
  * twice at once (the work queue holds keys, not actions).
  */
 import type { InstanceRole } from '../ports/index.ts';
+import type { WorkKey } from './work-queue.ts';
 
 export type Action =
   | { readonly type: 'fenceHost'; readonly host: string; readonly reason: string }
@@ -19,7 +20,7 @@ export type Action =
   | { readonly type: 'stopVm'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string; readonly shed: boolean }
   | { readonly type: 'promoteSecondary'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string };
 
-export function actionKey(action: Action): string {
+export function actionKey(action: Action): WorkKey {
   switch (action.type) {
     case 'fenceHost':
       return `fence:${action.host}`;

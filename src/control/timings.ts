@@ -27,6 +27,30 @@ export interface ControllerTimings {
   readonly passBatchMs: number;
   /** How long room claimed for a waiting VM is held for it. */
   readonly reservationMs: number;
+  /** A refused action is retried after this, doubled with every refusal in a row... */
+  readonly refusalBackoffBaseMs: number;
+  /** ...up to this. */
+  readonly refusalBackoffMaxMs: number;
+  /** A live migration not seen to complete in this long is given up (its key freed). */
+  readonly migrationTimeoutMs: number;
+  /** How often the rebalancer looks at CPU demand (when it is enabled). */
+  readonly rebalanceIntervalMs: number;
+  /** How often the security loop reads the substrate's security telemetry. */
+  readonly securityIntervalMs: number;
+  /** How often an open security case is stepped (snapshots listed, the restore checked). */
+  readonly securityCaseStepMs: number;
+  /**
+   * How long a security case holds its VM away from decide() (no restart from the encrypted disk,
+   * no stop of the quarantined copy). Renewed by every pass: it bounds only a controller that
+   * stops passing.
+   */
+  readonly custodyMs: number;
+  /** Added to its boot time: a restored copy not healthy by then is given up for an older snapshot. */
+  readonly restoreTimeoutExtraMs: number;
+  /** Added to its boot time: a restored copy that runs but still fails its health check is given up. */
+  readonly restoredUnhealthyGraceMs: number;
+  /** After a promotion, no copy running for this long hands the VM to the ordinary restart. */
+  readonly cutoverGraceMs: number;
 }
 
 export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
@@ -41,4 +65,14 @@ export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
   maxActionsPerPass: 256,
   passBatchMs: 50,
   reservationMs: 600_000,
+  refusalBackoffBaseMs: 1_000,
+  refusalBackoffMaxMs: 30_000,
+  migrationTimeoutMs: 60_000,
+  rebalanceIntervalMs: 60_000,
+  securityIntervalMs: 10_000,
+  securityCaseStepMs: 1_000,
+  custodyMs: 3_600_000,
+  restoreTimeoutExtraMs: 120_000,
+  restoredUnhealthyGraceMs: 30_000,
+  cutoverGraceMs: 30_000,
 });

@@ -8,6 +8,7 @@ import { CapacityModel, HostLoad, type Placement } from '../../capacity/capacity
 import { actionKey, type Action } from '../actions.ts';
 import type { ControllerState, RecoveryTarget, StateMark } from '../state.ts';
 import type { ControllerTimings } from '../timings.ts';
+import type { WorkKey } from '../work-queue.ts';
 
 /** State changes that explain decisions; the controller applies them and journals the changes. */
 export type Mark = StateMark;
@@ -65,7 +66,7 @@ export class Pass {
   }
 
   /** Whether an action on `key` is still in flight (or held by a security case). */
-  busy(key: string): boolean {
+  busy(key: WorkKey): boolean {
     return this.state.inFlight.has(key);
   }
 
