@@ -124,7 +124,16 @@ export class Controller {
       security === null
         ? null
         : new SecurityLoop({
-            ...{ blueprint, model, substrate, clock, state, queue, timings, actor, executor: this.executor, cases: this.securityCases },
+            blueprint,
+            model,
+            substrate,
+            clock,
+            state,
+            queue,
+            timings,
+            actor,
+            executor: this.executor,
+            cases: this.securityCases,
             intervalMs: security.intervalMs ?? timings.securityIntervalMs,
             caseStepMs: security.caseStepMs ?? timings.securityCaseStepMs,
             ...(security.detector === undefined ? {} : { detector: security.detector }),

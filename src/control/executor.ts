@@ -69,7 +69,7 @@ export class Executor {
   }
 
   /** Runs `then` on a substrate answer: at once when it is synchronous, later when it is not. */
-  whenDone<T extends ActionOutcome>(answer: MaybePromise<T>, then: (outcome: ActionOutcome) => void): void {
+  private whenDone<T extends ActionOutcome>(answer: MaybePromise<T>, then: (outcome: ActionOutcome) => void): void {
     if (!isPromise(answer)) {
       then(answer);
       return;
