@@ -1,6 +1,7 @@
 /**
  * The rebalancer: CPU follows clinical demand. A pure function from the controller's view and the
  * substrate's CPU metrics to share changes and live migrations, honouring the placement rules.
+ * It does nothing while anything is being recovered: moving VMs then competes with the recovery.
  *
  * - Shares: a continuous or critical VM in its busy hour (demand at least 1.5 × its quiet level)
  *   gets twice its tier's shares; on a hot host, deferred VMs get half of theirs.
@@ -49,6 +50,7 @@ export interface RebalanceInput {
 
 export function rebalance(input: RebalanceInput): RebalanceAction[] {
   const { model, state, metrics, nowMs } = input;
+  if (recovering(state)) return [];
   const options = input.options ?? DEFAULT_REBALANCE;
   const actions: RebalanceAction[] = [];
   const demandOnHost = new Map<string, number>();
@@ -126,4 +128,11 @@ export function rebalance(input: RebalanceInput): RebalanceAction[] {
     }
   }
   return actions;
+}
+
+/** A VM waits to be started, or an action is still in flight. */
+function recovering(state: ControllerState): boolean {
+  if (state.inFlight.size > 0) return true;
+  for (const view of state.vms.values()) if (view.pendingSinceMs !== null) return true;
+  return false;
 }

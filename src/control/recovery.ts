@@ -1,11 +1,13 @@
 /**
  * The recovery the controller performs, computed at once (see simulateRecovery). The controller
- * follows it; the failure analysis (analysis/failure-analysis.ts) predicts with it.
+ * follows it; the failure analysis (analysis/failure-analysis.ts) predicts with it. Here too: what
+ * a recovery is computed for (the failure set) and the state the computation starts from.
  */
 import type { CapacityModel, Placement } from '../capacity/capacity.ts';
 import type { Blueprint } from '../model/index.ts';
+import type { InstanceObservation } from '../ports/index.ts';
 import { decide, DEFAULT_TIMINGS } from './decide.ts';
-import { applyMark, type ControllerState, type RecoveryTarget } from './state.ts';
+import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
 
 export interface RecoverySimulation extends RecoveryTarget {
   readonly state: ControllerState;
@@ -29,6 +31,7 @@ export function simulateRecovery(input: {
 }): RecoverySimulation {
   const { blueprint, model, order, plan, state } = input;
   const timings = { ...DEFAULT_TIMINGS, dependencyWaitMaxMs: 0, maxActionsPerPass: 10_000 };
+  // The simulation's own clock: a pass a simulated second, from a start after its hosts' last heartbeats.
   let nowMs = 10_000;
   let sequence = 0;
   const restarted = new Set<string>();
@@ -88,4 +91,64 @@ export function simulateRecovery(input: {
   }
   for (const vm of [...shedReasons.keys()]) if (primary.has(vm)) shedReasons.delete(vm);
   return { state, primary, secondary, shedReasons, restarted, promoted, coldRestarted };
+}
+
+/**
+ * What cannot run VMs now — lost, isolated or held hosts, datastores down — as a canonical key, or
+ * null while a host is suspect (a correlated failure may still be unfolding: no recovery yet).
+ */
+export function failureSet(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number): string | null {
+  const unavailable: string[] = [];
+  for (const host of state.hosts.values()) {
+    const status = hostStatus(host, nowMs, detectionTimeoutMs);
+    if (status === 'suspect') return null;
+    if (status !== 'up') unavailable.push(`${host.name}:${status === 'isolated' ? 'isolated' : 'lost'}`);
+  }
+  for (const [store, up] of state.datastoresUp) if (!up) unavailable.push(`${store}:down`);
+  for (const host of held) unavailable.push(`${host}:held`);
+  return unavailable.sort().join(',');
+}
+
+/**
+ * The controller's view as the recovery simulation starts from it: lost hosts as already fenced,
+ * every copy that can run as running and healthy, nothing waiting, claimed or in flight.
+ */
+export function recoveryStart(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number): ControllerState {
+  const statuses = new Map<string, HostStatus>();
+  for (const host of state.hosts.values()) {
+    const status = hostStatus(host, nowMs, detectionTimeoutMs);
+    // A held host keeps its VMs but takes nothing new: in the simulation it is like an isolated one.
+    const effective = status === 'up' && held.has(host.name) ? 'isolated' : status;
+    statuses.set(host.name, effective === 'up' || effective === 'isolated' ? effective : 'fenced');
+  }
+  const instances = new Map<string, InstanceObservation>();
+  for (const instance of state.instances.values()) {
+    const status = statuses.get(instance.host);
+    if (status === 'fenced' || instance.state === 'stopping') continue;
+    instances.set(instance.id, { ...instance, state: 'running', healthy: true, synced: instance.role === 'secondary' ? instance.synced || instance.state === 'running' : false });
+  }
+  return {
+    hosts: new Map(
+      [...state.hosts.values()].map((host) => [
+        host.name,
+        {
+          name: host.name,
+          channels: {
+            // Silent for ever, on the simulation's own clock (it starts at its own zero): isolated, not suspect.
+            management: statuses.get(host.name) === 'isolated' ? { up: false, lastSeenAtMs: Number.NEGATIVE_INFINITY } : { up: true, lastSeenAtMs: nowMs },
+            datastore: { up: true, lastSeenAtMs: nowMs },
+          },
+          fencedAtMs: statuses.get(host.name) === 'fenced' ? nowMs : null,
+          poweredOn: host.poweredOn,
+        },
+      ]),
+    ),
+    instances,
+    datastoresUp: new Map(state.datastoresUp),
+    vms: new Map([...state.vms].map(([vm, view]) => [vm, { pendingSinceMs: null, waitReason: null, shedReason: view.shedReason, coldRestart: false, lastHost: view.lastHost }])),
+    inFlight: new Map(),
+    hostStatus: statuses,
+    unhealthySinceMs: new Map(),
+    reservations: new Map(),
+  };
 }

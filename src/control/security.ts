@@ -1,6 +1,7 @@
 /**
- * The security response as pure decisions (like rebalance.ts): from a ransomware alert and what the
- * controller observes, the next step of the VM's incident — quarantine it at the network layer,
+ * The security response as pure decisions (like rebalance.ts): from a ransomware alert, or an
+ * operator's request to restore a chosen snapshot, and what the controller observes, the next step
+ * of the VM's incident — quarantine it at the network layer,
  * restore its last clean snapshot into the isolated recovery network, check the restored copy's
  * health, put it into service (the substrate stops every infected copy first), lift the
  * quarantine. The controller executes each action through the Substrate port and journals it.
@@ -8,23 +9,39 @@
  * "Last clean snapshot" is the newest one taken before the anomalous writes began, as the
  * detector estimated it; the detector is never told when the attack began. If the restored copy
  * fails its health check (the estimate was late and the snapshot holds encrypted data), the next
- * older snapshot is tried, up to a bound.
+ * older snapshot is tried, up to a bound. An operator's restore runs the same way, from the snapshot
+ * chosen (and, should that one fail its health check, from the ones before it).
  */
 import type { CapacityModel } from '../capacity/capacity.ts';
 import { HostLoad } from '../capacity/capacity.ts';
 import type { RansomwareAlert } from '../detect/ransomware.ts';
 import type { InstanceObservation, RestoreObservation, SnapshotObservation } from '../ports/index.ts';
 import type { ControllerState } from './state.ts';
+import type { ControllerTimings } from './timings.ts';
+import type { WorkKey } from './work-queue.ts';
 
 export type SecurityPhase = 'detected' | 'quarantined' | 'restoring' | 'cutting-over' | 'recovered' | 'unrecoverable';
+
+/** An operator's request to restore one VM from a snapshot they chose. */
+export interface OperatorRestore {
+  readonly vm: string;
+  readonly snapshotId: string;
+  readonly snapshotTakenAtMs: number;
+  readonly requestedBy: string;
+  readonly reason: string;
+  readonly atMs: number;
+}
+
+/** What opened a case: the detector's alert, or an operator's restore request. */
+export type SecurityCause = { readonly kind: 'alert'; readonly alert: RansomwareAlert } | { readonly kind: 'restore'; readonly request: OperatorRestore };
 
 export interface SecurityCase {
   readonly vm: string;
   readonly phase: SecurityPhase;
-  readonly alert: RansomwareAlert;
+  readonly cause: SecurityCause;
   readonly openedAtMs: number;
   readonly quarantinedAtMs: number | null;
-  /** The production copies that ran when the alert came: the infected ones. */
+  /** The production copies that ran when the case opened: the infected ones. */
   readonly infectedInstances: readonly string[];
   readonly restore: { readonly id: string; readonly snapshotId: string; readonly restorePointMs: number; readonly host: string; readonly startedAtMs: number } | null;
   readonly triedSnapshots: readonly string[];
@@ -39,20 +56,19 @@ export type SecurityAction =
   | { readonly type: 'promoteRestored'; readonly vm: string; readonly restoreId: string; readonly reason: string }
   | { readonly type: 'releaseVm'; readonly vm: string; readonly reason: string };
 
-export interface SecurityOptions {
-  /** How long a restored copy may take to boot and pass its health check before the next snapshot is tried. */
-  readonly restoreTimeoutExtraMs: number;
-  readonly maxSnapshotsTried: number;
-}
+/** The controller's timings a security case runs on. */
+export type SecurityTimings = Pick<ControllerTimings, 'restoreTimeoutExtraMs' | 'restoredUnhealthyGraceMs' | 'cutoverGraceMs'>;
 
-export const DEFAULT_SECURITY_OPTIONS: SecurityOptions = Object.freeze({ restoreTimeoutExtraMs: 120_000, maxSnapshotsTried: 4 });
+/** Snapshots tried, each older than the last, before a case is given up as unrecoverable. */
+export const MAX_SNAPSHOTS_TRIED = 4;
 
-export function openCase(alert: RansomwareAlert, state: ControllerState, nowMs: number): SecurityCase {
-  const infected = [...state.instances.values()].filter((instance) => instance.vm === alert.vm && instance.state !== 'stopped').map((instance) => instance.id);
+export function openCase(cause: SecurityCause, state: ControllerState, nowMs: number): SecurityCase {
+  const vm = cause.kind === 'alert' ? cause.alert.vm : cause.request.vm;
+  const infected = [...state.instances.values()].filter((instance) => instance.vm === vm && instance.state !== 'stopped').map((instance) => instance.id);
   return {
-    vm: alert.vm,
+    vm,
     phase: 'detected',
-    alert,
+    cause,
     openedAtMs: nowMs,
     quarantinedAtMs: null,
     infectedInstances: infected,
@@ -62,6 +78,24 @@ export function openCase(alert: RansomwareAlert, state: ControllerState, nowMs: 
     recoveredAtMs: null,
     reason: null,
   };
+}
+
+/** When the case's cause arose: the alert's time, or the request's. */
+export function causeAtMs(cause: SecurityCause): number {
+  return cause.kind === 'alert' ? cause.alert.atMs : cause.request.atMs;
+}
+
+/**
+ * The restore takes the newest snapshot taken before this point: before the anomalous writes the
+ * detector saw, or, for an operator's request, the snapshot chosen (taken at or before it).
+ */
+function cleanBeforeMs(cause: SecurityCause): number {
+  return cause.kind === 'alert' ? cause.alert.anomalousWritesSinceMs : cause.request.snapshotTakenAtMs + 1;
+}
+
+/** How sure the cause is of an attack: an operator's request is acted on as a certain one. */
+function causeScore(cause: SecurityCause): number {
+  return cause.kind === 'alert' ? cause.alert.score : 1;
 }
 
 /** The newest snapshot taken strictly before `beforeMs` and not yet tried. */
@@ -103,7 +137,7 @@ export interface SecurityStepInput {
   readonly state: ControllerState;
   readonly snapshots: readonly SnapshotObservation[];
   readonly restore: RestoreObservation | null;
-  readonly options?: SecurityOptions;
+  readonly timings: SecurityTimings;
 }
 
 /**
@@ -112,8 +146,7 @@ export interface SecurityStepInput {
  * complete) are advanced here directly and returned with no action.
  */
 export function securityStep(input: SecurityStepInput): { action: SecurityAction | null; next: SecurityCase } {
-  const { securityCase, nowMs, model, state } = input;
-  const options = input.options ?? DEFAULT_SECURITY_OPTIONS;
+  const { securityCase, nowMs, model, state, timings } = input;
   const vm = securityCase.vm;
   switch (securityCase.phase) {
     case 'detected':
@@ -121,15 +154,16 @@ export function securityStep(input: SecurityStepInput): { action: SecurityAction
         action: {
           type: 'quarantineVm',
           vm,
-          reason: `ransomware alert (score ${securityCase.alert.score.toFixed(2)}): cut ${vm} off every network but the forensic one; every other flow stays`,
+          reason: `ransomware alert (score ${causeScore(securityCase.cause).toFixed(2)}): cut ${vm} off every network but the forensic one; every other flow stays`,
         },
         next: { ...securityCase, phase: 'quarantined', quarantinedAtMs: nowMs },
       };
     case 'quarantined': {
-      if (securityCase.triedSnapshots.length >= options.maxSnapshotsTried) {
-        return { action: null, next: { ...securityCase, phase: 'unrecoverable', reason: `${options.maxSnapshotsTried} snapshots failed their health check` } };
+      if (securityCase.triedSnapshots.length >= MAX_SNAPSHOTS_TRIED) {
+        return { action: null, next: { ...securityCase, phase: 'unrecoverable', reason: `${MAX_SNAPSHOTS_TRIED} snapshots failed their health check` } };
       }
-      const snapshot = lastCleanSnapshot(input.snapshots, securityCase.alert.anomalousWritesSinceMs, securityCase.triedSnapshots);
+      const cleanBefore = cleanBeforeMs(securityCase.cause);
+      const snapshot = lastCleanSnapshot(input.snapshots, cleanBefore, securityCase.triedSnapshots);
       if (snapshot === null) {
         return { action: null, next: { ...securityCase, phase: 'unrecoverable', reason: 'no snapshot older than the anomalous writes is left' } };
       }
@@ -142,7 +176,7 @@ export function securityStep(input: SecurityStepInput): { action: SecurityAction
           snapshotId: snapshot.id,
           restorePointMs: snapshot.takenAtMs,
           host,
-          reason: `newest snapshot taken before the anomalous writes began (${Math.round(securityCase.alert.anomalousWritesSinceMs / 1000)} s): restore it into the isolated recovery network`,
+          reason: `newest snapshot taken before the anomalous writes began (${Math.round(cleanBefore / 1000)} s): restore it into the isolated recovery network`,
         },
         next: {
           ...securityCase,
@@ -162,8 +196,9 @@ export function securityStep(input: SecurityStepInput): { action: SecurityAction
           next: { ...securityCase, phase: 'cutting-over', promotedAtMs: nowMs },
         };
       }
-      const timedOut = nowMs - restore.startedAtMs > bootMs + options.restoreTimeoutExtraMs;
-      if (observed === null || timedOut || (observed.state === 'running' && !observed.healthy && nowMs - restore.startedAtMs > bootMs + 30_000)) {
+      const timedOut = nowMs - restore.startedAtMs > bootMs + timings.restoreTimeoutExtraMs;
+      const failsHealth = observed !== null && observed.state === 'running' && !observed.healthy && nowMs - restore.startedAtMs > bootMs + timings.restoredUnhealthyGraceMs;
+      if (observed === null || timedOut || failsHealth) {
         // Not healthy: the snapshot may hold encrypted data already; try the next older one.
         return { action: null, next: { ...securityCase, phase: 'quarantined', restore: null, reason: `restored copy ${restore.id} from ${restore.snapshotId} did not pass its health check` } };
       }
@@ -178,7 +213,7 @@ export function securityStep(input: SecurityStepInput): { action: SecurityAction
       // Level-triggered safety net: once promoted, the VM's disk is the restored one; if no copy
       // runs a while later (its host failed), the ordinary restart may bring it back from that disk.
       const anyCopy = [...state.instances.values()].some((instance) => instance.vm === vm && instance.role === 'primary' && instance.state !== 'stopping');
-      if (!anyCopy && nowMs - (securityCase.promotedAtMs ?? nowMs) > 30_000) {
+      if (!anyCopy && nowMs - (securityCase.promotedAtMs ?? nowMs) > timings.cutoverGraceMs) {
         return { action: null, next: { ...securityCase, phase: 'recovered', recoveredAtMs: null, reason: 'no copy runs after the promotion: handed to the ordinary restart, from the restored disk' } };
       }
       return { action: null, next: securityCase };
@@ -190,7 +225,7 @@ export function securityStep(input: SecurityStepInput): { action: SecurityAction
 }
 
 /** In-flight keys the controller holds while an incident runs, so that decide() neither restarts nor stops the VM. */
-export function custodyKeys(securityCase: SecurityCase): string[] {
+export function custodyKeys(securityCase: SecurityCase): WorkKey[] {
   if (securityCase.phase === 'recovered') return [];
-  return [`start:${securityCase.vm}:primary`, `promote:${securityCase.vm}`, ...securityCase.infectedInstances.map((id) => `stop:${id}`)];
+  return [`start:${securityCase.vm}:primary`, `promote:${securityCase.vm}`, ...securityCase.infectedInstances.map((id): WorkKey => `stop:${id}`)];
 }

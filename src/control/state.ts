@@ -42,7 +42,7 @@ export interface ControllerState {
   readonly hostStatus: Map<string, HostStatus>;
   /** When a running instance stopped answering its health check. */
   readonly unhealthySinceMs: Map<string, number>;
-  /** Room freed by shedding, held for the VM it was freed for until it starts there. */
+  /** Room claimed for a VM that waits (freed by shedding for it, or claimed in its turn), held until it starts there. */
   readonly reservations: Map<string, Reservation>;
 }
 

@@ -1,0 +1,34 @@
+/**
+ * What the recovery loop asks of the substrate, as data: decide() returns these, the executor
+ * carries them out. An action's key names what it acts on, so that one thing is never acted on
+ * twice at once (the work queue holds keys, not actions).
+ */
+import type { InstanceRole } from '../ports/index.ts';
+import type { WorkKey } from './work-queue.ts';
+
+export type Action =
+  | { readonly type: 'fenceHost'; readonly host: string; readonly reason: string }
+  | {
+      readonly type: 'startVm';
+      readonly vm: string;
+      readonly host: string;
+      readonly role: InstanceRole;
+      readonly datastore: string;
+      readonly reason: string;
+      readonly coldRestart: boolean;
+    }
+  | { readonly type: 'stopVm'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string; readonly shed: boolean }
+  | { readonly type: 'promoteSecondary'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string };
+
+export function actionKey(action: Action): WorkKey {
+  switch (action.type) {
+    case 'fenceHost':
+      return `fence:${action.host}`;
+    case 'startVm':
+      return `start:${action.vm}:${action.role}`;
+    case 'stopVm':
+      return `stop:${action.instanceId}`;
+    case 'promoteSecondary':
+      return `promote:${action.vm}`;
+  }
+}

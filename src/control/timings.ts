@@ -1,0 +1,78 @@
+/**
+ * The controller's timings: every deadline, grace period and bound of the control loops, in one
+ * frozen record, so a drill or an operator can tune them in one place and nothing hides a literal.
+ */
+
+export interface ControllerTimings {
+  /** Both heartbeat channels silent this long ⇒ failed; one channel ⇒ isolated or storage-lost. */
+  readonly detectionTimeoutMs: number;
+  /** A VM waits at most this long for its dependencies before it starts anyway. */
+  readonly dependencyWaitMaxMs: number;
+  /** A running instance that fails its health check this long on a healthy host is restarted. */
+  readonly unhealthyGraceMs: number;
+  /**
+   * An isolated host (management silent, datastore heartbeat alive) keeps its VMs while they still
+   * serve; once one of its primaries has failed its health check this long, the isolation has cut
+   * the service too, and the host is fenced so its VMs can restart elsewhere (the isolation response).
+   */
+  readonly isolationResponseMs: number;
+  readonly fenceTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly promoteTimeoutMs: number;
+  /** Added to twice the boot time before a start is given up and retried. */
+  readonly startTimeoutExtraMs: number;
+  /** Bound on actions per pass, so one pass never floods the substrate. */
+  readonly maxActionsPerPass: number;
+  /** Events arriving within this window are handled by one pass. */
+  readonly passBatchMs: number;
+  /** How long room claimed for a waiting VM is held for it. */
+  readonly reservationMs: number;
+  /** A refused action is retried after this, doubled with every refusal in a row... */
+  readonly refusalBackoffBaseMs: number;
+  /** ...up to this. */
+  readonly refusalBackoffMaxMs: number;
+  /** A live migration not seen to complete in this long is given up (its key freed). */
+  readonly migrationTimeoutMs: number;
+  /** How often the rebalancer looks at CPU demand (when it is enabled). */
+  readonly rebalanceIntervalMs: number;
+  /** How often the security loop reads the substrate's security telemetry. */
+  readonly securityIntervalMs: number;
+  /** How often an open security case is stepped (snapshots listed, the restore checked). */
+  readonly securityCaseStepMs: number;
+  /**
+   * How long a security case holds its VM away from decide() (no restart from the encrypted disk,
+   * no stop of the quarantined copy). Renewed by every pass: it bounds only a controller that
+   * stops passing.
+   */
+  readonly custodyMs: number;
+  /** Added to its boot time: a restored copy not healthy by then is given up for an older snapshot. */
+  readonly restoreTimeoutExtraMs: number;
+  /** Added to its boot time: a restored copy that runs but still fails its health check is given up. */
+  readonly restoredUnhealthyGraceMs: number;
+  /** After a promotion, no copy running for this long hands the VM to the ordinary restart. */
+  readonly cutoverGraceMs: number;
+}
+
+export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
+  detectionTimeoutMs: 2_000,
+  dependencyWaitMaxMs: 120_000,
+  unhealthyGraceMs: 60_000,
+  isolationResponseMs: 1_000,
+  fenceTimeoutMs: 15_000,
+  stopTimeoutMs: 15_000,
+  promoteTimeoutMs: 5_000,
+  startTimeoutExtraMs: 60_000,
+  maxActionsPerPass: 256,
+  passBatchMs: 50,
+  reservationMs: 600_000,
+  refusalBackoffBaseMs: 1_000,
+  refusalBackoffMaxMs: 30_000,
+  migrationTimeoutMs: 60_000,
+  rebalanceIntervalMs: 60_000,
+  securityIntervalMs: 10_000,
+  securityCaseStepMs: 1_000,
+  custodyMs: 3_600_000,
+  restoreTimeoutExtraMs: 120_000,
+  restoredUnhealthyGraceMs: 30_000,
+  cutoverGraceMs: 30_000,
+});
