@@ -31,9 +31,6 @@ export interface SizingOptions {
 /** The code `tomaranai size` reports when no number of hosts of the model passes. */
 export const SIZE_NO_FIT_CODE = 'TMR_SIZE_NO_FIT';
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as SizingError };
-
 export interface SizingAttempt {
   readonly hostsPerRoom: number;
   readonly hosts: number;

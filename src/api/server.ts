@@ -54,9 +54,6 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as ServiceError };
-
 function blueprintOf(source: string): Blueprint {
   const loaded = loadBlueprint(source);
   if (!loaded.ok) {

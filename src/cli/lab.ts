@@ -4,16 +4,17 @@
  */
 import type { Command } from 'commander';
 import type { Journal, JournalEntry } from '../ports/index.ts';
-import { labStatus, REAL_SCENARIOS, RealDrillError, runRealDrill, type RealDrillRun } from '../drill/lab/real.ts';
+import { labStatus, REAL_SCENARIOS, runRealDrill, type RealDrillRun } from '../drill/lab/real.ts';
 import type { Blueprint } from '../model/index.ts';
 import { HostAgent } from '../substrate/qemu/agent.ts';
-import { LabError, LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
+import { LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
 import { labDown, labUp } from '../substrate/qemu/power.ts';
 import { writeFileSync } from 'node:fs';
 import { calibrate, CALIBRATION_SCENARIOS, TOLERANCE, type Calibration } from '../drill/lab/calibrate.ts';
 import { formatDrillReport, table } from './format.ts';
 import { createLivePrinter } from './live.ts';
 import type { CliIo } from './io.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: (file: string) => Blueprint | null, setExit: (code: number) => void): void {
   const lab = program.command('lab').description('real VMs on this machine: hosts as network namespaces with agents, QEMU guests (root)');
@@ -118,11 +119,11 @@ function layoutOf(directory: string): LabLayout {
   return new LabLayout(directory === '' ? (process.env.TOMARANAI_LAB ?? undefined) : directory);
 }
 
-function notUp(layout: LabLayout): LabError {
-  return new LabError('TMR_LAB_NOT_UP', `no lab is up in ${layout.root} (no lab.json)`, 'run `tomaranai lab up blueprints/lab.yaml` as root');
+function notUp(layout: LabLayout): TomaranaiError {
+  return new TomaranaiError('TMR_LAB_NOT_UP', `no lab is up in ${layout.root} (no lab.json)`, 'run `tomaranai lab up blueprints/lab.yaml` as root');
 }
 
-function report(io: CliIo, setExit: (code: number) => void, error: LabError | RealDrillError): void {
+function report(io: CliIo, setExit: (code: number) => void, error: TomaranaiError): void {
   io.err(`${error.code}: ${error.message} (${error.hint})\n`);
   setExit(1);
 }
@@ -131,7 +132,7 @@ async function guard(io: CliIo, setExit: (code: number) => void, work: () => Pro
   try {
     await work();
   } catch (error) {
-    if (error instanceof LabError || error instanceof RealDrillError) return report(io, setExit, error);
+    if (error instanceof TomaranaiError) return report(io, setExit, error);
     throw error;
   }
 }
@@ -166,7 +167,7 @@ export async function runQemuDrillCommand(options: {
       ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint: options.blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
     });
   } catch (error) {
-    if (error instanceof LabError || error instanceof RealDrillError) {
+    if (error instanceof TomaranaiError) {
       io.err(`${error.code}: ${error.message} (${error.hint})\n`);
       return 1;
     }

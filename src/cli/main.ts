@@ -5,7 +5,7 @@
  * program, runs it and turns its outcome into an exit status.
  */
 import { Command, CommanderError } from 'commander';
-import { DrillError } from '../drill/sim/run.ts';
+
 import { blueprintOrReport, registerBlueprintCommands } from './blueprint.ts';
 import { registerDemandCommand } from './demand.ts';
 import { registerDemoCommand, registerDrillCommand, registerStormCommand } from './drill.ts';
@@ -15,6 +15,7 @@ import { registerPlanCommands } from './plan.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export type { CliIo } from './io.ts';
 export { readBlueprintFile } from './blueprint.ts';
@@ -53,7 +54,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof DrillError) {
+    if (error instanceof TomaranaiError) {
       io.err(`${error.code}: ${error.message} (${error.hint})\n`);
       return 1;
     }

@@ -8,17 +8,18 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { createRandom } from '../ports/random.ts';
-import { DrillError, runDrill } from '../drill/sim/run.ts';
+import { runDrill } from '../drill/sim/run.ts';
 import { faultsScenario } from '../drill/sim/scenarios.ts';
 import type { Blueprint } from '../model/index.ts';
 import { estimateAvailability, type AvailabilityReport, type OutageCase, type OutageMeasurer } from '../analysis/availability.ts';
-import { ExactPlanError, planPlacementExact } from '../plan/exact.ts';
+import { planPlacementExact } from '../plan/exact.ts';
 import { planPlacement } from '../capacity/placement.ts';
 import { buildPlanReport, type PlanReport } from '../analysis/plan-report.ts';
-import { SIZE_NO_FIT_CODE, sizeCluster, SizingError, type EstateFigures, type SizingResult } from '../analysis/sizing.ts';
+import { SIZE_NO_FIT_CODE, sizeCluster, type EstateFigures, type SizingResult } from '../analysis/sizing.ts';
 import type { Fault } from '../substrate/twin/twin.ts';
 import { parseSeed } from './arguments.ts';
 import { table } from './format.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export interface PlanIo {
   out(text: string): void;
@@ -107,7 +108,7 @@ export function registerPlanCommands(
       try {
         placement = options.exact ? await planPlacementExact(blueprint, { objective: 'balanced' }) : planPlacement(blueprint, { objective: 'balanced' });
       } catch (error) {
-        if (error instanceof ExactPlanError) {
+        if (error instanceof TomaranaiError) {
           io.err(`${error.code}: ${error.message}\n`);
           return setExitCode(1);
         }
@@ -117,7 +118,7 @@ export function registerPlanCommands(
       try {
         availability = measureAvailability(blueprint, { years: options.years, seed: options.seed, progress: (text) => io.err(text) });
       } catch (error) {
-        if (!(error instanceof DrillError)) throw error;
+        if (!(error instanceof TomaranaiError)) throw error;
         io.err(`${error.code}: ${error.message} (${error.hint}); the plan has no availability estimate\n`);
       }
       const report = buildPlanReport({ blueprint, placement, availability, availabilitySeed: options.seed });
@@ -140,7 +141,7 @@ export function registerPlanCommands(
         io.out(options.json ? `${JSON.stringify({ ...report, seed: options.seed }, null, 2)}\n` : `${formatAvailability(report, options.seed)}\n`);
         setExitCode(0);
       } catch (error) {
-        if (!(error instanceof DrillError)) throw error;
+        if (!(error instanceof TomaranaiError)) throw error;
         io.err(`${error.code}: ${error.message} (${error.hint})\n`);
         setExitCode(1);
       }
@@ -159,7 +160,7 @@ export function registerPlanCommands(
       try {
         result = sizeCluster(blueprint, { hostModel: options.hostModel });
       } catch (error) {
-        if (error instanceof SizingError) {
+        if (error instanceof TomaranaiError) {
           io.err(`${error.code}: ${error.message} (${error.hint})\n`);
           return setExitCode(1);
         }

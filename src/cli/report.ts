@@ -8,8 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { DrillReport } from '../report/drill-report.ts';
 import { renderDrillReportHtml, type ReportLang } from '../report/html.ts';
-import { DEFAULT_CHROMIUM, PdfError, renderPdf } from '../runtime/pdf.ts';
+import { DEFAULT_CHROMIUM, renderPdf } from '../runtime/pdf.ts';
 import { loadBlueprint } from '../model/index.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 export interface ReportIo {
   out(text: string): void;
@@ -76,7 +77,7 @@ export function registerReportCommands(program: Command, io: ReportIo, setExitCo
         try {
           writeFileSync(out, await renderPdf(html, { executablePath: options.chromium }));
         } catch (error) {
-          if (error instanceof PdfError) {
+          if (error instanceof TomaranaiError) {
             fail(io, setExitCode, error.code, error.message, error.hint);
             return;
           }

@@ -56,9 +56,6 @@ function fromRow(row: Row): JournalEntry {
   };
 }
 
-/** The name callers still use for the one error class (src/errors); a deposed leader's append raises TMR_JOURNAL_FENCED. */
-export { TomaranaiError as JournalFencedError };
-
 export class PostgresJournal implements JournalStore {
   private readonly list: JournalEntry[] = [];
   private lastHash = GENESIS_HASH;

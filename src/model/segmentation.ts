@@ -81,9 +81,6 @@ export interface PolicyDiff {
   readonly added: readonly SegmentationRule[];
 }
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as SegmentationError };
-
 function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new TomaranaiError('TMR_SEGMENTATION_INVARIANT', message);
 }

@@ -24,6 +24,7 @@ import highsPackage, { type Highs } from 'highs';
 import type { Blueprint } from '../model/index.ts';
 import { packingResult, planPlacement, type PlacementObjective, type PlacementResult } from '../capacity/placement.ts';
 import { placementRules, type PlacementRules, type RuleOptions } from '../capacity/placement-rules.ts';
+import { TomaranaiError } from '../errors/index.ts';
 
 /** Copies × hosts above which the exact planner refuses (about 60 VMs with secondaries on 10 hosts is 700). */
 export const EXACT_VARIABLE_LIMIT = 8000;
@@ -44,14 +45,6 @@ export interface ExactResult extends PlacementResult {
   readonly bound: number | null;
   readonly gap: number | null;
   readonly solverTimeS: number;
-}
-
-export class ExactPlanError extends Error {
-  readonly code = 'TMR_PLAN_EXACT_TOO_LARGE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ExactPlanError';
-  }
 }
 
 type HighsLoader = () => Promise<Highs>;
@@ -76,7 +69,8 @@ export async function planPlacementExact(blueprint: Blueprint, options: ExactOpt
   const variables = copies.length * rules.hosts.length;
   const limit = options.variableLimit ?? EXACT_VARIABLE_LIMIT;
   if (variables > limit) {
-    throw new ExactPlanError(
+    throw new TomaranaiError(
+      'TMR_PLAN_EXACT_TOO_LARGE',
       `the exact planner takes at most ${limit} placement variables; ${copies.length} copies on ${rules.hosts.length} hosts need ${variables} (use the heuristic planner, or plan a subset of the hosts)`,
     );
   }

@@ -9,9 +9,6 @@ import { TomaranaiError } from '../errors/index.ts';
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] as const;
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as PdfError };
-
 /** Renders an HTML document to an A4 PDF; the document needs nothing from the network. */
 export async function renderPdf(html: string, options: { executablePath?: string; timeoutMs?: number } = {}): Promise<Uint8Array> {
   const { chromium } = await import('playwright-core');

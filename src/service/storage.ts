@@ -16,9 +16,6 @@ export type { Leadership, LeadershipState, Storage, StorageOptions } from './sto
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 import { TomaranaiError } from '../errors/index.ts';
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as StorageError };
-
 /** The newest epoch a controller of this journal ever claimed: a restarted one claims a higher one. */
 export function newestEpoch(journal: JournalStore): number {
   let epoch = 0;

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildBlueprint, type Blueprint, type RawBlueprint } from '../../src/model/index.ts';
-import { ExactPlanError, planPlacementExact } from '../../src/plan/exact.ts';
+import { planPlacementExact } from '../../src/plan/exact.ts';
 import { generateCluster } from '../../src/plan/generate.ts';
 import { planPlacement, type PlacementObjective } from '../../src/capacity/placement.ts';
 import { checkPlacement } from '../../src/capacity/placement-rules.ts';
 import { shipped } from '../support/blueprints.ts';
+import { TomaranaiError } from '../../src/errors/index.ts';
 
 const OBJECTIVES: readonly PlacementObjective[] = ['balanced', 'fewest-hosts'];
 
@@ -182,7 +183,7 @@ describe('the exact planner (HiGHS)', () => {
 
   it('refuses a cluster above its size limit with a coded error', async () => {
     const large = generateCluster({ vms: 2000, hosts: 100, seed: 1 });
-    await expect(planPlacementExact(large)).rejects.toThrow(ExactPlanError);
+    await expect(planPlacementExact(large)).rejects.toThrow(TomaranaiError);
     await expect(planPlacementExact(large)).rejects.toMatchObject({ code: 'TMR_PLAN_EXACT_TOO_LARGE' });
   });
 });

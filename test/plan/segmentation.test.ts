@@ -2,20 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Blueprint, Flow } from '../../src/model/index.ts';
 import { reachableFrom } from '../../src/plan/attack-paths.ts';
-import {
-  allows,
-  ANY_PORT,
-  compileSegmentation,
-  flatPolicy,
-  policyDiff,
-  quarantine,
-  release,
-  ruleKey,
-  rulesOfVm,
-  SegmentationError,
-  type SegmentationPolicy,
-} from '../../src/model/segmentation.ts';
+import { allows, ANY_PORT, compileSegmentation, flatPolicy, policyDiff, quarantine, release, ruleKey, rulesOfVm, type SegmentationPolicy } from '../../src/model/segmentation.ts';
 import { shipped } from '../support/blueprints.ts';
+import { TomaranaiError } from '../../src/errors/index.ts';
 
 const reference = shipped('university-hospital');
 const regional = shipped('regional-hospital');
@@ -171,11 +160,11 @@ describe('quarantine of one VM', () => {
   });
 
   it('refuses a VM the policy does not know, with a stable code', () => {
-    expect(() => quarantine(policy, 'ehr-db-9')).toThrow(SegmentationError);
+    expect(() => quarantine(policy, 'ehr-db-9')).toThrow(TomaranaiError);
     try {
       quarantine(policy, 'ehr-db-9');
     } catch (error) {
-      expect((error as SegmentationError).code).toBe('TMR_SEGMENTATION_UNKNOWN_VM');
+      expect((error as TomaranaiError).code).toBe('TMR_SEGMENTATION_UNKNOWN_VM');
     }
   });
 });

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { loadBlueprint, type Blueprint } from '../../src/model/index.ts';
 import { checkAdmission } from '../../src/analysis/admission.ts';
 import { planPlacement } from '../../src/capacity/placement.ts';
-import { layoutHosts, sizeCluster, SizingError, withHosts } from '../../src/analysis/sizing.ts';
+import { layoutHosts, sizeCluster, withHosts } from '../../src/analysis/sizing.ts';
 import { ROOT, shipped } from '../support/blueprints.ts';
+import { TomaranaiError } from '../../src/errors/index.ts';
 
 function variant(name: string, edit: (text: string) => string): Blueprint {
   const result = loadBlueprint(edit(readFileSync(`${ROOT}blueprints/${name}.yaml`, 'utf8')));
@@ -88,9 +89,9 @@ describe('sizing', () => {
       sizeCluster(shipped('regional-hospital'), { hostModel: 'unit-2s' });
       expect.unreachable();
     } catch (error) {
-      expect(error).toBeInstanceOf(SizingError);
-      expect((error as SizingError).code).toBe('TMR_SIZE_UNKNOWN_HOST_MODEL');
-      expect((error as SizingError).hint).toContain('unit-r32');
+      expect(error).toBeInstanceOf(TomaranaiError);
+      expect((error as TomaranaiError).code).toBe('TMR_SIZE_UNKNOWN_HOST_MODEL');
+      expect((error as TomaranaiError).hint).toContain('unit-r32');
     }
   });
 

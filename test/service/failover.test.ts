@@ -6,10 +6,11 @@
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { JournalFencedError, PostgresJournal } from '../../src/journal/postgres.ts';
+import { PostgresJournal } from '../../src/journal/postgres.ts';
 import { migrate } from '../../src/service/postgres-storage.ts';
 import { runCli } from './run-cli.ts';
 import { startServe, startTwin, waitFor, type Child } from './processes.ts';
+import { TomaranaiError } from '../../src/errors/index.ts';
 
 const PG_URL = process.env.TOMARANAI_TEST_PG_URL;
 const SPEED = 20;
@@ -116,7 +117,7 @@ describe.skipIf(!PG_URL)('two instances on PostgreSQL', () => {
     journal.append({ atMs: 0, kind: 'audit', type: 'late.write', subject: 'x', actor: 'deposed', data: {} });
     await journal.flush();
     expect(fenced).toBe(true);
-    expect(() => journal.append({ atMs: 0, kind: 'audit', type: 'later.write', subject: 'x', actor: 'deposed', data: {} })).toThrow(JournalFencedError);
+    expect(() => journal.append({ atMs: 0, kind: 'audit', type: 'later.write', subject: 'x', actor: 'deposed', data: {} })).toThrow(TomaranaiError);
     const rows = await pool.query("SELECT count(*)::int AS n FROM journal WHERE type IN ('late.write', 'later.write')");
     expect(rows.rows[0].n).toBe(0);
     journal.follow(1000);

@@ -11,7 +11,8 @@ import { shipped } from '../support/blueprints.ts';
 import type { JournalEntry } from '../../src/ports/index.ts';
 import { buildDrillReport } from '../../src/report/drill-report.ts';
 import { HostAgent } from '../../src/substrate/qemu/agent.ts';
-import { LabError, LabLayout, labPlan, leaseFree, revokes, type Lease, type Revocation } from '../../src/substrate/qemu/lab.ts';
+import { LabLayout, labPlan, leaseFree, revokes, type Lease, type Revocation } from '../../src/substrate/qemu/lab.ts';
+import { TomaranaiError } from '../../src/errors/index.ts';
 
 const lab = shipped('lab');
 
@@ -33,10 +34,10 @@ describe('the lab plan', () => {
     } catch (caught) {
       error = caught;
     }
-    expect(error).toBeInstanceOf(LabError);
-    expect((error as LabError).code).toBe('TMR_LAB_TOO_LARGE');
-    expect((error as LabError).message).toMatch(/74 VMs/);
-    expect((error as LabError).hint).toMatch(/twin/);
+    expect(error).toBeInstanceOf(TomaranaiError);
+    expect((error as TomaranaiError).code).toBe('TMR_LAB_TOO_LARGE');
+    expect((error as TomaranaiError).message).toMatch(/74 VMs/);
+    expect((error as TomaranaiError).hint).toMatch(/twin/);
   });
 });
 

@@ -20,12 +20,13 @@ import type { Blueprint } from '../../model/index.ts';
 import { buildDrillReport, type DrillReport } from '../../report/drill-report.ts';
 import { compileSegmentation } from '../../model/segmentation.ts';
 import { RealClock } from '../../runtime/real-clock.ts';
-import { LabError, LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../../substrate/qemu/lab.ts';
+import { LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../../substrate/qemu/lab.ts';
 import { fetchAgentState, labDown, labUp, PowerController } from '../../substrate/qemu/power.ts';
 import { QemuSubstrate } from '../../substrate/qemu/substrate.ts';
 import { LabFaultInjector } from './faults.ts';
 import { delay, type DrillRecorder, fetchText, LabProbes } from './probes.ts';
 import { type LabPlan, type LabStep, REAL_SCENARIO_SUMMARIES, REAL_SCENARIOS, realDrillPlan, type RealScenario, targetHost } from './scenarios.ts';
+import { TomaranaiError } from '../../errors/index.ts';
 
 export { agentPid } from './faults.ts';
 export { REAL_SCENARIO_SUMMARIES, REAL_SCENARIOS, type RealScenario, targetHost } from './scenarios.ts';
@@ -84,26 +85,16 @@ export interface RealDrillChecks {
   readonly outageMs: Readonly<Record<string, number | null>>;
 }
 
-export class RealDrillError extends Error {
-  constructor(
-    readonly code: 'TMR_DRILL_UNKNOWN_SCENARIO' | 'TMR_DRILL_WARMUP',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
-
 export async function runRealDrill(options: RealDrillOptions): Promise<RealDrillRun> {
   if (!(REAL_SCENARIOS as readonly string[]).includes(options.scenario)) {
-    throw new RealDrillError('TMR_DRILL_UNKNOWN_SCENARIO', `scenario "${options.scenario}" does not run on real VMs`, `use one of: ${REAL_SCENARIOS.join(', ')}`);
+    throw new TomaranaiError('TMR_DRILL_UNKNOWN_SCENARIO', `scenario "${options.scenario}" does not run on real VMs`, `use one of: ${REAL_SCENARIOS.join(', ')}`);
   }
   const scenario = options.scenario as RealScenario;
   const layout = options.layout ?? new LabLayout();
   const existing = await readManifest(layout);
   const broughtUp = existing === null || existing.blueprintName !== options.blueprint.name;
   if (existing !== null && existing.blueprintName !== options.blueprint.name) {
-    throw new LabError('TMR_LAB_OTHER_BLUEPRINT', `a lab for ${existing.blueprintName} is up in ${layout.root}`, 'run `tomaranai lab down` first');
+    throw new TomaranaiError('TMR_LAB_OTHER_BLUEPRINT', `a lab for ${existing.blueprintName} is up in ${layout.root}`, 'run `tomaranai lab down` first');
   }
   const manifest = await labUp({ layout, blueprint: options.blueprint, blueprintFile: options.blueprintFile });
   try {
@@ -184,7 +175,7 @@ async function warmUp({ options, scenario, layout, manifest, record, substrate, 
   const warmStarted = Date.now();
   while (!(await warm(controller, manifest))) {
     if (Date.now() - warmStarted > WARMUP_LIMIT_MS) {
-      throw new RealDrillError('TMR_DRILL_WARMUP', `the lab did not come up within ${WARMUP_LIMIT_MS / 1000} s`, `see the agents' logs under ${layout.root}/hosts/*/agent.log`);
+      throw new TomaranaiError('TMR_DRILL_WARMUP', `the lab did not come up within ${WARMUP_LIMIT_MS / 1000} s`, `see the agents' logs under ${layout.root}/hosts/*/agent.log`);
     }
     await delay(250);
   }

@@ -15,6 +15,7 @@ import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from 
 import { InvariantAuditor } from './auditor.ts';
 import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioPlan, type ScenarioStep } from './scenarios.ts';
 import type { Attacker } from './attacker.ts';
+import { TomaranaiError } from '../../errors/index.ts';
 
 export interface DrillOptions {
   readonly blueprint: Blueprint;
@@ -41,16 +42,6 @@ export interface DrillRun {
   readonly scheduler: Scheduler;
   readonly auditor: InvariantAuditor;
   readonly unconverged: readonly string[];
-}
-
-export class DrillError extends Error {
-  constructor(
-    readonly code: 'TMR_DRILL_UNKNOWN_SCENARIO' | 'TMR_DRILL_WARMUP',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
 }
 
 const WARMUP_LIMIT_MS = 2 * 3600 * 1000;
@@ -142,7 +133,7 @@ export function* drillSteps(options: DrillOptions): Generator<DrillProgress, Dri
 function resolveScenario(options: DrillOptions): Scenario {
   const scenario = typeof options.scenario === 'string' ? findScenario(options.scenario) : options.scenario;
   if (scenario === undefined) {
-    throw new DrillError(
+    throw new TomaranaiError(
       'TMR_DRILL_UNKNOWN_SCENARIO',
       `unknown scenario "${String(options.scenario)}"`,
       `use one of: ${ALL_SCENARIOS.map((candidate) => candidate.name).join(', ')}`,
@@ -177,7 +168,7 @@ function* warmUp({ scheduler, auditor, controller }: DrillWorld): Generator<Dril
     yield { atMs: scheduler.nowMs(), live: false };
     if (auditor.unconverged().length === 0 && allProtected(controller)) return;
   }
-  throw new DrillError(
+  throw new TomaranaiError(
     'TMR_DRILL_WARMUP',
     `the hospital did not come up within ${WARMUP_LIMIT_MS / 3600000} h of simulated time: ${auditor.unconverged().slice(0, 5).join(', ')} not running`,
     'the blueprint may not fit its hosts; run `tomaranai validate` and check the sizing',

@@ -71,9 +71,6 @@ export interface AccountRows {
   close(): Promise<void>;
 }
 
-/** The name callers outside this module still use for the one error class (src/errors). */
-export { TomaranaiError as AccountError };
-
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** The longest a token or session lives: none is forever (a stolen one ends by itself). */
 export const MAX_TOKEN_TTL_MS = 90 * 86_400_000;

@@ -24,6 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Blueprint } from '../../model/index.ts';
 import { namespaceName } from './netns.ts';
 import { macForVm, VM_NAME_PATTERN } from './vm.ts';
+import { TomaranaiError } from '../../errors/index.ts';
 
 export const DEFAULT_LAB_DIRECTORY = resolve(dirname(new URL(import.meta.url).pathname), '../../../.lab/lab');
 export const AGENT_PORT = 7700;
@@ -78,16 +79,6 @@ export interface LabManifest {
   readonly createdAt: string;
 }
 
-export class LabError extends Error {
-  constructor(
-    readonly code: 'TMR_LAB_TOO_LARGE' | 'TMR_LAB_NAME' | 'TMR_LAB_NOT_UP' | 'TMR_LAB_NOT_ROOT' | 'TMR_LAB_MISSING_TOOL' | 'TMR_LAB_LEFTOVERS' | 'TMR_LAB_OTHER_BLUEPRINT',
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
-
 function address(base: readonly number[], offset: number): string {
   const last = base[3]! + offset;
   return `${base[0]}.${base[1]}.${base[2]}.${last}`;
@@ -96,7 +87,7 @@ function address(base: readonly number[], offset: number): string {
 /** The lab for a blueprint: addresses and names; refuses a blueprint that does not fit the machine. */
 export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; imageDirectory: string; accelerator: 'tcg' | 'kvm'; timings?: Partial<LabTimings> }): LabManifest {
   if (blueprint.hosts.length > LAB_HOST_LIMIT || blueprint.vms.length > LAB_VM_LIMIT) {
-    throw new LabError(
+    throw new TomaranaiError(
       'TMR_LAB_TOO_LARGE',
       `blueprint ${blueprint.name} has ${blueprint.hosts.length} hosts and ${blueprint.vms.length} VMs; a lab on one machine takes at most ${LAB_HOST_LIMIT} hosts and ${LAB_VM_LIMIT} VMs`,
       'use blueprints/lab.yaml, or a blueprint of the same shape; the twin runs the large ones (`tomaranai drill FILE`)',
@@ -105,7 +96,7 @@ export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; 
   for (const host of blueprint.hosts) namespaceName(host.name);
   const vms: LabVm[] = blueprint.vms.map((vm, index) => {
     if (!VM_NAME_PATTERN.test(vm.name)) {
-      throw new LabError('TMR_LAB_NAME', `VM name ${JSON.stringify(vm.name)} cannot name a QEMU guest`, `use lower-case letters, digits and dashes (${VM_NAME_PATTERN})`);
+      throw new TomaranaiError('TMR_LAB_NAME', `VM name ${JSON.stringify(vm.name)} cannot name a QEMU guest`, `use lower-case letters, digits and dashes (${VM_NAME_PATTERN})`);
     }
     const service = blueprint.services.find((candidate) => candidate.name === vm.service)!;
     return {

@@ -19,9 +19,10 @@ import { dirname, join, resolve } from 'node:path';
 import type { Blueprint } from '../../model/index.ts';
 import { hasCommand, run, tryRun } from './command.ts';
 import type { AgentState } from './agent.ts';
-import { type LabLayout, type LabManifest, LabError, labPlan, readManifest, readToken, writeAtomic } from './lab.ts';
+import { type LabLayout, type LabManifest, labPlan, readManifest, readToken, writeAtomic } from './lab.ts';
 import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
 import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, probeAccelerator, processAlive } from './vm.ts';
+import { TomaranaiError } from '../../errors/index.ts';
 
 const REPOSITORY = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
 const AGENT_READY_TIMEOUT_MS = 20_000;
@@ -92,14 +93,14 @@ export async function startAgent(layout: LabLayout, manifest: LabManifest, host:
 
 const REQUIRED_TOOLS = ['ip', 'nft', 'qemu-system-x86_64', 'qemu-img', 'qemu-io'] as const;
 
-/** What a lab needs from the machine; throws a LabError naming what is missing. */
+/** What a lab needs from the machine; throws a TomaranaiError naming what is missing. */
 export async function checkLabPrerequisites(): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new LabError('TMR_LAB_NOT_ROOT', 'the lab needs root (network namespaces, bridges, taps, nftables)', 'run it as root, or use the twin (`tomaranai drill FILE`)');
+    throw new TomaranaiError('TMR_LAB_NOT_ROOT', 'the lab needs root (network namespaces, bridges, taps, nftables)', 'run it as root, or use the twin (`tomaranai drill FILE`)');
   }
   for (const tool of REQUIRED_TOOLS) {
     if (!(await hasCommand(tool))) {
-      throw new LabError('TMR_LAB_MISSING_TOOL', `${tool} is not installed`, 'run `npm run vm:image` (it installs qemu-system-x86 qemu-utils busybox-static nftables iproute2 socat from Debian)');
+      throw new TomaranaiError('TMR_LAB_MISSING_TOOL', `${tool} is not installed`, 'run `npm run vm:image` (it installs qemu-system-x86 qemu-utils busybox-static nftables iproute2 socat from Debian)');
     }
   }
 }
@@ -124,7 +125,7 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   const existing = await readManifest(options.layout);
   if (existing !== null && (await listLabResources()).namespaces.length > 0) {
     if (existing.blueprintName !== options.blueprint.name) {
-      throw new LabError('TMR_LAB_OTHER_BLUEPRINT', `a lab for ${existing.blueprintName} is up in ${options.layout.root}`, 'run `tomaranai lab down` first');
+      throw new TomaranaiError('TMR_LAB_OTHER_BLUEPRINT', `a lab for ${existing.blueprintName} is up in ${options.layout.root}`, 'run `tomaranai lab down` first');
     }
     for (const host of existing.hosts) {
       if ((await new PowerController(options.layout, existing).state(host.name)) === 'on' && !(await agentAnswers(options.layout, existing, host.name))) {
@@ -184,7 +185,7 @@ export async function labDown(options: { layout: LabLayout; keepDirectory?: bool
   if (options.keepDirectory !== true && existsSync(options.layout.root)) await rm(options.layout.root, { recursive: true, force: true });
   const count = left.namespaces.length + left.links.length + left.nftTables.length + left.processes.length;
   if (count > 0) {
-    throw new LabError(
+    throw new TomaranaiError(
       'TMR_LAB_LEFTOVERS',
       `lab down left ${count} things behind: ${[...left.namespaces, ...left.links, ...left.nftTables, ...left.processes.map((pid) => `pid ${pid}`)].join(', ')}`,
       'remove them by hand (ip netns del, ip link del, nft delete table, kill) and report it',
