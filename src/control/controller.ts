@@ -10,7 +10,7 @@ import { CapacityModel, type Placement } from '../capacity/capacity.ts';
 import { restartOrder } from '../capacity/first-fit.ts';
 import { planPlacement } from '../capacity/placement.ts';
 import type { RansomwareDetectorOptions } from '../detect/ransomware.ts';
-import { isPromise, type Clock, type Journal, type JournalEntry, type JournalRecord, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle, type VmMetrics } from '../ports/index.ts';
+import { isPromise, type Clock, type Journal, type JournalEntry, type JournalEvents, type JournalEventType, type JournalRecord, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle, type VmMetrics } from '../ports/index.ts';
 import { decide, type Mark } from './decide.ts';
 import { Executor } from './executor.ts';
 import { planEvacuation } from './maintenance.ts';
@@ -468,7 +468,7 @@ export class Controller {
     });
   }
 
-  private record(kind: JournalRecord['kind'], type: string, subject: string, data: Record<string, unknown>, actor = this.actor): void {
+  private record<T extends JournalEventType>(kind: JournalRecord['kind'], type: T, subject: string, data: JournalEvents[T], actor = this.actor): void {
     this.journal.append({ atMs: this.clock.nowMs(), kind, type, subject, actor, data });
   }
 }

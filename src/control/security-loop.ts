@@ -9,7 +9,7 @@ import type { CapacityModel } from '../capacity/capacity.ts';
 import { RansomwareDetector, type RansomwareDetectorOptions } from '../detect/ransomware.ts';
 import type { Blueprint } from '../model/index.ts';
 import { compileSegmentation } from '../model/segmentation.ts';
-import { isPromise, type Clock, type JournalRecord, type RestoreObservation, type SnapshotObservation, type Substrate, type TimerHandle, type VmSecuritySample } from '../ports/index.ts';
+import { isPromise, type Clock, type JournalEvents, type JournalEventType, type JournalRecord, type RestoreObservation, type SnapshotObservation, type Substrate, type TimerHandle, type VmSecuritySample } from '../ports/index.ts';
 import type { Executor } from './executor.ts';
 import { causeAtMs, custodyKeys, openCase, securityStep, type OperatorRestore, type SecurityAction, type SecurityCase, type SecurityCause } from './security.ts';
 import type { ControllerState } from './state.ts';
@@ -31,7 +31,7 @@ export interface SecurityLoopOptions {
   readonly detector?: Partial<RansomwareDetectorOptions>;
   /** The cases, by VM: the controller's, shown to its callers. */
   readonly cases: Map<string, SecurityCase>;
-  readonly record: (kind: JournalRecord['kind'], type: string, subject: string, data: Record<string, unknown>, actor?: string) => void;
+  readonly record: <T extends JournalEventType>(kind: JournalRecord['kind'], type: T, subject: string, data: JournalEvents[T], actor?: string) => void;
   /** Asks for a decision pass (a recovered VM is the ordinary controller's again). */
   readonly schedulePass: () => void;
 }

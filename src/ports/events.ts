@@ -40,7 +40,8 @@ export interface JournalEvents {
   // The controller's decisions.
   'controller.started': { readonly epoch: number; readonly hosts: number; readonly instances: number };
   'controller.restored': { readonly fromEntries: number; readonly shedVms: number };
-  'host.status': { readonly from: string; readonly to: string; readonly reason: string };
+  /** `from` is null for a host's first status (at start or after a restart). */
+  'host.status': { readonly from: string | null; readonly to: string; readonly reason: string };
   'host.held': { readonly actor: string; readonly reason: string };
   'host.released': { readonly actor: string };
   'host.evacuation.stuck': { readonly actor: string; readonly vms: readonly string[]; readonly reason: string };
@@ -61,17 +62,19 @@ export interface JournalEvents {
     readonly evidence: readonly { readonly atMs: number; readonly kind: string; readonly detail: string }[];
     readonly evidenceCount: number;
   };
-  'security.recovered': { readonly restorePointMs: number; readonly snapshotId: string; readonly alertAtMs: number; readonly reason: string };
+  'security.recovered': { readonly restorePointMs: number | null; readonly snapshotId: string | null; readonly alertAtMs: number; readonly reason: string };
   'security.unrecoverable': { readonly reason: string; readonly remains: string };
   'security.restore-rejected': { readonly restore: string | null; readonly snapshotId: string | null; readonly reason: string };
 
   // The fenced actions (kind 'action'), named after the Substrate port's methods.
   claimEpoch: { readonly epoch: number; readonly ok: boolean };
   fenceHost: ActionOutcomeData;
-  powerOnHost: { readonly actor: string; readonly ok: boolean };
+  powerOnHost: { readonly actor: string; readonly ok: boolean; readonly reason?: string };
   startVm: VmActionData & { readonly host: string; readonly role: string; readonly datastore: string; readonly coldRestart: boolean; readonly restorePointMs?: number };
   stopVm: VmActionData & { readonly host: string; readonly instance: string; readonly shed: boolean };
   promoteSecondary: VmActionData & { readonly host: string; readonly instance: string };
+  migrateVm: { readonly instance: string; readonly from: string; readonly to: string; readonly reason: string; readonly epoch: number; readonly generation?: number; readonly ok: boolean; readonly detail?: string; readonly refused?: string };
+  setCpuShares: { readonly instance: string; readonly shares: number; readonly reason: string; readonly epoch: number; readonly ok: boolean; readonly refused?: string };
   applyNetworkPolicy: { readonly rules: number; readonly vmPairsAllowed: number; readonly defaultAction: string; readonly ok: boolean };
   quarantineVm: ActionOutcomeData;
   releaseVm: ActionOutcomeData;
