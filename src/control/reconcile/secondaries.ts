@@ -63,8 +63,11 @@ function secondaryHost(pass: Pass, protection: Protection, primary: InstanceObse
   const { model, plan } = pass.input;
   const load = pass.load;
   if (pass.target !== null) {
-    const want = pass.target.secondary.get(primary.vm);
-    if (want === undefined) return { name: null, reason: 'unprotected: the recovery plan has no room for a secondary in another failure domain' };
+    let want = pass.target.secondary.get(primary.vm);
+    // The copies swapped roles since the target was computed (a failover whose old host stayed up, an
+    // operator's restart): the new secondary goes where the target put the primary, never beside it.
+    if (want === primary.host) want = pass.target.primary.get(primary.vm);
+    if (want === undefined || want === primary.host) return { name: null, reason: 'unprotected: the recovery plan has no room for a secondary in another failure domain' };
     if (!hosts.eligible(want) || !load.fits(want, primary.vm)) return { name: null, reason: `unprotected: waiting for room on ${want} for its secondary` };
     return { name: want, reason: null };
   }
