@@ -64,6 +64,26 @@ export const ERRORS = {
     hint: 'close a stream you no longer read, then retry after the time in Retry-After',
     transient: true,
   },
+  TMR_API_DISRUPTION: {
+    area: 'api',
+    status: 409,
+    message: 'the request would take a continuous or critical service down further than its tier allows',
+    hint: 'the message names what it would break; wait until the service is fully protected again, then retry',
+    transient: true,
+  },
+  TMR_API_OUTSIDE_WINDOW: {
+    area: 'api',
+    status: 409,
+    message: 'a vendor acts on its systems only inside a maintenance window of that service',
+    hint: 'open a window first (POST /api/v1/services/{name}/maintenance-windows), or ask the hospital',
+  },
+  TMR_API_ACTION_RATE_LIMITED: {
+    area: 'api',
+    status: 429,
+    message: 'too many disruptive actions from this account in a short time',
+    hint: 'wait the time the message gives, or ask another operator',
+    transient: true,
+  },
   TMR_API_VALIDATION: {
     area: 'api',
     status: 400,

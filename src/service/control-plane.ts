@@ -20,6 +20,7 @@ import { apiError, ApiError } from '../errors/index.ts';
 import { JournalView, type IncidentView } from './journal-view.ts';
 import { diffBlueprints, type BlueprintDiff } from './blueprint-diff.ts';
 import { BlueprintLoader, type BlueprintBudget } from './blueprint-loader.ts';
+import { checkDisruption, DisruptionRateLimiter } from './disruption.ts';
 
 export interface ControlPlaneOptions {
   readonly blueprint: Blueprint;
@@ -97,6 +98,7 @@ export class ControlPlane {
   private cachedSnapshot: { atWallMs: number; snapshot: SubstrateSnapshot } | null = null;
   private readonly snapshotCacheMs: number;
   private readonly loader: BlueprintLoader;
+  private readonly disruptions = new DisruptionRateLimiter();
   private detachView: (() => void) | null = null;
 
   constructor(options: ControlPlaneOptions) {
@@ -475,11 +477,14 @@ export class ControlPlane {
   // ── VM restart (vendors' and operators') ───────────────────────────────────────────────────
 
   /** Stops the VM's primary; the controller, level-triggered, starts it again. */
-  async restartVm(vm: string, reason: string, actor: string): Promise<void> {
+  async restartVm(vm: string, reason: string, actor: string, vendor: string | null = null): Promise<void> {
     const controller = this.requireLeader();
     this.requireVm(vm);
+    // The disruption budget: no restart that leaves a continuous service unprotected or a critical one further down.
+    checkDisruption({ kind: 'restart', vm, vendor, nowMs: this.clock.nowMs() }, this.blueprint, controller.state, this.view.windows.values());
     const primary = [...controller.state.instances.values()].find((instance) => instance.vm === vm && instance.role === 'primary' && instance.state === 'running');
     if (primary === undefined) throw apiError('TMR_API_CONFLICT', `${vm} has no running primary to restart`);
+    this.disruptions.take(actor, Date.now());
     const answer = this.substrate.stopVm({ token: { epoch: this.epoch }, vm, host: primary.host, instanceId: primary.id });
     const outcome = isPromise(answer) ? await answer : answer;
     this.record('action', 'vm.restart', vm, actor, { reason, host: primary.host, instance: primary.id, epoch: this.epoch, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });

@@ -159,8 +159,11 @@ describe('API resources', () => {
     expect(hosts.find((host) => host.name === busiest)).toMatchObject({ status: 'up', maintenance: null });
   });
 
-  it('lets a vendor restart its own VM, which the controller starts again', async () => {
+  it('lets a vendor restart its own VM inside a maintenance window, which the controller starts again', async () => {
     h = await harness();
+    const now = h.scheduler.nowMs();
+    const window = await h.app.inject({ method: 'POST', url: '/api/v1/services/lis/maintenance-windows', headers: h.as('vendor:vendor-b'), payload: { fromMs: now, toMs: now + 3600_000, reason: 'apply a patch' } });
+    expect(window.statusCode, window.body).toBe(201);
     const restart = await h.app.inject({ method: 'POST', url: '/api/v1/vms/lis-1/restart', headers: h.as('vendor:vendor-b'), payload: { reason: 'apply a patch' } });
     expect(restart.statusCode, restart.body).toBe(202);
     h.advance(5 * 60_000);

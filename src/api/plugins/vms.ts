@@ -1,6 +1,7 @@
 /** Acting on one VM: quarantine and release it, restart it (vendors: their own). */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { vendorOf } from '../../service/auth/roles.ts';
 import { actorOf } from '../principal.ts';
 import { route } from '../route.ts';
 import { NAME, Ok, ReasonBody } from '../schemas.ts';
@@ -29,10 +30,10 @@ export const vmsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }
   );
   route(
     app,
-    { method: 'POST', url: '/vms/:vm/restart', summary: 'Restart a VM (its primary stops; the controller starts it again)', tag: 'vms', permission: 'vms.restart', params: Params, body: ReasonBody, response: Ok, responseStatus: 202, errors: ['TMR_API_NOT_FOUND', 'TMR_API_NOT_YOUR_SYSTEM', 'TMR_API_CONFLICT', 'TMR_API_NOT_LEADER', 'TMR_API_SUBSTRATE_REFUSED'] },
+    { method: 'POST', url: '/vms/:vm/restart', summary: 'Restart a VM (its primary stops; the controller starts it again)', tag: 'vms', permission: 'vms.restart', params: Params, body: ReasonBody, response: Ok, responseStatus: 202, errors: ['TMR_API_NOT_FOUND', 'TMR_API_NOT_YOUR_SYSTEM', 'TMR_API_CONFLICT', 'TMR_API_DISRUPTION', 'TMR_API_OUTSIDE_WINDOW', 'TMR_API_ACTION_RATE_LIMITED', 'TMR_API_NOT_LEADER', 'TMR_API_SUBSTRATE_REFUSED'] },
     async ({ params, body, principal }) => {
       requireVmInScope(plane, principal, params.vm);
-      await plane.restartVm(params.vm, body.reason, actorOf(principal));
+      await plane.restartVm(params.vm, body.reason, actorOf(principal), vendorOf(principal.role));
       return { ok: true as const };
     },
   );
