@@ -8,6 +8,7 @@ export const PROBLEM_CODES = {
   TMR_BLUEPRINT_NOT_TEXT: 'The file is not UTF-8 text.',
   TMR_BLUEPRINT_YAML: 'The YAML does not parse.',
   TMR_BLUEPRINT_TOO_DEEP: 'The document nests deeper than any blueprint needs.',
+  TMR_BLUEPRINT_TOO_MANY_ALIASES: 'The document uses more YAML aliases than any blueprint needs.',
   TMR_BLUEPRINT_SCHEMA: 'A field is missing, unknown, or has the wrong type or range.',
   TMR_BLUEPRINT_DUPLICATE: 'Two things of one kind share a name.',
   TMR_BLUEPRINT_UNKNOWN_REF: 'A reference names something the blueprint does not define.',

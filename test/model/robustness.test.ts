@@ -89,6 +89,10 @@ interface CorpusEntry {
 }
 
 const corpus: readonly CorpusEntry[] = [
+  { name: '8 MiB of aliases to one anchor (26 s and 1.6 GB before the limit)', input: () => `a: &a {k: v}\nlist:\n${'  - *a\n'.repeat(Math.floor((8 * 1024 * 1024 - 256) / 7))}`, ok: false, code: 'TMR_BLUEPRINT_TOO_MANY_ALIASES' },
+  { name: 'a duplicate key in a flow map', input: () => `${minimalText}extra: {a: 1, a: 2}\n`, ok: false, code: 'TMR_BLUEPRINT_YAML' },
+  { name: 'a duplicate key deep in a block map', input: () => `${minimalText}extra:\n  inner:\n    a: 1\n    b: 2\n    a: 3\n`, ok: false, code: 'TMR_BLUEPRINT_YAML' },
+  { name: '40,000 distinct keys in one map (the duplicate check is linear)', input: () => `${minimalText}extra:\n${Array.from({ length: 40_000 }, (_, index) => `  k${index}: ${index}\n`).join('')}`, ok: false, code: 'TMR_BLUEPRINT_SCHEMA' },
   { name: 'an empty file', input: () => '', ok: false, code: 'TMR_BLUEPRINT_SCHEMA' },
   { name: 'an empty byte array', input: () => new Uint8Array(0), ok: false, code: 'TMR_BLUEPRINT_SCHEMA' },
   { name: 'whitespace only', input: () => '  \n\t\n   \r\n', ok: false, code: 'TMR_BLUEPRINT_SCHEMA' },
