@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark of the project, printed as numbers. Nothing here asserts. */
 import { benchApi } from './api.ts';
 import { benchDetector } from './detector.ts';
+import { benchHostile } from './hostile.ts';
 import { benchPlan } from './plan.ts';
 import { benchSegmentation } from './segmentation.ts';
 import { benchTwin, type BenchResult } from './twin.ts';
@@ -18,3 +19,4 @@ print('capacity planner (bench/plan.ts)', await benchPlan());
 print('segmentation and attack paths (bench/segmentation.ts)', await benchSegmentation());
 print('anomaly detector (bench/detector.ts)', await benchDetector());
 print('control-plane API (bench/api.ts)', await benchApi());
+print('hostile input against the running service (bench/hostile.ts)', await benchHostile());
