@@ -58,6 +58,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Only a proxy the operator names may say who the client is (login protection counts per address).
     trustProxy: deps.trustProxy === undefined || deps.trustProxy.length === 0 ? false : [...deps.trustProxy],
     return503OnClosing: true,
+    // A request HTTP cannot even parse gets a coded answer too, not Node's bare "400 Bad Request".
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return;
+      const body = JSON.stringify(new ApiError('TMR_API_MALFORMED_HTTP', `the request is not valid HTTP/1.1: ${error.message}`.slice(0, 300)).body());
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    },
   });
   app.decorate(ROUTES, []);
   app.decorateRequest('principal', null);

@@ -84,6 +84,12 @@ export const ERRORS = {
     hint: 'wait the time the message gives, or ask another operator',
     transient: true,
   },
+  TMR_API_MALFORMED_HTTP: {
+    area: 'api',
+    status: 400,
+    message: 'the request is not valid HTTP/1.1',
+    hint: 'send a well-formed HTTP/1.1 request (a client library, or curl); the connection is closed',
+  },
   TMR_API_VALIDATION: {
     area: 'api',
     status: 400,

@@ -173,3 +173,25 @@ describe('login protection', () => {
     }
   });
 });
+
+describe('what the HTTP parser cannot read', () => {
+  it('answers a request that is not HTTP with a coded 400, not a bare one', async () => {
+    const { connect } = await import('node:net');
+    const h = await harness();
+    try {
+      await h.app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (h.app.server.address() as { port: number }).port;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write('GARBAGE \u0001\u0002 NOT-HTTP\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk) => (text += String(chunk)));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+      expect(answer).toContain('"code":"TMR_API_MALFORMED_HTTP"');
+    } finally {
+      await h.close();
+    }
+  });
+});
