@@ -37,7 +37,9 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const loggerOption = deps.logger ?? false;
   const isInstance = typeof loggerOption === 'object' && loggerOption !== null && 'info' in loggerOption && typeof loggerOption.info === 'function';
+  // With a key and certificate the server speaks HTTPS; the routes and plugins are the same either way.
   const app = Fastify({
+    ...(deps.tls ? { https: { key: deps.tls.key, cert: deps.tls.cert, minVersion: 'TLSv1.2' as const } } : {}),
     ...(isInstance
       ? { loggerInstance: loggerOption as FastifyBaseLogger }
       : {
@@ -65,6 +67,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     },
   });
+  if (deps.tls) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('strict-transport-security', 'max-age=31536000');
+      return payload;
+    });
+  }
   app.decorate(ROUTES, []);
   app.decorateRequest('principal', null);
   app.setValidatorCompiler(zodValidator);

@@ -31,6 +31,8 @@ export interface ApiDeps {
   readonly wallNowMs?: () => number;
   /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDRs); none by default. */
   readonly trustProxy?: readonly string[];
+  /** Serve HTTPS with this key and certificate (PEM); responses then carry Strict-Transport-Security. */
+  readonly tls?: { readonly key: string; readonly cert: string };
   readonly sessionTtlMs?: number;
   readonly sseHeartbeatMs?: number;
 }

@@ -4,6 +4,7 @@
  * the API, and stops it all gracefully. It is composition: it may import adapters and api/.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { buildApp, type ApiDeps, type HealthState } from './app.ts';
@@ -38,6 +39,9 @@ export interface ServiceOptions {
   readonly timings?: Partial<ControllerTimings>;
   /** Reverse proxies trusted to name the client in X-Forwarded-For. */
   readonly trustProxy?: readonly string[];
+  /** HTTPS: the certificate and key files (PEM). Without them the service speaks plain HTTP (put it behind a TLS proxy). */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
   /** The audit signing key and the signed checkpoints, outside the database (default: beside a SQLite file). */
   readonly auditKeyFile?: string;
   readonly checkpointFile?: string;
@@ -65,7 +69,21 @@ function blueprintOf(source: string): Blueprint {
 /** How often the leader journals account changes the CLI queued. */
 const AUDIT_INBOX_POLL_MS = 2_000;
 
+function tlsOf(options: ServiceOptions): { key: string; cert: string } | null {
+  if (options.tlsCertFile === undefined && options.tlsKeyFile === undefined) return null;
+  if (options.tlsCertFile === undefined || options.tlsKeyFile === undefined) {
+    throw new TomaranaiError('TMR_SERVICE_TLS', 'HTTPS needs both a certificate and its key', 'pass --tls-cert FILE and --tls-key FILE together');
+  }
+  try {
+    return { cert: readFileSync(options.tlsCertFile, 'utf8'), key: readFileSync(options.tlsKeyFile, 'utf8') };
+  } catch (error) {
+    throw new TomaranaiError('TMR_SERVICE_TLS', `cannot read the certificate or key: ${error instanceof Error ? error.message : String(error)}`, 'check the paths and that this user may read them');
+  }
+}
+
 export async function startService(options: ServiceOptions): Promise<RunningService> {
+  // Refused before anything is opened: half a TLS configuration is an operator's mistake.
+  const tls = tlsOf(options);
   const instanceId = options.instanceId ?? `tomaranai-${randomUUID().slice(0, 8)}`;
   const storage = await openStorage(options.db, { instanceId, ...(options.scryptCost ? { scryptCost: options.scryptCost } : {}), ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
   const blueprint = blueprintOf(options.blueprintSource);
@@ -115,7 +133,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const inboxTimer = setInterval(() => void drainAuditInbox().catch(() => {}), AUDIT_INBOX_POLL_MS);
   inboxTimer.unref();
 
-  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}) });
+  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}), ...(tls ? { tls } : {}) });
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
     if (role === 'stopping') return;
@@ -147,7 +165,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
   await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   const address = app.server.address() as AddressInfo;
-  const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   app.log.info({ event: 'service.listening', url, instanceId, db: storage.kind, substrate: substrate.name }, 'listening');
 
   let stopping: Promise<void> | null = null;

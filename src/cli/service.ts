@@ -44,6 +44,8 @@ interface ServeOptions {
   auditKey?: string;
   checkpoints?: string;
   trustProxy?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** `serve`: the control plane until SIGTERM or SIGINT; in demo mode also an account, incidents and a browser. */
@@ -65,6 +67,8 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--no-open', 'demo mode: do not open a browser on the dashboard')
     .option('--audit-key <file>', 'the Ed25519 key that signs audit exports and checkpoints, mode 0600 (default: beside a SQLite database)')
     .option('--checkpoints <file>', 'signed checkpoints of the journal head, outside the database (default: beside a SQLite database)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
     .action(async (options: ServeOptions, command: Command) => {
       try {
@@ -89,6 +93,8 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           ...(demo ? { logger: { level: 'warn' } } : {}),
           ...(options.instanceId ? { instanceId: options.instanceId } : {}),
           ...(options.auditKey ? { auditKeyFile: options.auditKey } : {}),
+          ...(options.tlsCert ? { tlsCertFile: options.tlsCert } : {}),
+          ...(options.tlsKey ? { tlsKeyFile: options.tlsKey } : {}),
           ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}),
           ...(options.trustProxy ? { trustProxy: options.trustProxy.split(',').map((item) => item.trim()).filter((item) => item !== '') } : {}),
         });

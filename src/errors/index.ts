@@ -212,6 +212,12 @@ export const ERRORS = {
     message: 'unknown substrate',
     hint: 'use twin, or the http:// URL of `tomaranai twin serve`',
   },
+  TMR_SERVICE_TLS: {
+    area: 'service',
+    status: 400,
+    message: 'HTTPS cannot be set up',
+    hint: 'pass --tls-cert FILE and --tls-key FILE together, both readable PEM files',
+  },
   TMR_SERVICE_DB_URL: {
     area: 'service',
     status: 400,
