@@ -19,6 +19,10 @@ import { WallClock } from '../service/clock.ts';
 import { ControlPlane } from '../service/control-plane.ts';
 import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
 import { TomaranaiError } from '../errors/index.ts';
+import type { NotifyConfig, ReceiverConfig, ReceiverPort } from '../notify/index.ts';
+import { startNotifications, type Notifications } from '../service/notifications.ts';
+import { passTimingClock } from '../service/pass-timer.ts';
+import { Monitoring } from './monitoring.ts';
 
 export interface ServiceOptions {
   /** sqlite:PATH, :memory: or postgres://… */
@@ -36,6 +40,10 @@ export interface ServiceOptions {
   readonly scryptCost?: ScryptCost;
   readonly leaseMs?: number;
   readonly timings?: Partial<ControllerTimings>;
+  /** Notification receivers and routes (docs/alerts.md); the leader delivers them. */
+  readonly notify?: Readonly<NotifyConfig>;
+  /** Tests replace a receiver's transport. */
+  readonly createReceiver?: (config: ReceiverConfig) => ReceiverPort;
 }
 
 export interface RunningService {
@@ -46,6 +54,8 @@ export interface RunningService {
   readonly storage: Storage;
   readonly substrate: Substrate;
   health(): HealthState;
+  /** The notifier while this instance leads and notifications are configured. */
+  notifications(): Notifications | null;
   stop(): Promise<void>;
 }
 
@@ -75,7 +85,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   } else {
     throw new TomaranaiError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
   }
-  const plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
+  const monitoring = new Monitoring();
+  // The controller's passes are timed for /metrics through its clock; the twin keeps the plain one.
+  let plane: ControlPlane | null = null;
+  const controllerClock = passTimingClock(clock, () => plane?.controller?.passes ?? 0, (seconds) => monitoring.controllerPassSeconds.observe(seconds));
+  plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock: controllerClock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
   const signer = createSigner(await storage.accounts.settingOnce('audit.signing-key', newSigningKeyPem()));
 
   let role: HealthState['role'] = 'starting';
@@ -90,7 +104,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     detail: `${storage.kind} journal, ${substrate.name} substrate`,
   });
 
-  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' } });
+  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, monitoring, logger: options.logger ?? { level: 'info' } });
+  // Notifications run only on the leader, off the journal; a follower's journal is the leader's.
+  let notifications: Notifications | null = null;
+  const stopNotifications = () => {
+    notifications?.stop();
+    notifications = null;
+    monitoring.notifier = null;
+  };
+  const startNotifying = () => {
+    if (options.notify === undefined || options.notify.receivers.length === 0 || notifications !== null) return;
+    notifications = startNotifications(plane, options.notify, options.createReceiver ? { createReceiver: options.createReceiver } : {});
+    monitoring.notifier = notifications.notifier;
+  };
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
     if (role === 'stopping') return;
@@ -98,8 +124,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       app.log.info({ event: 'leader.elected', instanceId, epoch: state.epoch }, 'this instance leads');
       await plane.lead(state.epoch, instanceId);
       role = 'leader';
+      startNotifying();
     } else if (!state.leading) {
       if (plane.leading) app.log.warn({ event: 'leader.lost', instanceId, epoch: state.epoch }, 'this instance no longer leads; its controller stops');
+      stopNotifications();
       plane.stepDown();
       plane.leaderId = state.leaderId;
       role = 'follower';
@@ -109,6 +137,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await leadershipStarted;
   } catch (error) {
     // Nothing of this instance acted yet: release what it opened and report why.
+    stopNotifications();
     await app.close();
     plane.close();
     if (substrate instanceof RemoteSubstrate) substrate.close();
@@ -126,6 +155,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     stopping ??= (async () => {
       role = 'stopping';
       // Stop acting first, then give the lease up, then drain requests and close the stores.
+      stopNotifications();
       plane.stepDown();
       await storage.leadership.stop();
       await app.close();
@@ -137,5 +167,5 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     })();
     return stopping;
   };
-  return { url, instanceId, app, plane, storage, substrate, health, stop };
+  return { url, instanceId, app, plane, storage, substrate, health, notifications: () => notifications, stop };
 }
