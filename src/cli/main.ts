@@ -27,6 +27,7 @@ import { REAL_SCENARIOS } from '../drill/lab/real.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
+import { registerNotifyCommands } from './notify.ts';
 import { blueprintJsonSchema, formatProblem, loadBlueprint, BLUEPRINT_SIZE_LIMIT_BYTES, type LoadResult } from '../model/index.ts';
 
 export type { CliIo } from './io.ts';
@@ -266,6 +267,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   registerReportCommands(program, io, (code) => {
     exitCode = code;
   });
+  registerNotifyCommands(program, io, (code) => (exitCode = code));
 
   program
     .command('demand')

@@ -16,6 +16,7 @@ import { Twin, type Fault } from '../substrate/twin/twin.ts';
 import { ensureDashboard } from '../api/plugins/web.ts';
 import type { RunningService } from '../api/server.ts';
 import { spawn } from 'node:child_process';
+import { parseNotifyConfig } from '../notify/index.ts';
 
 export interface ServiceIo {
   out(text: string): void;
@@ -95,7 +96,8 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
     .option('--demo', 'demo mode (npm start): an in-memory database, a demo admin printed once, the twin at 10x and a scripted incident every few minutes')
     .option('--incident-every <minutes>', 'demo mode: minutes between scripted host failures (0: none)', parseNonNegative, 3)
     .option('--no-open', 'demo mode: do not open a browser on the dashboard')
-    .action(async (options: { db: string; substrate: string; blueprint: string; port: number; host: string; speed: number; seed: number; instanceId?: string; leaseMs: number; demo?: boolean; incidentEvery: number; open: boolean }, command: Command) => {
+    .option('--notify <file>', 'notification receivers and routes, YAML (docs/alerts.md); the leader delivers them')
+    .action(async (options: { db: string; substrate: string; blueprint: string; port: number; host: string; speed: number; seed: number; instanceId?: string; leaseMs: number; demo?: boolean; incidentEvery: number; open: boolean; notify?: string }, command: Command) => {
       try {
         const demo = options.demo === true;
         if (demo && options.substrate !== 'twin') {
@@ -117,6 +119,7 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
           leaseMs: options.leaseMs,
           ...(demo ? { logger: { level: 'warn' } } : {}),
           ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+          ...(options.notify ? { notify: parseNotifyConfig(readSource(options.notify), options.notify) } : {}),
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
         let stopIncidents = () => {};
