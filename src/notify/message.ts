@@ -49,8 +49,8 @@ const WORDS = {
 } as const;
 
 const FACT_NAMES: Record<Language, Record<string, string>> = {
-  en: {},
-  ja: { host: 'ホスト', status: '状態', reason: '理由', vm: 'VM', detector: '検知器', score: 'スコア', by: '実施者', drill: '訓練', scenario: 'シナリオ', met: '達成', missed: '未達', error: 'エラー', leader: 'リーダー', epoch: '期', incident: 'インシデント', receiver: '受信先', kind: '種別' },
+  en: { outageS: 'outage (s)', rtoS: 'RTO (s)', targetS: 'target (s)' },
+  ja: { host: 'ホスト', status: '状態', reason: '理由', vm: 'VM', detector: '検知器', score: 'スコア', by: '実施者', drill: '訓練', scenario: 'シナリオ', met: '達成', missed: '未達', error: 'エラー', leader: 'リーダー', epoch: '期', incident: 'インシデント', receiver: '受信先', kind: '種別', outageS: '停止時間 (秒)', service: 'システム', rtoS: 'RTO (秒)', targetS: '目標 (秒)', repeat: '再通知' },
 };
 
 function fill(template: string, alert: Alert): string {
