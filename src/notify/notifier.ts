@@ -125,7 +125,7 @@ export class Notifier {
     if (lane.queue.some((item) => item.alert.key === pending.alert.key)) return;
     if (lane.queue.length >= QUEUE_LIMIT) {
       const oldest = lane.queue.shift()!;
-      this.finish(name, lane, oldest, 'dropped', `the queue of ${QUEUE_LIMIT} is full: the oldest alert is given up`);
+      this.finish(name, lane, oldest, `the queue of ${QUEUE_LIMIT} is full: the oldest alert is given up`);
     }
     lane.queue.push(pending);
     this.pump(name, lane);
@@ -201,7 +201,7 @@ export class Notifier {
       this.journal('notify.failed', name, { ...base, error: `${failure!.code}: ${failure!.message}`.slice(0, 500), retryInMs: givingUp ? null : retryInMs });
       if (givingUp) {
         this.remove(lane, pending);
-        this.finish(name, lane, pending, 'dropped', `not delivered within ${delivery.maxAgeMin} min`);
+        this.finish(name, lane, pending, `not delivered within ${delivery.maxAgeMin} min`);
       } else {
         pending.nextAtMs = this.wallNowMs() + retryInMs;
       }
@@ -214,7 +214,8 @@ export class Notifier {
     if (index >= 0) lane.queue.splice(index, 1);
   }
 
-  private finish(name: string, lane: Lane, pending: Pending, _outcome: 'dropped', reason: string): void {
+  /** Gives an alert up for this receiver, journaled, so a restart does not try it again. */
+  private finish(name: string, lane: Lane, pending: Pending, reason: string): void {
     lane.done.add(pending.alert.key);
     this.count(name, 'dropped');
     this.journal('notify.dropped', name, { receiver: name, key: pending.alert.key, alert: pending.alert.kind, sourceSeq: pending.alert.sourceSeq, reason });

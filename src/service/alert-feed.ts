@@ -15,6 +15,8 @@ export class AlertFeed {
   private readonly view: JournalView;
   /** The journal entry at which each service's RTO was last measured. */
   private readonly rtoMeasuredAtSeq = new Map<string, number>();
+  /** The term of the last controller start: a controller restarted in the same term (a blueprint applied) is no new leader. */
+  private lastEpoch: number | null = null;
 
   constructor(private readonly blueprint: Blueprint) {
     this.view = new JournalView(blueprint);
@@ -34,7 +36,13 @@ export class AlertFeed {
       if (missed !== null) alerts.push(missed);
     }
     for (const incident of open) if (incident.recoveredAtMs !== null) alerts.push(this.closed(incident, entry));
-    alerts.push(...alertsOfEvent(entry, this.blueprint));
+    for (const alert of alertsOfEvent(entry, this.blueprint)) {
+      if (alert.kind === 'leader.changed') {
+        if (alert.facts.epoch === this.lastEpoch) continue;
+        this.lastEpoch = Number(alert.facts.epoch);
+      }
+      alerts.push(alert);
+    }
     return alerts;
   }
 

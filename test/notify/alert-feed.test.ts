@@ -57,4 +57,17 @@ describe('incident alerts from the journal fold', () => {
     ]);
     expect(alerts[1]!.facts.outageS).toBe(62.5);
   });
+
+  it('a new term is a leader change; a controller restarted in the same term (a blueprint applied) is not', () => {
+    const feed = new AlertFeed(blueprint);
+    const entries = journal([
+      [1, 'controller.started', 'controller', { epoch: 1, hosts: 4, instances: 0 }],
+      [2, 'controller.started', 'controller', { epoch: 1, hosts: 4, instances: 5 }],
+      [3, 'controller.started', 'controller', { epoch: 2, hosts: 4, instances: 5 }],
+    ]);
+    expect(entries.flatMap((entry) => feed.next(entry)).map((alert) => [alert.kind, alert.facts.epoch])).toEqual([
+      ['leader.changed', 1],
+      ['leader.changed', 2],
+    ]);
+  });
 });
