@@ -86,7 +86,18 @@ const Snmp = z
   .strict()
   .refine((snmp) => snmp.version !== '3' || snmp.user !== undefined, { message: 'SNMPv3 needs a user', path: ['user'] });
 
-const Receiver = z.discriminatedUnion('type', [Webhook, Alertmanager, Email, Snmp]);
+const Syslog = z
+  .object({
+    ...Common,
+    type: z.literal('syslog'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(514),
+    protocol: z.enum(['udp', 'tcp']).default('tcp'),
+    facility: z.enum(['local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7', 'daemon', 'user']).default('local0'),
+  })
+  .strict();
+
+const Receiver = z.discriminatedUnion('type', [Webhook, Alertmanager, Email, Snmp, Syslog]);
 
 const Route = z
   .object({

@@ -109,3 +109,35 @@ describe('receivers', () => {
     expect(alert.key).toBe('test:chat:0');
   });
 });
+
+describe('syslog', () => {
+  it('sends an RFC 5424 line with the key as structured data, over TCP (octet counted) and UDP', async () => {
+    const { createServer } = await import('node:net');
+    let tcpText = '';
+    const server = createServer((socket) => socket.on('data', (chunk: Buffer) => (tcpText += chunk.toString('utf8'))));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const tcpPort = (server.address() as { port: number }).port;
+    const udp = createSocket('udp4');
+    const datagrams: string[] = [];
+    udp.on('message', (message) => datagrams.push(message.toString('utf8')));
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+    try {
+      await deliverOnce(receiverOf(`{ name: siem, type: syslog, language: ja, host: 127.0.0.1, port: ${tcpPort}, protocol: tcp }`), ALERT);
+      await deliverOnce(receiverOf(`{ name: siem-udp, type: syslog, host: 127.0.0.1, port: ${udp.address().port}, protocol: udp, facility: local3 }`), ALERT);
+      for (let waited = 0; (tcpText === '' || datagrams.length === 0) && waited < 2_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      const frame = /^(\d+) (.*)$/s.exec(tcpText)!;
+      expect(Buffer.byteLength(frame[2]!, 'utf8')).toBe(Number(frame[1]));
+      // local0 (16) × 8 + critical (2) = 130; local3 (19) × 8 + 2 = 154.
+      expect(frame[2]).toMatch(/^<130>1 2026-12-01T03:00:00\.000Z \S+ tomaranai - incident\.opened \[tomaranai@32473 key="incident\.opened:incident-7" kind="incident\.opened" severity="critical" group="incident\.opened:incident-7" subject="r2-h1"\] \[Tomaranai\] 障害発生: ホスト r2-h1 \(failed\) \| /);
+      expect(datagrams[0]).toMatch(/^<154>1 .* \[Tomaranai\] INCIDENT: host r2-h1 failed \| /);
+    } finally {
+      udp.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('reports a TCP syslog server that is down, so the notifier retries', async () => {
+    const port = await freeTcpPort();
+    await expect(deliverOnce(receiverOf(`{ name: siem, type: syslog, host: 127.0.0.1, port: ${port} }`), ALERT)).rejects.toMatchObject({ code: 'TMR_NOTIFY_DELIVERY' });
+  });
+});

@@ -4,6 +4,7 @@ import { EmailReceiver } from './email.ts';
 import { AlertmanagerReceiver, WebhookReceiver } from './http.ts';
 import type { ReceiverPort } from './port.ts';
 import { SnmpReceiver } from './snmp.ts';
+import { SyslogReceiver } from './syslog.ts';
 
 export type { Delivery, ReceiverPort } from './port.ts';
 
@@ -17,5 +18,7 @@ export function createReceiver(config: ReceiverConfig): ReceiverPort {
       return new EmailReceiver(config);
     case 'snmp':
       return new SnmpReceiver(config);
+    case 'syslog':
+      return new SyslogReceiver(config);
   }
 }
