@@ -1,6 +1,6 @@
 /**
  * notify/ owns telling people: alerts derived from the journal, routed by the service's
- * notification configuration to webhooks, Alertmanager, e-mail and SNMP, delivered durably and
+ * notification configuration to webhooks, Alertmanager, e-mail, SNMP and syslog, delivered durably and
  * never on the controller's path. It imports ports, model and errors only; the service wires it
  * (src/service/alert-feed.ts, src/api/server.ts) and the CLI tests a receiver with it.
  */
