@@ -187,7 +187,6 @@ routes:
     const show = (values: number[]) => values.map((value) => value.toFixed(1)).join(', ');
     const without = of(false).map((run) => run.outageS);
     const withHung = of(true).map((run) => run.outageS);
-    const spread = Math.max(...without) - Math.min(...without);
     console.log(
       `hung receiver: incident recovered in ${show(without)} s (mean ${mean(without).toFixed(1)}) without a receiver, ${show(withHung)} s (mean ${mean(withHung).toFixed(1)}) with one that never answers; ` +
         `lis RTO ${show(of(false).map((run) => run.lisRtoS))} s vs ${show(of(true).map((run) => run.lisRtoS))} s (twin seconds at ${SPEED}x); ` +
@@ -195,11 +194,14 @@ routes:
     );
     expect(hung.requests()).toBeGreaterThan(0);
     for (const run of of(true)) expect(run.queued).toBeGreaterThan(0);
-    // The difference of the means stays within the baseline's own run-to-run spread plus one
-    // health-check period of the twin (2 s of twin time): what a hung receiver would add is a
-    // 5 s timeout per attempt, far above that.
-    expect(Math.abs(mean(withHung) - mean(without))).toBeLessThan(spread + 2);
+    // What is asserted is lis's RTO, the critical system's measured recovery: it is stable to a
+    // tenth of a second from run to run. The incident's span is printed but not asserted: it takes
+    // one of two values (62.6 or 66.0 s here) with or without a receiver, depending on which
+    // heartbeat the twin reports late first. A notifier on the controller's path would add its 5 s
+    // timeout per attempt; the bound is half of the twin's 2 s health-check period.
     const rtoWithout = of(false).map((run) => run.lisRtoS);
-    expect(Math.abs(mean(of(true).map((run) => run.lisRtoS)) - mean(rtoWithout))).toBeLessThan(Math.max(...rtoWithout) - Math.min(...rtoWithout) + 2);
+    const rtoWith = of(true).map((run) => run.lisRtoS);
+    expect(Math.abs(mean(rtoWith) - mean(rtoWithout))).toBeLessThan(1);
+    for (const rto of rtoWith) expect(rto).toBeLessThan(Math.max(...rtoWithout) + 1);
   }, 300_000);
 });
