@@ -7,6 +7,7 @@
  *          ← control (capacity, detect) and plan (capacity)   — siblings: never each other
  *          ← analysis (control, plan)
  *          ← adapters: substrate/twin, substrate/qemu, substrate/remote, journal, runtime (ports, model only)
+ *          ← notify (alerts and their receivers: ports, model, errors, dto only)
  *          ← drill/sim ← drill/lab ← service ← api, cli, web
  *   dto (the API's response shapes, zod) stands alone: api validates with it, web reads its types
  */
@@ -25,10 +26,11 @@ const LAYERS = {
   'substrate/remote': ['errors', 'model', 'ports'],
   journal: ['errors', 'model', 'ports'],
   runtime: ['errors', 'model', 'ports'],
+  notify: ['errors', 'model', 'ports', 'dto'],
   'drill/sim': ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'journal'],
   'drill/lab': ['errors', 'model', 'ports', 'capacity', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/qemu', 'journal', 'runtime', 'drill/sim'],
-  service: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim'],
-  api: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'service', 'dto'],
+  service: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'notify'],
+  api: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'service', 'dto', 'notify'],
   dto: [],
   web: ['errors', 'ports', 'report', 'dto'],
   cli: ['*'],

@@ -20,6 +20,7 @@ import { eventsPlugin } from './plugins/events.ts';
 import { hostsPlugin } from './plugins/hosts.ts';
 import { insightPlugin } from './plugins/insight.ts';
 import { incidentsPlugin } from './plugins/incidents.ts';
+import { notificationsPlugin } from './plugins/notifications.ts';
 import { opsPlugin } from './plugins/ops.ts';
 import { servicesPlugin } from './plugins/services.ts';
 import { snapshotsPlugin } from './plugins/snapshots.ts';
@@ -135,6 +136,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(auditPlugin, { deps, prefix: '/api/v1' });
   await app.register(eventsPlugin, { deps, events, prefix: '/api/v1' });
   await app.register(insightPlugin, { deps, prefix: '/api/v1' });
+  await app.register(notificationsPlugin, { deps, prefix: '/api/v1' });
   await app.register(webPlugin);
   return app;
 }

@@ -6,6 +6,7 @@ import type { AuditSigner } from '../service/audit.ts';
 import type { AccountStore } from '../service/auth/accounts.ts';
 import type { LoginLimiter } from './auth/rate-limit.ts';
 import type { EventHub } from './sse.ts';
+import type { Monitoring } from './monitoring.ts';
 
 export interface HealthState {
   /** Serving requests at all. */
@@ -35,6 +36,8 @@ export interface ApiDeps {
   readonly tls?: { readonly key: string; readonly cert: string };
   readonly sessionTtlMs?: number;
   readonly sseHeartbeatMs?: number;
+  /** The metrics registry (the service passes one it also feeds); a fresh one otherwise. */
+  readonly monitoring?: Monitoring;
 }
 
 export interface ApiApp {

@@ -20,6 +20,10 @@ import { WallClock } from '../service/clock.ts';
 import { ControlPlane } from '../service/control-plane.ts';
 import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
 import { TomaranaiError } from '../errors/index.ts';
+import type { NotifyConfig, ReceiverConfig, ReceiverPort } from '../notify/index.ts';
+import { startNotifications, type Notifications } from '../service/notifications.ts';
+import { passTimingClock } from '../service/pass-timer.ts';
+import { Monitoring } from './monitoring.ts';
 
 export interface ServiceOptions {
   /** sqlite:PATH, :memory: or postgres://… */
@@ -45,6 +49,10 @@ export interface ServiceOptions {
   /** The audit signing key and the signed checkpoints, outside the database (default: beside a SQLite file). */
   readonly auditKeyFile?: string;
   readonly checkpointFile?: string;
+  /** Notification receivers and routes (docs/alerts.md); the leader delivers them. */
+  readonly notify?: Readonly<NotifyConfig>;
+  /** Tests replace a receiver's transport. */
+  readonly createReceiver?: (config: ReceiverConfig) => ReceiverPort;
 }
 
 export interface RunningService {
@@ -55,6 +63,8 @@ export interface RunningService {
   readonly storage: Storage;
   readonly substrate: Substrate;
   health(): HealthState;
+  /** The notifier while this instance leads and notifications are configured. */
+  notifications(): Notifications | null;
   stop(): Promise<void>;
 }
 
@@ -81,6 +91,29 @@ function tlsOf(options: ServiceOptions): { key: string; cert: string } | null {
   }
 }
 
+async function connectSubstrate(options: ServiceOptions, blueprint: Blueprint, clock: WallClock): Promise<Substrate> {
+  if (options.substrate === 'twin') return new Twin(blueprint, clock, createRandom(options.seed ?? 1).fork('twin'));
+  if (/^https?:\/\//.test(options.substrate)) {
+    const remote = new RemoteSubstrate({ url: options.substrate, clock });
+    await remote.connect();
+    return remote;
+  }
+  throw new TomaranaiError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
+}
+
+/** Account changes made with the CLI wait in the audit inbox; the leader journals them, in order. */
+function auditInbox(storage: Storage, plane: ControlPlane, clock: WallClock): { drain(): Promise<void>; stop(): void } {
+  const drain = async () => {
+    if (!plane.leading) return;
+    await storage.accounts.drainAudit((queued) => {
+      storage.journal.append({ atMs: clock.nowMs(), kind: 'audit', type: queued.type, subject: queued.subject, actor: queued.actor, data: { ...(JSON.parse(queued.data) as Record<string, unknown>), queuedAtMs: queued.atMs } });
+    });
+  };
+  const timer = setInterval(() => void drain().catch(() => {}), AUDIT_INBOX_POLL_MS);
+  timer.unref();
+  return { drain, stop: () => clearInterval(timer) };
+}
+
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   // Refused before anything is opened: half a TLS configuration is an operator's mistake.
   const tls = tlsOf(options);
@@ -91,20 +124,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   // Journal time never goes back: after a restart (or on another instance), resume no earlier than the last entry.
   const resumeAfterJournal = () => clock.notBefore(storage.journal.entries(storage.journal.length)[0]?.atMs ?? 0);
   resumeAfterJournal();
-  let substrate: Substrate;
-  if (options.substrate === 'twin') {
-    substrate = new Twin(blueprint, clock, createRandom(options.seed ?? 1).fork('twin'));
-  } else if (/^https?:\/\//.test(options.substrate)) {
-    const remote = new RemoteSubstrate({ url: options.substrate, clock });
-    await remote.connect();
-    substrate = remote;
-  } else {
-    throw new TomaranaiError('TMR_SERVICE_SUBSTRATE', `unknown substrate "${options.substrate}"`, 'use twin, or the http:// URL of `tomaranai twin serve`');
-  }
-  const plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
+  const substrate = await connectSubstrate(options, blueprint, clock);
+  const monitoring = new Monitoring();
+  // The controller's passes are timed for /metrics through its clock; the twin keeps the plain one.
+  let plane: ControlPlane | null = null;
+  const controllerClock = passTimingClock(clock, () => plane?.controller?.passes ?? 0, (seconds) => monitoring.controllerPassSeconds.observe(seconds));
+  plane = new ControlPlane({ blueprint, blueprintSource: options.blueprintSource, substrate, clock: controllerClock, journal: storage.journal, ...(options.timings ? { timings: options.timings } : {}) });
   const auditFiles = auditFilesFor(options.db, { ...(options.auditKeyFile ? { keyFile: options.auditKeyFile } : {}), ...(options.checkpointFile ? { checkpointFile: options.checkpointFile } : {}) });
   const signer = await openAuditSigner(auditFiles, storage.accounts).catch(async (error: unknown) => {
-    plane.close();
+    plane?.close();
     clock.close();
     await storage.close();
     throw error;
@@ -123,17 +151,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     detail: `${storage.kind} journal, ${substrate.name} substrate`,
   });
 
-  // Account changes made with the CLI wait in the audit inbox; the leader journals them, in order.
-  const drainAuditInbox = async () => {
-    if (!plane.leading) return;
-    await storage.accounts.drainAudit((queued) => {
-      storage.journal.append({ atMs: clock.nowMs(), kind: 'audit', type: queued.type, subject: queued.subject, actor: queued.actor, data: { ...(JSON.parse(queued.data) as Record<string, unknown>), queuedAtMs: queued.atMs } });
-    });
-  };
-  const inboxTimer = setInterval(() => void drainAuditInbox().catch(() => {}), AUDIT_INBOX_POLL_MS);
-  inboxTimer.unref();
+  const inbox = auditInbox(storage, plane, clock);
 
-  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}), ...(tls ? { tls } : {}) });
+  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, monitoring, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}), ...(tls ? { tls } : {}) });
+  // Notifications run only on the leader, off the journal; a follower's journal is the leader's.
+  let notifications: Notifications | null = null;
+  const stopNotifications = () => {
+    notifications?.stop();
+    notifications = null;
+    monitoring.notifier = null;
+  };
+  const startNotifying = () => {
+    if (options.notify === undefined || options.notify.receivers.length === 0 || notifications !== null) return;
+    notifications = startNotifications(plane, options.notify, options.createReceiver ? { createReceiver: options.createReceiver } : {});
+    monitoring.notifier = notifications.notifier;
+  };
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
     if (role === 'stopping') return;
@@ -142,9 +174,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       app.log.info({ event: 'leader.elected', instanceId, epoch: state.epoch }, 'this instance leads');
       await plane.lead(state.epoch, instanceId);
       role = 'leader';
-      await drainAuditInbox();
+      await inbox.drain();
+      startNotifying();
     } else if (!state.leading) {
       if (plane.leading) app.log.warn({ event: 'leader.lost', instanceId, epoch: state.epoch }, 'this instance no longer leads; its controller stops');
+      stopNotifications();
       plane.stepDown();
       plane.leaderId = state.leaderId;
       role = 'follower';
@@ -154,10 +188,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await leadershipStarted;
   } catch (error) {
     // Nothing of this instance acted yet: release what it opened and report why.
+    stopNotifications();
     await app.close();
     plane.close();
     if (substrate instanceof RemoteSubstrate) substrate.close();
-    clearInterval(inboxTimer);
+    inbox.stop();
     clock.close();
     checkpoints?.close();
     await storage.close();
@@ -172,8 +207,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const stop = () => {
     stopping ??= (async () => {
       role = 'stopping';
-      clearInterval(inboxTimer);
+      inbox.stop();
       // Stop acting first, then give the lease up, then drain requests and close the stores.
+      stopNotifications();
       plane.stepDown();
       await storage.leadership.stop();
       await app.close();
@@ -186,5 +222,5 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     })();
     return stopping;
   };
-  return { url, instanceId, app, plane, storage, substrate, health, stop };
+  return { url, instanceId, app, plane, storage, substrate, health, notifications: () => notifications, stop };
 }

@@ -16,6 +16,7 @@ import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
 import { TomaranaiError } from '../errors/index.ts';
+import { registerNotifyCommands } from './notify.ts';
 
 export type { CliIo } from './io.ts';
 export { readBlueprintFile } from './blueprint.ts';
@@ -49,6 +50,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   registerDemandCommand(program, io, loadBlueprintOrReport, setExitCode);
   registerStormCommand(program, io, loadBlueprintOrReport, setExitCode);
   registerDemoCommand(program, io, loadBlueprintOrReport, setExitCode);
+  registerNotifyCommands(program, io, setExitCode);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

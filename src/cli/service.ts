@@ -19,6 +19,7 @@ import { Twin, type Fault } from '../substrate/twin/twin.ts';
 import { ensureDashboard } from '../api/plugins/web.ts';
 import type { RunningService } from '../api/server.ts';
 import { spawn } from 'node:child_process';
+import { parseNotifyConfig } from '../notify/index.ts';
 
 /** serve, user add, token create, audit verify|export, twin serve — in this order in `--help`. */
 export function registerServiceCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
@@ -46,6 +47,7 @@ interface ServeOptions {
   trustProxy?: string;
   tlsCert?: string;
   tlsKey?: string;
+  notify?: string;
 }
 
 /** `serve`: the control plane until SIGTERM or SIGINT; in demo mode also an account, incidents and a browser. */
@@ -70,6 +72,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
+    .option('--notify <file>', 'notification receivers and routes, YAML (docs/alerts.md); the leader delivers them')
     .action(async (options: ServeOptions, command: Command) => {
       try {
         const demo = options.demo === true;
@@ -97,6 +100,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           ...(options.tlsKey ? { tlsKeyFile: options.tlsKey } : {}),
           ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}),
           ...(options.trustProxy ? { trustProxy: options.trustProxy.split(',').map((item) => item.trim()).filter((item) => item !== '') } : {}),
+          ...(options.notify ? { notify: parseNotifyConfig(readSource(options.notify), options.notify) } : {}),
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
         let stopIncidents = () => {};

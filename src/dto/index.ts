@@ -90,6 +90,24 @@ export const DrillSchema = z.object({
   error: z.string().nullable(),
 });
 
+/** One delivery attempt of the notifier (a notify.* journal entry), for the dashboard's delivery log. */
+export const DeliverySchema = z.object({
+  seq: z.number(),
+  atMs: z.number(),
+  outcome: z.enum(['sent', 'failed', 'dropped', 'cursor']),
+  receiver: z.string(),
+  key: z.string().nullable(),
+  alert: z.string().nullable(),
+  attempt: z.number().nullable(),
+  durationMs: z.number().nullable(),
+  detail: z.string(),
+});
+export const DeliveriesSchema = z.object({
+  deliveries: z.array(DeliverySchema),
+  /** The newest journal entries read to find them (the log is paged by the journal, not scanned whole). */
+  scannedFromSeq: z.number(),
+});
+
 export type MeDto = z.infer<typeof MeSchema>;
 export type VmDto = z.infer<typeof VmSchema>;
 export type ServiceDto = z.infer<typeof ServiceSchema>;
@@ -103,3 +121,5 @@ export type AuditPageDto = z.infer<typeof AuditPageSchema>;
 export type VerdictDto = z.infer<typeof VerdictSchema>;
 export type DrillDto = z.infer<typeof DrillSchema>;
 export type FailureRowDto = z.infer<typeof FailureRowSchema>;
+export type DeliveryDto = z.infer<typeof DeliverySchema>;
+export type DeliveriesDto = z.infer<typeof DeliveriesSchema>;

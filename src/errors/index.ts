@@ -8,7 +8,7 @@
  * they are reported as a list (model/problems.ts).
  */
 
-export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report';
+export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report' | 'notify';
 
 export interface ErrorSpec {
   readonly area: ErrorArea;
@@ -236,6 +236,32 @@ export const ERRORS = {
     status: 409,
     message: 'another instance runs on this SQLite file',
     hint: 'stop it first, or run several instances on PostgreSQL',
+  },
+  TMR_NOTIFY_CONFIG: {
+    area: 'notify',
+    status: 422,
+    message: 'the notification configuration is not valid',
+    hint: 'fix the fields the message names (docs/alerts.md shows every field); `tomaranai notify check FILE` validates it',
+  },
+  TMR_NOTIFY_UNKNOWN_RECEIVER: {
+    area: 'notify',
+    status: 404,
+    message: 'no receiver of that name in the notification configuration',
+    hint: 'name a receiver listed under `receivers:` in the file given to --notify',
+  },
+  TMR_NOTIFY_DELIVERY: {
+    area: 'notify',
+    status: 502,
+    message: 'a receiver did not accept the notification',
+    hint: 'check that the receiver runs and is reachable; the journal (notify.failed) has each attempt, and delivery is retried with backoff',
+    transient: true,
+  },
+  TMR_NOTIFY_TIMEOUT: {
+    area: 'notify',
+    status: 504,
+    message: 'a receiver did not answer in time',
+    hint: 'the receiver is slow or hung; delivery is retried with backoff and never holds the controller up (raise timeoutMs if it is merely slow)',
+    transient: true,
   },
   TMR_JOURNAL_FENCED: {
     area: 'journal',

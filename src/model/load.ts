@@ -86,41 +86,8 @@ function loadUnsafe(input: string | Uint8Array): LoadResult {
       ),
     ]);
   }
-  // The bound is at most twice the depth plus two, so a document within the exact limit, checked
-  // after parsing, always passes; four times the limit keeps the parser's own stack shallow.
-  const { deepOffset, aliasOffset } = lexicalBounds(text, 4 * BLUEPRINT_DEPTH_LIMIT, BLUEPRINT_ALIAS_LIMIT);
-  if (aliasOffset >= 0) {
-    const before = text.slice(0, aliasOffset);
-    return fail([
-      {
-        ...problem(
-          empty,
-          'TMR_BLUEPRINT_TOO_MANY_ALIASES',
-          [],
-          `the document uses more than ${BLUEPRINT_ALIAS_LIMIT} YAML aliases; a blueprint needs a few at most`,
-          'write the repeated parts out, or use `count:` for identical VMs; every alias is expanded when the blueprint is read',
-        ),
-        line: before.split('\n').length,
-        col: aliasOffset - before.lastIndexOf('\n'),
-      },
-    ]);
-  }
-  if (deepOffset >= 0) {
-    const before = text.slice(0, deepOffset);
-    return fail([
-      {
-        ...problem(
-          empty,
-          'TMR_BLUEPRINT_TOO_DEEP',
-          [],
-          `the document nests far deeper than the ${BLUEPRINT_DEPTH_LIMIT} levels a blueprint may use`,
-          'check the brackets and the indentation; `tomaranai schema` prints the format',
-        ),
-        line: before.split('\n').length,
-        col: deepOffset - before.lastIndexOf('\n'),
-      },
-    ]);
-  }
+  const tooCostly = lexicalProblem(text, empty);
+  if (tooCostly !== null) return fail([tooCostly]);
   // Lines are counted here, not by the parser: it misses the line breaks inside the tokens it
   // cannot place (a stray "}" at the top), and every later position then lands on a wrong line.
   const lines = new LineCounter();
@@ -190,6 +157,45 @@ function yamlHint(code: string): string {
     default:
       return 'fix the YAML syntax at this position';
   }
+}
+
+/**
+ * What the lexer alone can tell before the parser runs (the parser's cost grows with both): too
+ * many aliases, or nesting far past the limit. Null when neither.
+ */
+function lexicalProblem(text: string, empty: Locator): Problem | null {
+  // The bound is at most twice the depth plus two, so a document within the exact limit, checked
+  // after parsing, always passes; four times the limit keeps the parser's own stack shallow.
+  const { deepOffset, aliasOffset } = lexicalBounds(text, 4 * BLUEPRINT_DEPTH_LIMIT, BLUEPRINT_ALIAS_LIMIT);
+  if (aliasOffset >= 0) {
+    const before = text.slice(0, aliasOffset);
+    return {
+      ...problem(
+        empty,
+        'TMR_BLUEPRINT_TOO_MANY_ALIASES',
+        [],
+        `the document uses more than ${BLUEPRINT_ALIAS_LIMIT} YAML aliases; a blueprint needs a few at most`,
+        'write the repeated parts out, or use `count:` for identical VMs; every alias is expanded when the blueprint is read',
+      ),
+      line: before.split('\n').length,
+      col: aliasOffset - before.lastIndexOf('\n'),
+    };
+  }
+  if (deepOffset >= 0) {
+    const before = text.slice(0, deepOffset);
+    return {
+      ...problem(
+        empty,
+        'TMR_BLUEPRINT_TOO_DEEP',
+        [],
+        `the document nests far deeper than the ${BLUEPRINT_DEPTH_LIMIT} levels a blueprint may use`,
+        'check the brackets and the indentation; `tomaranai schema` prints the format',
+      ),
+      line: before.split('\n').length,
+      col: deepOffset - before.lastIndexOf('\n'),
+    };
+  }
+  return null;
 }
 
 /** Keys that repeat within one mapping, as the parser would report them, found in one pass per map. */

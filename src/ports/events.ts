@@ -110,6 +110,13 @@ export interface JournalEvents {
   'host.maintenance.started': { readonly reason: string };
   'host.maintenance.ended': { readonly reason: string };
 
+  // Notifications (kind 'audit'): every delivery attempt to a receiver (src/notify). `sourceSeq` is
+  // the journal entry the alert came from: the highest one sent or given up is the receiver's cursor.
+  'notify.sent': { readonly receiver: string; readonly key: string; readonly alert: string; readonly sourceSeq: number; readonly attempt: number; readonly durationMs: number; readonly detail: string };
+  'notify.failed': { readonly receiver: string; readonly key: string; readonly alert: string; readonly sourceSeq: number; readonly attempt: number; readonly durationMs: number; readonly error: string; readonly retryInMs: number | null };
+  'notify.cursor': { readonly receiver: string; readonly seq: number; readonly reason: string };
+  'notify.dropped': { readonly receiver: string; readonly key: string; readonly alert: string; readonly sourceSeq: number; readonly reason: string };
+
   // Drills: the run's frame, the attacker's moves (ground truth), and the real drill's probes.
   /** The twin's drills carry their seed; the lab's its accelerator and controller epoch. */
   'drill.started': { readonly blueprint: string; readonly substrate: string; readonly seed?: number; readonly accelerator?: string; readonly epoch?: number };

@@ -10,9 +10,10 @@ import type { Blueprint } from '../model/index.ts';
 
 export interface IncidentView {
   readonly id: string;
-  readonly kind: string;
+  /** host-failed, host-isolated or host-storage-lost; an isolation that turns into a failure becomes host-failed. */
+  kind: string;
   readonly host: string;
-  readonly startedAtMs: number;
+  startedAtMs: number;
   readonly detectedAtMs: number;
   fencedAtMs: number | null;
   recoveredAtMs: number | null;
@@ -162,6 +163,17 @@ export class JournalView {
       this.incidents.push(incident);
       if (this.incidents.length > INCIDENT_LIMIT) this.incidents.shift();
       this.openIncidentOfHost.set(entry.subject, incident);
+    }
+    const open = this.openIncidentOfHost.get(entry.subject);
+    if (open !== undefined && open.kind === 'host-isolated' && (to === 'failed' || to === 'storage-lost')) {
+      // The isolation was a failure after all: the incident now covers the VMs the host ran, and
+      // closes only once they are back (not as soon as the host is fenced).
+      open.kind = `host-${to}`;
+      for (const [vm, host] of this.primaryHost) {
+        if (host !== entry.subject || open.vmsAffected.includes(vm)) continue;
+        open.vmsAffected.push(vm);
+        open.startedAtMs = Math.min(open.startedAtMs, this.downSinceMs.get(vm) ?? open.startedAtMs);
+      }
     }
     if (to === 'up' && from !== undefined) this.closeIfRecovered(entry.subject, entry.atMs);
   }

@@ -70,6 +70,7 @@ const MATRIX: readonly Row[] = [
   { method: 'GET', url: '/api/v1/audit/verify', allowed: [A, O, AU] },
   { method: 'GET', url: '/api/v1/audit/export?from=0&to=99999999999999', allowed: [A, AU] },
   { method: 'GET', url: '/api/v1/audit/public-key', allowed: [A, O, AU] },
+  { method: 'GET', url: '/api/v1/notifications', allowed: [A, O, AU] },
   { method: 'GET', url: '/api/v1/tiers', allowed: EVERYONE },
   { method: 'GET', url: '/api/v1/topology', allowed: [A, O, AU, V] },
   { method: 'GET', url: '/api/v1/capacity', allowed: [A, O, AU] },

@@ -4,6 +4,7 @@ import { clear, h } from '../dom.ts';
 import { t } from '../i18n.ts';
 import type { ViewContext } from '../context.ts';
 import type { JournalEntry } from '../api.ts';
+import { renderDeliveries } from './deliveries.ts';
 
 const PAGE = 2000;
 const SHOWN = 300;
@@ -69,5 +70,5 @@ export async function renderAudit({ me, main }: ViewContext): Promise<void> {
     h('table', { id: 'audit-table' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col', class: 'num' }, t('audit.seq')), h('th', { scope: 'col', class: 'num' }, `${t('audit.time')} (s)`), h('th', { scope: 'col' }, t('audit.type')), h('th', { scope: 'col' }, t('audit.subject')), h('th', { scope: 'col' }, t('audit.actor')))), body),
   );
   void me;
-  await Promise.all([verify(), loadMore()]);
+  await Promise.all([verify(), loadMore(), renderDeliveries(main)]);
 }
