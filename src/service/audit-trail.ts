@@ -12,11 +12,11 @@
  * The files can be shipped off the host (a log shipper, WORM storage); `audit verify --checkpoints`
  * reads them back.
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { TomaranaiError } from '../errors/index.ts';
 import type { Journal, JournalEntry } from '../ports/index.ts';
 import { createSigner, newSigningKeyPem, type AuditSigner } from './audit.ts';
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, randomUUID, verify } from 'node:crypto';
 
 /** Entries between two checkpoints, at most; and a quiet journal's head is signed at least this often. */
 export const CHECKPOINT_EVERY = 100;
@@ -28,15 +28,7 @@ const OWNER_ONLY = 0o600;
  * refused: whoever reads it can sign forged exports.
  */
 export function loadSigningKey(path: string): AuditSigner {
-  if (!existsSync(path)) {
-    const fd = openSync(path, 'wx', OWNER_ONLY);
-    try {
-      writeSync(fd, newSigningKeyPem());
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  if (!existsSync(path)) createKeyFile(path, newSigningKeyPem());
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) !== 0) {
     throw new TomaranaiError('TMR_AUDIT_KEY_MODE', `the audit signing key ${path} may be read by others (mode ${mode.toString(8)})`, `chmod 600 ${path}: whoever reads it can sign a forged audit export`);
@@ -45,6 +37,30 @@ export function loadSigningKey(path: string): AuditSigner {
     return createSigner(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new TomaranaiError('TMR_AUDIT_KEY_MODE', `the audit signing key ${path} cannot be read: ${error instanceof Error ? error.message : String(error)}`, 'restore the key file from its backup, or move it away to start a new key (older exports keep verifying with the old public key)');
+  }
+}
+
+/**
+ * Writes a new key file (0600), exclusively: when two instances start at once on one host, the one
+ * that loses the race reads the winner's key instead.
+ */
+function createKeyFile(path: string, pem: string): void {
+  // Written whole under a temporary name, then linked into place: nobody reads a half-written key,
+  // and link() fails if the name exists, so the first instance's key wins.
+  const temporary = `${path}.${randomUUID()}.tmp`;
+  const fd = openSync(temporary, 'wx', OWNER_ONLY);
+  try {
+    writeSync(fd, pem);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temporary, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    unlinkSync(temporary);
   }
 }
 
@@ -166,15 +182,7 @@ const LEGACY_KEY_SETTING = 'audit.signing-key';
 export async function openAuditSigner(files: AuditFiles, settings: { setting(key: string): Promise<string | null>; deleteSetting(key: string): Promise<void> }): Promise<AuditSigner> {
   const legacy = await settings.setting(LEGACY_KEY_SETTING);
   if (files.keyFile === null) return createSigner(legacy ?? newSigningKeyPem());
-  if (legacy !== null && !existsSync(files.keyFile)) {
-    const fd = openSync(files.keyFile, 'wx', OWNER_ONLY);
-    try {
-      writeSync(fd, legacy);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  if (legacy !== null && !existsSync(files.keyFile)) createKeyFile(files.keyFile, legacy);
   const signer = loadSigningKey(files.keyFile);
   if (legacy !== null) await settings.deleteSetting(LEGACY_KEY_SETTING);
   return signer;
