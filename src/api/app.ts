@@ -4,6 +4,7 @@
  * OpenAPI document, server-sent events and Prometheus metrics. It may import the service's
  * ControlPlane, the journal stores and the core's types; nothing in the core imports it.
  */
+import helmet from '@fastify/helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { allows } from '../service/auth/roles.ts';
 import { LoginLimiter } from './auth/rate-limit.ts';
@@ -68,12 +69,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     },
   });
-  if (deps.tls) {
-    app.addHook('onSend', async (_request, reply, payload) => {
-      reply.header('strict-transport-security', 'max-age=31536000');
-      return payload;
-    });
-  }
+  // Security headers on every response (helmet's defaults: nosniff, same-origin framing only, a
+  // same-origin content security policy the dashboard keeps to, no referrer, …); HSTS only over TLS.
+  await app.register(helmet, { hsts: deps.tls ? { maxAge: 31_536_000, includeSubDomains: false } : false, crossOriginEmbedderPolicy: false });
+  // API answers are about live state: no cache keeps them.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
   app.decorate(ROUTES, []);
   app.decorateRequest('principal', null);
   app.setValidatorCompiler(zodValidator);

@@ -195,3 +195,21 @@ describe('what the HTTP parser cannot read', () => {
     }
   });
 });
+
+describe('security headers', () => {
+  it('sends helmet\'s headers on every response and no-store on the API, no HSTS over plain HTTP', async () => {
+    const h = await harness();
+    try {
+      for (const url of ['/healthz', '/api/v1/services', '/']) {
+        const response = await h.app.inject({ method: 'GET', url, headers: h.as('viewer') });
+        expect(response.headers['x-content-type-options'], url).toBe('nosniff');
+        expect(response.headers['content-security-policy'], url).toContain("default-src 'self'");
+        expect(response.headers['x-frame-options'], url).toBe('SAMEORIGIN');
+        expect(response.headers['strict-transport-security'], url).toBeUndefined();
+      }
+      expect((await h.app.inject({ method: 'GET', url: '/api/v1/services', headers: h.as('viewer') })).headers['cache-control']).toBe('no-store');
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -70,7 +70,7 @@ describe('API resources', () => {
     const types = detail.timeline.map((entry) => entry.type);
     expect(types).toContain('host.status');
     expect(types).toContain('fenceHost');
-    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics', headers: h.as('auditor') })).body;
     expect(metrics).toMatch(/tomaranai_service_rto_seconds\{service="lis",tier="critical"\} \d+/);
     expect(metrics).toContain('tomaranai_incidents_total 1');
   });

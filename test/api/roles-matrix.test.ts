@@ -75,6 +75,7 @@ const MATRIX: readonly Row[] = [
   { method: 'GET', url: '/api/v1/topology', allowed: [A, O, AU, V] },
   { method: 'GET', url: '/api/v1/capacity', allowed: [A, O, AU] },
   { method: 'GET', url: '/api/v1/security', allowed: [A, O, AU] },
+  { method: 'GET', url: '/metrics', allowed: [A, O, AU] },
   { method: 'GET', url: '/api/v1/tokens', allowed: EVERYONE },
   { method: 'DELETE', url: '/api/v1/tokens/tok-none', allowed: EVERYONE },
   { method: 'PUT', url: '/api/v1/me/password', body: { currentPassword: PASSWORD, newPassword: PASSWORD }, allowed: EVERYONE },
@@ -105,7 +106,7 @@ describe('who may do what: every role against every endpoint', () => {
         const token = (await h.accounts.createToken(role.replace(':', '-'), 'matrix', null)).token;
         const response = await h.app.inject({ method: row.method, url, headers: { authorization: `Bearer ${token}` }, ...(row.body === undefined ? {} : { payload: row.body as object }) });
         const expected = row.allowed.includes(role);
-        const body = response.body === '' ? {} : (JSON.parse(response.body) as { error?: { code: string } });
+        const body = response.body === '' || !String(response.headers['content-type'] ?? '').includes('json') ? {} : (JSON.parse(response.body) as { error?: { code: string } });
         if (expected) {
           expect(response.statusCode, `${role} may ${row.method} ${url}: ${response.body.slice(0, 300)}`).not.toBe(403);
           expect(response.statusCode, `${role} may ${row.method} ${url}`).not.toBe(401);

@@ -34,7 +34,7 @@ describe('monitoring files', () => {
   let exposed: Set<string>;
   beforeAll(async () => {
     h = await harness();
-    const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const text = (await h.app.inject({ method: 'GET', url: '/metrics', headers: h.as('auditor') })).body;
     exposed = new Set(text.split('\n').filter((line) => line.startsWith('# TYPE ')).flatMap((line) => {
       const [, , name, type] = line.split(' ');
       return type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!];

@@ -60,7 +60,7 @@ async function startHospital(notifyYaml: string | null) {
   await waitFor('the hospital is up', async () => ((await (await fetch(`${twin.url}/truth`)).json()) as { healthyPrimaries: string[] }).healthyPrimaries.length === 5, 60_000);
   // …and the controller has seen it so (the incident names the VMs it knew on the host).
   await waitFor('the control plane sees every service up', async () => (await get<{ summary: { up: number } }>('/api/v1/services')).summary.up === 4, 30_000);
-  return { twin, serve, get };
+  return { twin, serve, get, auth };
 }
 
 /** Crashes the host that runs lis-1 and waits until the incident is recovered; returns it and the wall time it took. */
@@ -176,7 +176,7 @@ routes:
       );
       const { incident } = await crashLisHost(hospital);
       const lisRtoS = (await hospital.get<Services>('/api/v1/services')).services.find((service) => service.name === 'lis')!.lastRtoS!;
-      const metrics = await (await fetch(`${hospital.serve.url}/metrics`)).text();
+      const metrics = await (await fetch(`${hospital.serve.url}/metrics`, { headers: hospital.auth })).text();
       const queued = Number(/tomaranai_notify_queue_depth\{receiver="hung"\} (\d+)/.exec(metrics)?.[1] ?? 0);
       runs.push({ hungReceiver, outageS: outage(incident), lisRtoS, queued });
       await hospital.serve.kill();

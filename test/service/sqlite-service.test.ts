@@ -64,7 +64,8 @@ describe('tomaranai serve on SQLite', () => {
     });
     expect(summary.up).toBe(4);
     expect((await fetch(`${service.url}/api/v1/services`)).status).toBe(401);
-    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    expect((await fetch(`${service.url}/metrics`)).status).toBe(401);
+    const metrics = await (await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     expect(metrics).toContain('tomaranai_leader{instance=');
     expect(metrics).toContain('tomaranai_services_up{tier="continuous"} 2');
   });

@@ -1,4 +1,4 @@
-/** Health, readiness, Prometheus metrics and the OpenAPI document: no account needed. */
+/** Health, readiness and the OpenAPI document (no account needed), and Prometheus metrics (a token with metrics.read). */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { buildOpenApi } from '../openapi.ts';
@@ -24,7 +24,8 @@ export const opsPlugin: FastifyPluginAsync<PluginOptions> = async (app, { deps }
     return { status: state.ready ? 'ok' : 'not-ready', role: state.role, instanceId: state.instanceId, leaderId: state.leaderId, epoch: state.epoch, detail: state.detail };
   });
 
-  route(app, { method: 'GET', url: '/metrics', summary: 'Prometheus metrics', tag: 'operations', permission: null }, async ({ reply }) => {
+  // Metrics name every service and host: a scraper sends the token of an auditor (or operator) account.
+  route(app, { method: 'GET', url: '/metrics', summary: 'Prometheus metrics (a token with metrics.read: admin, operator, auditor)', tag: 'operations', permission: 'metrics.read' }, async ({ reply }) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
     return renderMetrics(deps, health());
   });

@@ -6,6 +6,7 @@
 
 export const PERMISSIONS = [
   'status.read',
+  'metrics.read',
   'hosts.read',
   'blueprint.read',
   'plan.read',
@@ -37,6 +38,7 @@ export type Role = FixedRole | `vendor:${string}`;
 
 const READS: readonly Permission[] = [
   'status.read',
+  'metrics.read',
   'hosts.read',
   'blueprint.read',
   'plan.read',
