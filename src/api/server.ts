@@ -15,6 +15,7 @@ import { createRandom } from '../ports/random.ts';
 import { loadBlueprint, type Blueprint } from '../model/index.ts';
 import { Twin } from '../substrate/twin/twin.ts';
 import { RemoteSubstrate } from '../substrate/remote/client.ts';
+import { AuditForwarder, type AuditForwardTarget } from '../service/audit-forwarder.ts';
 import { auditFilesFor, CheckpointWriter, openAuditSigner } from '../service/audit-trail.ts';
 import { WallClock } from '../service/clock.ts';
 import { ControlPlane } from '../service/control-plane.ts';
@@ -53,6 +54,8 @@ export interface ServiceOptions {
   readonly notify?: Readonly<NotifyConfig>;
   /** Tests replace a receiver's transport. */
   readonly createReceiver?: (config: ReceiverConfig) => ReceiverPort;
+  /** Forward every journal entry to this syslog server as it is written (the leader does). */
+  readonly auditSyslog?: AuditForwardTarget;
 }
 
 export interface RunningService {
@@ -166,6 +169,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     notifications = startNotifications(plane, options.notify, options.createReceiver ? { createReceiver: options.createReceiver } : {});
     monitoring.notifier = notifications.notifier;
   };
+  let forwarder: AuditForwarder | null = null;
   const leadershipStarted = storage.leadership.start(async (state) => {
     leadership = state;
     if (role === 'stopping') return;
@@ -176,7 +180,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       role = 'leader';
       await inbox.drain();
       startNotifying();
+      if (options.auditSyslog !== undefined) forwarder ??= new AuditForwarder(storage.journal, options.auditSyslog, auditFiles.forwardCursorFile);
     } else if (!state.leading) {
+      forwarder?.stop();
+      forwarder = null;
       if (plane.leading) app.log.warn({ event: 'leader.lost', instanceId, epoch: state.epoch }, 'this instance no longer leads; its controller stops');
       stopNotifications();
       plane.stepDown();
@@ -207,6 +214,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const stop = () => {
     stopping ??= (async () => {
       role = 'stopping';
+      forwarder?.stop();
       inbox.stop();
       // Stop acting first, then give the lease up, then drain requests and close the stores.
       stopNotifications();

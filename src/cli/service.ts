@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { verifyChain } from '../journal/chain.ts';
 import { loadBlueprint } from '../model/index.ts';
 import { exportAudit } from '../service/audit.ts';
+import { parseForwardTarget } from '../service/audit-forwarder.ts';
 import { auditFilesFor, loadSigningKey, openAuditSigner, readCheckpoints, verifyCheckpoints } from '../service/audit-trail.ts';
 import { startService } from '../api/server.ts';
 import { registerAccountCommands } from './accounts.ts';
@@ -48,6 +49,8 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   notify?: string;
+  auditSyslog?: string;
+  auditSyslogCa?: string;
 }
 
 /** `serve`: the control plane until SIGTERM or SIGINT; in demo mode also an account, incidents and a browser. */
@@ -69,6 +72,8 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--no-open', 'demo mode: do not open a browser on the dashboard')
     .option('--audit-key <file>', 'the Ed25519 key that signs audit exports and checkpoints, mode 0600 (default: beside a SQLite database)')
     .option('--checkpoints <file>', 'signed checkpoints of the journal head, outside the database (default: beside a SQLite database)')
+    .option('--audit-syslog <url>', 'forward every journal entry to this syslog server as written: tcp://HOST:PORT or tls://HOST:PORT')
+    .option('--audit-syslog-ca <file>', 'the CA (PEM) of the --audit-syslog server, for tls://')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
@@ -98,6 +103,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           ...(options.auditKey ? { auditKeyFile: options.auditKey } : {}),
           ...(options.tlsCert ? { tlsCertFile: options.tlsCert } : {}),
           ...(options.tlsKey ? { tlsKeyFile: options.tlsKey } : {}),
+          ...(options.auditSyslog ? { auditSyslog: parseForwardTarget(options.auditSyslog, options.auditSyslogCa ? readSource(options.auditSyslogCa) : undefined) } : {}),
           ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}),
           ...(options.trustProxy ? { trustProxy: options.trustProxy.split(',').map((item) => item.trim()).filter((item) => item !== '') } : {}),
           ...(options.notify ? { notify: parseNotifyConfig(readSource(options.notify), options.notify) } : {}),

@@ -218,6 +218,12 @@ export const ERRORS = {
     message: 'HTTPS cannot be set up',
     hint: 'pass --tls-cert FILE and --tls-key FILE together, both readable PEM files',
   },
+  TMR_SERVICE_AUDIT_FORWARD: {
+    area: 'service',
+    status: 400,
+    message: 'the audit forwarding target is not usable',
+    hint: 'use tcp://HOST:PORT or tls://HOST:PORT (RFC 5425, port 6514), and --audit-syslog-ca FILE for a private CA',
+  },
   TMR_SERVICE_DB_URL: {
     area: 'service',
     status: 400,

@@ -162,13 +162,15 @@ export interface AuditFiles {
   /** null: an in-memory database (demo, tests): a key for this process only, no checkpoints. */
   readonly keyFile: string | null;
   readonly checkpointFile: string | null;
+  /** The audit forwarder's cursor (the last entry a syslog server took); null: kept in memory only. */
+  readonly forwardCursorFile: string | null;
 }
 
 export function auditFilesFor(db: string, overrides: { keyFile?: string; checkpointFile?: string } = {}): AuditFiles {
   const sqlite = db.startsWith('sqlite:') ? db.slice('sqlite:'.length) : db === ':memory:' ? ':memory:' : null;
-  if (sqlite === ':memory:') return { keyFile: overrides.keyFile ?? null, checkpointFile: overrides.checkpointFile ?? null };
+  if (sqlite === ':memory:') return { keyFile: overrides.keyFile ?? null, checkpointFile: overrides.checkpointFile ?? null, forwardCursorFile: null };
   const base = sqlite ?? 'tomaranai';
-  return { keyFile: overrides.keyFile ?? `${base}.audit-key`, checkpointFile: overrides.checkpointFile ?? `${base}.checkpoints.jsonl` };
+  return { keyFile: overrides.keyFile ?? `${base}.audit-key`, checkpointFile: overrides.checkpointFile ?? `${base}.checkpoints.jsonl`, forwardCursorFile: `${base}.audit-forward.cursor` };
 }
 
 /** The database's old key setting (before keys left the database); moved into the key file once. */
