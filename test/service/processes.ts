@@ -1,5 +1,8 @@
 /** Starting the service and the twin as real processes (so they can be killed with SIGKILL). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,9 +56,16 @@ export function startTwin(speed: number): Promise<Child> {
   return spawnCli(['twin', 'serve', '--blueprint', SMALL_BLUEPRINT, '--port', '0', '--speed', String(speed)], /serving on (http:\/\/[^\s]+)/);
 }
 
+/**
+ * Where the instances of one test run keep the audit key (shared, as the docs say instances on one
+ * PostgreSQL should) and their checkpoints: a temporary folder, never the checkout.
+ */
+const AUDIT_DIR = mkdtempSync(join(tmpdir(), 'tomaranai-audit-'));
+
 export function startServe(options: { db: string; twinUrl: string; speed: number; instanceId: string; leaseMs?: number }): Promise<Child> {
+  const audit = ['--audit-key', join(AUDIT_DIR, 'audit-key'), '--checkpoints', join(AUDIT_DIR, `${options.instanceId}.checkpoints.jsonl`)];
   return spawnCli(
-    ['serve', '--db', options.db, '--substrate', options.twinUrl, '--blueprint', SMALL_BLUEPRINT, '--port', '0', '--speed', String(options.speed), '--instance-id', options.instanceId, '--lease-ms', String(options.leaseMs ?? 3000)],
+    ['serve', '--db', options.db, '--substrate', options.twinUrl, '--blueprint', SMALL_BLUEPRINT, '--port', '0', '--speed', String(options.speed), '--instance-id', options.instanceId, '--lease-ms', String(options.leaseMs ?? 3000), ...audit],
     /tomaranai serving on (http:\/\/[^\s]+)/,
   );
 }
