@@ -15,6 +15,8 @@ export class AlertFeed {
   private readonly view: JournalView;
   /** The journal entry at which each service's RTO was last measured. */
   private readonly rtoMeasuredAtSeq = new Map<string, number>();
+  /** Incidents opened but not yet announced: they name no system yet. */
+  private readonly pendingOpen = new Map<string, IncidentView>();
   /** The term of the last controller start: a controller restarted in the same term (a blueprint applied) is no new leader. */
   private lastEpoch: number | null = null;
 
@@ -28,7 +30,14 @@ export class AlertFeed {
     this.view.fold(entry);
     const alerts: Alert[] = [];
     const newest = this.view.incidents.at(-1);
-    if (newest !== undefined && newest.id === `incident-${entry.seq}`) alerts.push(this.opened(newest, entry));
+    if (newest !== undefined && newest.id === `incident-${entry.seq}`) this.pendingOpen.set(newest.id, newest);
+    // An incident is announced once it names the systems it hits (a host first declared isolated
+    // names none until it is declared failed), or at the latest when it closes.
+    for (const [id, incident] of this.pendingOpen) {
+      if (incident.vmsAffected.length === 0 && incident.recoveredAtMs === null) continue;
+      this.pendingOpen.delete(id);
+      alerts.push(this.opened(incident, entry));
+    }
     for (const [service, rtoMs] of this.view.lastRtoMs) {
       if (rtoBefore.get(service) === rtoMs) continue;
       this.rtoMeasuredAtSeq.set(service, entry.seq);

@@ -42,7 +42,7 @@ describe('incident alerts from the journal fold', () => {
     expect(alerts[1]!.facts.outageS).toBe(62.5);
   });
 
-  it('a crash first seen as an isolation becomes a failure and closes only when its systems are back', () => {
+  it('a crash first seen as an isolation is announced once it names its systems, and closes only when they are back', () => {
     const alerts = alertsOf(journal([
       [1_000, 'vm.instance', 'lis-1', instance('r1-h2', true)],
       [10_000, 'heartbeat.lost', 'r1-h2', { channel: 'management', lastSeenAtMs: 9_500 }],
@@ -52,10 +52,23 @@ describe('incident alerts from the journal fold', () => {
       [72_000, 'vm.instance', 'lis-1', instance('r2-h2', true)],
     ]));
     expect(alerts.map((alert) => [alert.key, alert.facts.status ?? null, alert.services.map((service) => [service.name, service.rtoS])])).toEqual([
-      ['incident.opened:incident-3', 'isolated', []],
+      // Announced once it names its systems (when the isolation turned out a failure), not before.
+      ['incident.opened:incident-3', 'failed', [['lis', null]]],
       ['incident.closed:incident-3', null, [['lis', 62.5]]],
     ]);
     expect(alerts[1]!.facts.outageS).toBe(62.5);
+  });
+
+  it('an isolation that ends without hitting a system is announced when it closes, open then closed', () => {
+    const alerts = alertsOf(journal([
+      [1_000, 'vm.instance', 'lis-1', instance('r2-h2', true)],
+      [10_000, 'heartbeat.lost', 'r1-h2', { channel: 'management', lastSeenAtMs: 9_500 }],
+      [11_000, 'host.status', 'r1-h2', { from: 'suspect', to: 'isolated', reason: 'datastore alive' }],
+      [20_000, 'heartbeat.restored', 'r1-h2', { channel: 'management' }],
+      [20_000, 'host.status', 'r1-h2', { from: 'isolated', to: 'up', reason: 'back' }],
+    ]));
+    expect(alerts.map((alert) => alert.key)).toEqual(['incident.opened:incident-3', 'incident.closed:incident-3']);
+    expect(alerts.every((alert) => alert.sourceSeq === 5)).toBe(true);
   });
 
   it('a new term is a leader change; a controller restarted in the same term (a blueprint applied) is not', () => {
