@@ -4,6 +4,7 @@
  * OpenAPI document, server-sent events and Prometheus metrics. It may import the service's
  * ControlPlane, the journal stores and the core's types; nothing in the core imports it.
  */
+import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { allows } from '../service/auth/roles.ts';
@@ -14,6 +15,7 @@ import { ROUTES, zodValidator } from './route.ts';
 import { EventHub } from './sse.ts';
 import { accountsPlugin } from './plugins/accounts.ts';
 import { credentialsPlugin } from './plugins/credentials.ts';
+import { directoryPlugin } from './plugins/directory.ts';
 import { auditPlugin } from './plugins/audit.ts';
 import { blueprintPlugin } from './plugins/blueprint.ts';
 import { drillsPlugin } from './plugins/drills.ts';
@@ -72,6 +74,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // Security headers on every response (helmet's defaults: nosniff, same-origin framing only, a
   // same-origin content security policy the dashboard keeps to, no referrer, …); HSTS only over TLS.
   await app.register(helmet, { hsts: deps.tls ? { maxAge: 31_536_000, includeSubDomains: false } : false, crossOriginEmbedderPolicy: false });
+  // Only the OpenID login reads a cookie (its browser binding); the API itself takes bearer tokens.
+  await app.register(cookie);
   // API answers are about live state: no cache keeps them.
   app.addHook('onSend', async (request, reply, payload) => {
     if (request.url.startsWith('/api/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
@@ -129,6 +133,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(opsPlugin, { deps });
   await app.register(accountsPlugin, { deps, prefix: '/api/v1' });
   await app.register(credentialsPlugin, { deps, prefix: '/api/v1' });
+  await app.register(directoryPlugin, { deps, prefix: '/api/v1' });
   await app.register(blueprintPlugin, { deps, prefix: '/api/v1' });
   await app.register(servicesPlugin, { deps, prefix: '/api/v1' });
   await app.register(hostsPlugin, { deps, prefix: '/api/v1' });

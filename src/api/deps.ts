@@ -4,6 +4,7 @@ import type { JournalStore } from '../journal/store.ts';
 import type { ControlPlane } from '../service/control-plane.ts';
 import type { AuditSigner } from '../service/audit.ts';
 import type { AccountStore } from '../service/auth/accounts.ts';
+import type { DirectoryLogin } from '../service/auth/directory.ts';
 import type { LoginLimiter } from './auth/rate-limit.ts';
 import type { EventHub } from './sse.ts';
 import type { Monitoring } from './monitoring.ts';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   /** Serve HTTPS with this key and certificate (PEM); responses then carry Strict-Transport-Security. */
   readonly tls?: { readonly key: string; readonly cert: string };
   readonly sessionTtlMs?: number;
+  /** LDAP / Active Directory and OpenID Connect login (serve --directory FILE); local accounts only without. */
+  readonly directory?: DirectoryLogin;
   readonly sseHeartbeatMs?: number;
   /** The metrics registry (the service passes one it also feeds); a fresh one otherwise. */
   readonly monitoring?: Monitoring;

@@ -22,6 +22,8 @@ import { ControlPlane } from '../service/control-plane.ts';
 import { openStorage, type LeadershipState, type Storage } from '../service/storage.ts';
 import { TomaranaiError } from '../errors/index.ts';
 import type { NotifyConfig, ReceiverConfig, ReceiverPort } from '../notify/index.ts';
+import { DirectoryLogin } from '../service/auth/directory.ts';
+import type { DirectoryConfig } from '../service/auth/directory-config.ts';
 import { startNotifications, type Notifications } from '../service/notifications.ts';
 import { passTimingClock } from '../service/pass-timer.ts';
 import { Monitoring } from './monitoring.ts';
@@ -50,6 +52,8 @@ export interface ServiceOptions {
   /** The audit signing key and the signed checkpoints, outside the database (default: beside a SQLite file). */
   readonly auditKeyFile?: string;
   readonly checkpointFile?: string;
+  /** LDAP / Active Directory and OpenID Connect login with groups mapped to roles (docs/security.md). */
+  readonly directory?: DirectoryConfig;
   /** Notification receivers and routes (docs/alerts.md); the leader delivers them. */
   readonly notify?: Readonly<NotifyConfig>;
   /** Tests replace a receiver's transport. */
@@ -120,6 +124,8 @@ function auditInbox(storage: Storage, plane: ControlPlane, clock: WallClock): { 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   // Refused before anything is opened: half a TLS configuration is an operator's mistake.
   const tls = tlsOf(options);
+  // So is a directory configuration whose secret files cannot be read.
+  const directory = options.directory === undefined ? undefined : new DirectoryLogin(options.directory);
   const instanceId = options.instanceId ?? `tomaranai-${randomUUID().slice(0, 8)}`;
   const storage = await openStorage(options.db, { instanceId, ...(options.scryptCost ? { scryptCost: options.scryptCost } : {}), ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}) });
   const blueprint = blueprintOf(options.blueprintSource);
@@ -156,7 +162,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
   const inbox = auditInbox(storage, plane, clock);
 
-  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, monitoring, logger: options.logger ?? { level: 'info' }, ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}), ...(tls ? { tls } : {}) });
+  if (directory !== undefined) storage.accounts.directoryTokenMaxMs = directory.sessionTtlMs;
+  const app = await buildApp({
+    plane,
+    accounts: storage.accounts,
+    journal: storage.journal,
+    signer,
+    health,
+    monitoring,
+    logger: options.logger ?? { level: 'info' },
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
+    ...(tls ? { tls } : {}),
+    ...(directory ? { directory } : {}),
+  });
   // Notifications run only on the leader, off the journal; a follower's journal is the leader's.
   let notifications: Notifications | null = null;
   const stopNotifications = () => {

@@ -21,6 +21,7 @@ import { ensureDashboard } from '../api/plugins/web.ts';
 import type { RunningService } from '../api/server.ts';
 import { spawn } from 'node:child_process';
 import { parseNotifyConfig } from '../notify/index.ts';
+import { parseDirectoryConfig } from '../service/auth/directory-config.ts';
 
 /** serve, user add, token create, audit verify|export, twin serve — in this order in `--help`. */
 export function registerServiceCommands(program: Command, io: ServiceIo, setExitCode: (code: number) => void): void {
@@ -49,6 +50,7 @@ interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   notify?: string;
+  directory?: string;
   auditSyslog?: string;
   auditSyslogCa?: string;
 }
@@ -77,6 +79,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM), with --tls-key')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
+    .option('--directory <file>', 'LDAP / Active Directory and OpenID Connect login, groups mapped to roles, YAML (docs/security.md)')
     .option('--notify <file>', 'notification receivers and routes, YAML (docs/alerts.md); the leader delivers them')
     .action(async (options: ServeOptions, command: Command) => {
       try {
@@ -107,6 +110,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           ...(options.checkpoints ? { checkpointFile: options.checkpoints } : {}),
           ...(options.trustProxy ? { trustProxy: options.trustProxy.split(',').map((item) => item.trim()).filter((item) => item !== '') } : {}),
           ...(options.notify ? { notify: parseNotifyConfig(readSource(options.notify), options.notify) } : {}),
+          ...(options.directory ? { directory: parseDirectoryConfig(readSource(options.directory), options.directory) } : {}),
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
         let stopIncidents = () => {};

@@ -50,6 +50,19 @@ export const ERRORS = {
     message: 'a vendor account sees and acts only on its own systems',
     hint: 'name a service or VM of your vendor; GET /api/v1/services lists them',
   },
+  TMR_API_DIRECTORY_UNAVAILABLE: {
+    area: 'api',
+    status: 503,
+    message: "the hospital's directory (LDAP or OpenID provider) did not answer",
+    hint: 'try again shortly; local accounts (and tokens already issued) keep working; check the directory and the ldap/oidc section of --directory',
+    transient: true,
+  },
+  TMR_API_OIDC_FAILED: {
+    area: 'api',
+    status: 401,
+    message: 'the OpenID Connect login did not complete',
+    hint: 'start again from the login page in the same browser; the message says what did not check out',
+  },
   TMR_API_LOGIN_RATE_LIMITED: {
     area: 'api',
     status: 429,
@@ -211,6 +224,12 @@ export const ERRORS = {
     status: 400,
     message: 'unknown substrate',
     hint: 'use twin, or the http:// URL of `tomaranai twin serve`',
+  },
+  TMR_SERVICE_DIRECTORY_CONFIG: {
+    area: 'service',
+    status: 422,
+    message: 'the directory login configuration is not valid',
+    hint: 'fix the fields the message names (docs/security.md shows every field) and restart `tomaranai serve --directory FILE`',
   },
   TMR_SERVICE_TLS: {
     area: 'service',

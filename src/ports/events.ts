@@ -95,8 +95,9 @@ export interface JournalEvents {
   'user.added': { readonly role: string; readonly replaced?: boolean; readonly sessionsRevoked?: number; readonly address?: string };
   'token.created': { readonly tokenId: string; readonly name: string; readonly expiresAtMs: number | null; readonly address: string };
   /** A failed login (subject: the user name tried); wall time, so a restarted service can count it again. */
-  'login.failed': { readonly address: string; readonly wallAtMs: number; readonly reason: string };
-  'login.succeeded': { readonly address: string; readonly tokenId: string };
+  /** method: how the password was checked (absent in entries written before directory login). */
+  'login.failed': { readonly address: string; readonly wallAtMs: number; readonly reason: string; readonly method?: 'local' | 'ldap' | 'oidc' };
+  'login.succeeded': { readonly address: string; readonly tokenId: string; readonly method?: 'local' | 'ldap' | 'oidc'; readonly role?: string };
   'token.revoked': { readonly tokenId: string; readonly name: string; readonly address: string };
   'tokens.revoked': { readonly count: number; readonly reason: string; readonly address: string };
   'user.password-changed': { readonly by: 'self' | 'admin' | 'cli'; readonly sessionsRevoked: number; readonly reason?: string; readonly address: string };

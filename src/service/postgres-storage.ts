@@ -4,7 +4,7 @@
  * Lease times are the database's own `now()`, so the instances' clocks need not agree.
  */
 import pg from 'pg';
-import { AccountStore, SESSION_TOKEN_NAME, type AccountRows, type QueuedAudit, type TokenListing } from './auth/accounts.ts';
+import { AccountStore, SESSION_TOKEN_NAME, sourceOfHash, type AccountRows, type QueuedAudit, type TokenListing } from './auth/accounts.ts';
 import { JOURNAL_MIGRATION, PostgresJournal } from '../journal/postgres.ts';
 import type { Leadership, LeadershipState, Storage, StorageOptions } from './storage-types.ts';
 
@@ -76,8 +76,14 @@ class PostgresAccountRows implements AccountRows {
   }
 
   async users() {
-    const rows = (await this.pool.query<{ username: string; role: string; created_at_ms: string; disabled: boolean }>('SELECT username, role, created_at_ms, disabled FROM accounts ORDER BY username')).rows;
-    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: Number(row.created_at_ms), disabled: row.disabled }));
+    const rows = (await this.pool.query<{ username: string; role: string; created_at_ms: string; disabled: boolean; password_hash: string }>('SELECT username, role, created_at_ms, disabled, password_hash FROM accounts ORDER BY username')).rows;
+    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: Number(row.created_at_ms), disabled: row.disabled, source: sourceOfHash(row.password_hash) }));
+  }
+
+  async upsertDirectoryUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }): Promise<boolean> {
+    const sql = `INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash WHERE accounts.password_hash LIKE 'directory:%'`;
+    return ((await this.pool.query(sql, [row.username, row.role, row.passwordHash, row.createdAtMs])).rowCount ?? 0) > 0;
   }
 
   async setDisabled(username: string, disabled: boolean): Promise<boolean> {

@@ -36,7 +36,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(options: { logger?: ApiDeps['logger']; drillRunner?: (drill: { scenario: string; seed: number }) => DrillReport; wallNowMs?: () => number } = {}): Promise<Harness> {
+export async function harness(
+  options: { logger?: ApiDeps['logger']; drillRunner?: (drill: { scenario: string; seed: number }) => DrillReport; wallNowMs?: () => number; directory?: ApiDeps['directory'] } = {},
+): Promise<Harness> {
   const loaded = loadBlueprint(SMALL_SOURCE);
   if (!loaded.ok) throw new Error('small-hospital.yaml is invalid');
   const blueprint = loaded.blueprint;
@@ -68,6 +70,7 @@ export async function harness(options: { logger?: ApiDeps['logger']; drillRunner
     logger: options.logger ?? false,
     loginLimiter: new LoginLimiter(undefined, options.wallNowMs),
     ...(options.wallNowMs ? { wallNowMs: options.wallNowMs } : {}),
+    ...(options.directory ? { directory: options.directory } : {}),
   });
   await app.ready();
   return {

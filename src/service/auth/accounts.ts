@@ -15,6 +15,21 @@ export interface Account {
   readonly createdAtMs: number;
   /** A disabled account cannot log in, and its tokens and sessions are refused until it is enabled. */
   readonly disabled: boolean;
+  /** Where its password is checked: here (local), or the hospital's directory (ldap, oidc). */
+  readonly source?: AccountSource;
+}
+
+export type AccountSource = 'local' | 'ldap' | 'oidc';
+/**
+ * A directory account has no local password: its hash field holds this marker and the source, which
+ * no password verifies (like `!` in /etc/shadow). Its role is the directory's at its last login.
+ */
+const DIRECTORY_MARK = 'directory:';
+
+export function sourceOfHash(passwordHash: string): AccountSource {
+  if (passwordHash === `${DIRECTORY_MARK}ldap`) return 'ldap';
+  if (passwordHash === `${DIRECTORY_MARK}oidc`) return 'oidc';
+  return 'local';
 }
 
 export interface TokenInfo {
@@ -50,7 +65,12 @@ interface UserRow {
 export interface AccountRows {
   insertUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }, replace: boolean): Promise<boolean>;
   user(username: string): Promise<UserRow | null>;
-  users(): Promise<Omit<UserRow, 'passwordHash'>[]>;
+  users(): Promise<(Omit<UserRow, 'passwordHash'> & { readonly source: AccountSource })[]>;
+  /**
+   * Creates or updates a directory account (its marker as the hash, its role); never touches a
+   * local account of the same name. False when a local account has the name.
+   */
+  upsertDirectoryUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }): Promise<boolean>;
   setDisabled(username: string, disabled: boolean): Promise<boolean>;
   setPasswordHash(username: string, passwordHash: string): Promise<boolean>;
   /** Deletes the account and revokes every token it had. */
@@ -81,6 +101,8 @@ const TOKEN_CACHE_LIMIT = 10_000;
 
 export class AccountStore {
   private readonly cache = new Map<string, { atMs: number; value: { account: Account; token: TokenInfo } | null }>();
+  /** The longest a directory account's session or token lives (serve --directory sets its sessionHours). */
+  directoryTokenMaxMs = 8 * 3600_000;
 
   constructor(
     private readonly rows: AccountRows,
@@ -112,7 +134,28 @@ export class AccountStore {
   }
 
   async users(): Promise<Account[]> {
-    return (await this.rows.users()).filter((row) => isRole(row.role)).map((row) => ({ username: row.username, role: row.role as Role, createdAtMs: row.createdAtMs, disabled: row.disabled }));
+    return (await this.rows.users()).filter((row) => isRole(row.role)).map((row) => ({ username: row.username, role: row.role as Role, createdAtMs: row.createdAtMs, disabled: row.disabled, source: row.source }));
+  }
+
+  /** Whether a local account (one with a password here) has this name: the directory may not take it over. */
+  async isLocal(username: string): Promise<boolean> {
+    const row = await this.rows.user(username);
+    return row !== null && sourceOfHash(row.passwordHash) === 'local';
+  }
+
+  /**
+   * Records a directory login: creates the account or updates its role to the directory's. Returns
+   * the account, or null when a local account has the name (never taken over) or an admin
+   * disabled this one here.
+   */
+  async signInFromDirectory(username: string, role: Role, source: Exclude<AccountSource, 'local'>): Promise<{ account: Account; roleChanged: boolean } | null> {
+    const before = await this.rows.user(username);
+    if (before !== null && sourceOfHash(before.passwordHash) === 'local') return null;
+    if (!(await this.rows.upsertDirectoryUser({ username, role, passwordHash: `${DIRECTORY_MARK}${source}`, createdAtMs: this.wallNowMs() }))) return null;
+    this.cache.clear();
+    const row = (await this.rows.user(username))!;
+    if (row.disabled) return null;
+    return { account: { username, role, createdAtMs: row.createdAtMs, disabled: false, source }, roleChanged: before !== null && before.role !== role };
   }
 
   /** Disables (or enables) an account at once: its logins, tokens and sessions are refused. */
@@ -176,8 +219,10 @@ export class AccountStore {
     if (user.disabled) throw new TomaranaiError('TMR_ACCOUNT_DISABLED', `user ${username} is disabled`, 'an admin enables it again with `tomaranai user enable`');
     const token = newToken();
     const createdAtMs = this.wallNowMs();
-    // No token lives forever: the longest is MAX_TOKEN_TTL_MS.
-    const lifetimeMs = Math.min(ttlMs ?? MAX_TOKEN_TTL_MS, MAX_TOKEN_TTL_MS);
+    // No token lives forever: the longest is MAX_TOKEN_TTL_MS, and a directory account's is its
+    // session's lifetime, so that leaving a directory group takes effect within it.
+    const longestMs = sourceOfHash(user.passwordHash) === 'local' ? MAX_TOKEN_TTL_MS : this.directoryTokenMaxMs;
+    const lifetimeMs = Math.min(ttlMs ?? longestMs, longestMs);
     const info: TokenInfo = { id: `tok-${randomUUID()}`, username, name, createdAtMs, expiresAtMs: createdAtMs + lifetimeMs };
     await this.rows.insertToken({ ...info, digest: tokenDigest(token) });
     return { token, info };
@@ -271,8 +316,14 @@ export class SqliteAccountRows implements AccountRows {
   }
 
   async users() {
-    const rows = this.db.prepare('SELECT username, role, created_at_ms, disabled FROM accounts ORDER BY username').all() as { username: string; role: string; created_at_ms: number; disabled: number }[];
-    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: row.created_at_ms, disabled: row.disabled !== 0 }));
+    const rows = this.db.prepare('SELECT username, role, created_at_ms, disabled, password_hash FROM accounts ORDER BY username').all() as { username: string; role: string; created_at_ms: number; disabled: number; password_hash: string }[];
+    return rows.map((row) => ({ username: row.username, role: row.role, createdAtMs: row.created_at_ms, disabled: row.disabled !== 0, source: sourceOfHash(row.password_hash) }));
+  }
+
+  async upsertDirectoryUser(row: { username: string; role: string; passwordHash: string; createdAtMs: number }): Promise<boolean> {
+    const sql = `INSERT INTO accounts (username, role, password_hash, created_at_ms) VALUES (?, ?, ?, ?)
+      ON CONFLICT(username) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash WHERE accounts.password_hash LIKE '${DIRECTORY_MARK}%'`;
+    return this.db.prepare(sql).run(row.username, row.role, row.passwordHash, row.createdAtMs).changes > 0;
   }
 
   async setDisabled(username: string, disabled: boolean): Promise<boolean> {
