@@ -80,6 +80,22 @@ async function logout(): Promise<void> {
   await render();
 }
 
+async function finishOpenIdLogin(): Promise<void> {
+  const query = new URLSearchParams(location.hash.slice(location.hash.indexOf('?') + 1));
+  // The code leaves the address bar (and history) before anything else.
+  history.replaceState(null, '', `${location.pathname}#/hospital`);
+  const code = query.get('handoff');
+  if (code === null) return renderLogin(`${t('login.failed')} (${query.get('error') ?? 'TMR_API_OIDC_FAILED'})`);
+  try {
+    const session = await api<{ token: string }>('/oidc/handoff', { method: 'POST', body: { code } });
+    setToken(session.token);
+    me = null;
+  } catch (failure) {
+    return renderLogin(`${t('login.failed')}${failure instanceof ApiFailure ? ` (${failure.code})` : ''}`);
+  }
+  return render();
+}
+
 function renderLogin(message: string | null): void {
   renderTop('');
   clear(main);
@@ -106,6 +122,12 @@ function renderLogin(message: string | null): void {
     error,
   );
   main.appendChild(form);
+  // The hospital's single sign-on, when the service has an OpenID provider configured.
+  void api<{ oidc: boolean }>('/auth/methods')
+    .then((methods) => {
+      if (methods.oidc && form.isConnected) form.appendChild(h('p', {}, h('a', { href: '/api/v1/oidc/login', id: 'oidc-login', class: 'button secondary' }, t('login.oidc'))));
+    })
+    .catch(() => undefined);
   (form.querySelector('#username') as HTMLInputElement).focus();
 }
 
@@ -115,6 +137,8 @@ async function render(): Promise<void> {
   cleanup?.();
   cleanup = null;
   document.documentElement.lang = lang();
+  // Back from the hospital's OpenID provider: redeem the one-time code (or say why not).
+  if (location.hash.startsWith('#/oidc?')) return finishOpenIdLogin();
   if (token() === null) return renderLogin(null);
   if (me === null) {
     try {
