@@ -163,18 +163,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const inbox = auditInbox(storage, plane, clock);
 
   if (directory !== undefined) storage.accounts.directoryTokenMaxMs = directory.sessionTtlMs;
-  const app = await buildApp({
-    plane,
-    accounts: storage.accounts,
-    journal: storage.journal,
-    signer,
-    health,
-    monitoring,
-    logger: options.logger ?? { level: 'info' },
-    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
-    ...(tls ? { tls } : {}),
-    ...(directory ? { directory } : {}),
-  });
+  const optional = { ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}), ...(tls ? { tls } : {}), ...(directory ? { directory } : {}) };
+  const app = await buildApp({ plane, accounts: storage.accounts, journal: storage.journal, signer, health, monitoring, logger: options.logger ?? { level: 'info' }, ...optional });
   // Notifications run only on the leader, off the journal; a follower's journal is the leader's.
   let notifications: Notifications | null = null;
   const stopNotifications = () => {
