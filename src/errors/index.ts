@@ -81,7 +81,7 @@ export const ERRORS = {
     area: 'api',
     status: 409,
     message: 'the request would take a continuous or critical service down further than its tier allows',
-    hint: 'the message names what it would break; wait until the service is fully protected again, then retry',
+    hint: 'the message names what it would break; wait until the service is fully protected again, then retry, or repeat the request with askApproval: true to hold it for another operator\'s approval (GET /api/v1/approvals)',
     transient: true,
   },
   TMR_API_OUTSIDE_WINDOW: {

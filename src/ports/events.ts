@@ -106,6 +106,9 @@ export interface JournalEvents {
   'user.deleted': { readonly reason: string; readonly address: string };
   'blueprint.applied': { readonly version: number; readonly reason: string; readonly diff: unknown; readonly source: string };
   'snapshot.restore.requested': { readonly id: string; readonly snapshotId: string; readonly reason: string; readonly approved: boolean };
+  /** A disruptive request the budget refused, held for another person's approval; breaks: what it would break. */
+  'disruption.approval.requested': { readonly id: string; readonly kind: 'restart'; readonly reason: string; readonly breaks: string };
+  'disruption.approval.decided': { readonly id: string; readonly approved: boolean; readonly reason: string };
   'snapshot.restore.decided': { readonly id: string; readonly approved: boolean; readonly reason: string };
   'maintenance-window.opened': { readonly id: string; readonly fromMs: number; readonly toMs: number; readonly reason: string };
   'host.maintenance.started': { readonly reason: string };

@@ -12,15 +12,14 @@ import { isEvent, isPromise, type EventEntry } from '../ports/index.ts';
 import { runDrill } from '../drill/sim/run.ts';
 import { findScenario, SCENARIOS } from '../drill/sim/scenarios.ts';
 import type { JournalStore } from '../journal/store.ts';
-import { loadBlueprint, tierOf, type Blueprint, type Problem } from '../model/index.ts';
+import { loadBlueprint, type Blueprint, type Problem } from '../model/index.ts';
 import type { DrillReport } from '../report/drill-report.ts';
-import { CapacityModel } from '../capacity/capacity.ts';
-import { planInitialPlacement, restartOrder } from '../capacity/first-fit.ts';
-import { apiError, ApiError } from '../errors/index.ts';
-import { JournalView, type IncidentView } from './journal-view.ts';
+import { apiError, ApiError, TomaranaiError } from '../errors/index.ts';
+import { JournalView, type DisruptionApproval, type IncidentView } from './journal-view.ts';
 import { diffBlueprints, type BlueprintDiff } from './blueprint-diff.ts';
 import { BlueprintLoader, type BlueprintBudget } from './blueprint-loader.ts';
-import { checkDisruption, DisruptionRateLimiter } from './disruption.ts';
+import { APPROVAL_TTL_MS, checkDisruption, DisruptionRateLimiter } from './disruption.ts';
+import { planOf, type PlanView } from './plan-view.ts';
 
 export interface ControlPlaneOptions {
   readonly blueprint: Blueprint;
@@ -476,19 +475,77 @@ export class ControlPlane {
 
   // ── VM restart (vendors' and operators') ───────────────────────────────────────────────────
 
-  /** Stops the VM's primary; the controller, level-triggered, starts it again. */
-  async restartVm(vm: string, reason: string, actor: string, vendor: string | null = null): Promise<void> {
+  /**
+   * Stops the VM's primary; the controller, level-triggered, starts it again. A restart the
+   * disruption budget refuses may instead be held for another person's approval (askApproval):
+   * the answer is then the approval request, naming what the restart would break.
+   */
+  async restartVm(vm: string, reason: string, actor: string, vendor: string | null = null, askApproval = false): Promise<{ approval: DisruptionApproval | null }> {
     const controller = this.requireLeader();
     this.requireVm(vm);
     // The disruption budget: no restart that leaves a continuous service unprotected or a critical one further down.
-    checkDisruption({ kind: 'restart', vm, vendor, nowMs: this.clock.nowMs() }, this.blueprint, controller.state, this.view.windows.values());
+    try {
+      checkDisruption({ kind: 'restart', vm, vendor, nowMs: this.clock.nowMs() }, this.blueprint, controller.state, this.view.windows.values());
+    } catch (error) {
+      if (!askApproval || !(error instanceof TomaranaiError) || error.code !== 'TMR_API_DISRUPTION') throw error;
+      const id = `approval-${randomUUID()}`;
+      this.record('audit', 'disruption.approval.requested', vm, actor, { id, kind: 'restart', reason, breaks: error.message });
+      return { approval: this.approvalView(this.view.approvals.get(id)!) };
+    }
+    await this.stopPrimary(vm, reason, actor, null);
+    return { approval: null };
+  }
+
+  private async stopPrimary(vm: string, reason: string, actor: string, approval: DisruptionApproval | null): Promise<void> {
+    const controller = this.requireLeader();
     const primary = [...controller.state.instances.values()].find((instance) => instance.vm === vm && instance.role === 'primary' && instance.state === 'running');
     if (primary === undefined) throw apiError('TMR_API_CONFLICT', `${vm} has no running primary to restart`);
     this.disruptions.take(actor, Date.now());
     const answer = this.substrate.stopVm({ token: { epoch: this.epoch }, vm, host: primary.host, instanceId: primary.id });
     const outcome = isPromise(answer) ? await answer : answer;
-    this.record('action', 'vm.restart', vm, actor, { reason, host: primary.host, instance: primary.id, epoch: this.epoch, ok: outcome.ok, ...(outcome.ok ? {} : { refused: outcome.reason }) });
+    const approved = approval === null ? {} : { approval: approval.id, requestedBy: approval.requestedBy };
+    this.record('action', 'vm.restart', vm, actor, { reason, host: primary.host, instance: primary.id, epoch: this.epoch, ok: outcome.ok, ...approved, ...(outcome.ok ? {} : { refused: outcome.reason }) });
     if (!outcome.ok) throw apiError('TMR_API_SUBSTRATE_REFUSED', outcome.reason);
+  }
+
+  /** Approval requests with their status; one not decided within APPROVAL_TTL_MS has expired. */
+  approvals(): DisruptionApproval[] {
+    return [...this.view.approvals.values()].map((approval) => this.approvalView(approval));
+  }
+
+  private approvalView(approval: DisruptionApproval): DisruptionApproval & { expiresAtMs: number; expired: boolean } {
+    const expiresAtMs = approval.requestedAtMs + APPROVAL_TTL_MS;
+    return { ...approval, expiresAtMs, expired: approval.status === 'awaiting-approval' && this.clock.nowMs() > expiresAtMs };
+  }
+
+  /**
+   * Approves (carries out) or rejects a held restart: by someone other than who asked, within
+   * APPROVAL_TTL_MS. The approver accepts what the request said it would break, and only that: if
+   * the budget now refuses it for another reason, the approval is refused and the request stays.
+   */
+  async decideApproval(id: string, approve: boolean, actor: string, reason: string) {
+    const controller = this.requireLeader();
+    const held = this.view.approvals.get(id);
+    if (held === undefined) throw apiError('TMR_API_NOT_FOUND', `no approval request ${id}`);
+    const approval = this.approvalView(held);
+    if (approval.status !== 'awaiting-approval') throw apiError('TMR_API_CONFLICT', `approval ${id} is already ${approval.status}`);
+    if (approval.expired) throw apiError('TMR_API_CONFLICT', `approval ${id} expired at ${new Date(approval.expiresAtMs).toISOString()}`, 'the situation has moved on: ask again');
+    if (approval.requestedBy === actor) throw apiError('TMR_API_CONFLICT', 'a disruptive request is approved by someone other than who asked for it', 'ask another operator or an admin to approve it');
+    if (approve) {
+      let now: string | null = null;
+      try {
+        checkDisruption({ kind: 'restart', vm: approval.vm, vendor: null, nowMs: this.clock.nowMs() }, this.blueprint, controller.state, this.view.windows.values());
+      } catch (error) {
+        if (!(error instanceof TomaranaiError) || error.code !== 'TMR_API_DISRUPTION') throw error;
+        now = error.message;
+      }
+      if (now !== null && now !== approval.breaks) throw apiError('TMR_API_CONFLICT', `the situation changed since the request: now ${now}`, 'reject this request and ask again if it is still needed');
+      this.record('audit', 'disruption.approval.decided', approval.vm, actor, { id, approved: true, reason });
+      await this.stopPrimary(approval.vm, `${approval.reason} (approved by ${actor}: ${reason})`, actor, approval);
+    } else {
+      this.record('audit', 'disruption.approval.decided', approval.vm, actor, { id, approved: false, reason });
+    }
+    return this.approvalView(this.view.approvals.get(id)!);
   }
 
   openMaintenanceWindow(service: string, fromMs: number, toMs: number, reason: string, actor: string) {
@@ -526,28 +583,4 @@ export class ControlPlane {
     // A host that was powered off during its maintenance comes back on.
     controller.powerOnHost(host, actor);
   }
-}
-
-export interface PlanView {
-  readonly placements: readonly { vm: string; service: string; tier: string; primary: string; secondary: string | null }[];
-  readonly unplaced: readonly { vm: string; reason: string }[];
-  readonly restartOrder: readonly string[];
-}
-
-export function planOf(blueprint: Blueprint): PlanView {
-  const model = new CapacityModel(blueprint);
-  const initial = planInitialPlacement(blueprint, model);
-  const serviceOf = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
-  const tierOfService = new Map(blueprint.services.map((service) => [service.name, tierOf(blueprint, service).name]));
-  return {
-    placements: [...initial.placements].map(([vm, placement]) => ({
-      vm,
-      service: serviceOf.get(vm)!,
-      tier: tierOfService.get(serviceOf.get(vm)!)!,
-      primary: placement.primary,
-      secondary: placement.secondary,
-    })),
-    unplaced: [...initial.unplaced].map(([vm, reason]) => ({ vm, reason })),
-    restartOrder: restartOrder(blueprint).map((vm) => vm.name),
-  };
 }

@@ -25,6 +25,8 @@ export interface DisruptionRequest {
 /** Disruptive actions one account may take within DISRUPTION_WINDOW_MS. */
 export const DISRUPTIONS_PER_ACCOUNT = 6;
 export const DISRUPTION_WINDOW_MS = 10 * 60_000;
+/** A held request not approved within this has expired: the situation it described has moved on. */
+export const APPROVAL_TTL_MS = 30 * 60_000;
 
 /** Throws TMR_API_DISRUPTION or TMR_API_OUTSIDE_WINDOW when the request may not go ahead now. */
 export function checkDisruption(request: DisruptionRequest, blueprint: Blueprint, state: ControllerState, windows: Iterable<MaintenanceWindow>): void {
@@ -45,7 +47,7 @@ export function checkDisruption(request: DisruptionRequest, blueprint: Blueprint
       throw new TomaranaiError(
         'TMR_API_DISRUPTION',
         `${request.vm} is failing over now (no healthy primary): ${service.name} (${tier.name}, RTO ${tier.rtoS} s) must not be disturbed until it has a primary and a synchronised secondary again`,
-        `wait until ${service.name} is up and protected (GET /api/v1/services/${service.name}), then retry`,
+        `wait until ${service.name} is up and protected (GET /api/v1/services/${service.name}), then retry; or send askApproval: true to hold it for another operator's approval`,
       );
     }
     const syncedSecondary = copies.some((instance) => instance.role === 'secondary' && instance.state === 'running' && instance.healthy && instance.synced);
@@ -53,7 +55,7 @@ export function checkDisruption(request: DisruptionRequest, blueprint: Blueprint
       throw new TomaranaiError(
         'TMR_API_DISRUPTION',
         `${request.vm} has no synchronised secondary now: restarting it would stop ${service.name} (${tier.name}, RTO ${tier.rtoS} s) for a cold restart`,
-        `wait until ${request.vm}'s secondary is synchronised again (GET /api/v1/services/${service.name} shows it), then retry`,
+        `wait until ${request.vm}'s secondary is synchronised again (GET /api/v1/services/${service.name} shows it), then retry; or send askApproval: true to hold it for another operator's approval`,
       );
     }
     return;
@@ -65,7 +67,7 @@ export function checkDisruption(request: DisruptionRequest, blueprint: Blueprint
       throw new TomaranaiError(
         'TMR_API_DISRUPTION',
         `${service.name} (${tier.name}) already has ${alreadyDown.join(', ')} down: restarting ${request.vm} now would take more of it down than its tier allows`,
-        `wait until ${alreadyDown.join(', ')} is back, then retry`,
+        `wait until ${alreadyDown.join(', ')} is back, then retry; or send askApproval: true to hold it for another operator's approval`,
       );
     }
   }

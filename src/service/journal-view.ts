@@ -41,6 +41,20 @@ export interface RestoreRequest {
   decidedBy: string | null;
 }
 
+/** A restart the disruption budget refused, waiting for another person's approval (or decided). */
+export interface DisruptionApproval {
+  readonly id: string;
+  readonly kind: 'restart';
+  readonly vm: string;
+  readonly reason: string;
+  /** What the request would break, as the budget said when it refused it. */
+  readonly breaks: string;
+  readonly requestedBy: string;
+  readonly requestedAtMs: number;
+  status: 'awaiting-approval' | 'approved' | 'rejected';
+  decidedBy: string | null;
+}
+
 const TIMELINE_LIMIT = 500;
 const INCIDENT_LIMIT = 1000;
 const BAD_STATUSES: ReadonlySet<string> = new Set(['failed', 'isolated', 'storage-lost']);
@@ -52,6 +66,7 @@ export class JournalView {
   readonly maintenance = new Map<string, { reason: string; actor: string; atMs: number }>();
   readonly windows = new Map<string, MaintenanceWindow>();
   readonly restores = new Map<string, RestoreRequest>();
+  readonly approvals = new Map<string, DisruptionApproval>();
   readonly incidents: IncidentView[] = [];
   readonly lastRtoMs = new Map<string, number>();
   readonly primaryHost = new Map<string, string>();
@@ -130,6 +145,27 @@ export class JournalView {
           decidedBy: event.data.approved === true ? entry.actor : null,
         });
         break;
+      case 'disruption.approval.requested':
+        this.approvals.set(event.data.id, {
+          id: event.data.id,
+          kind: event.data.kind,
+          vm: entry.subject,
+          reason: event.data.reason,
+          breaks: event.data.breaks,
+          requestedBy: entry.actor,
+          requestedAtMs: entry.atMs,
+          status: 'awaiting-approval',
+          decidedBy: null,
+        });
+        break;
+      case 'disruption.approval.decided': {
+        const approval = this.approvals.get(event.data.id);
+        if (approval) {
+          approval.status = event.data.approved === true ? 'approved' : 'rejected';
+          approval.decidedBy = entry.actor;
+        }
+        break;
+      }
       case 'snapshot.restore.decided': {
         const request = this.restores.get(event.data.id);
         if (request) {

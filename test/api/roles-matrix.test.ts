@@ -30,6 +30,13 @@ async function pendingRestore(h: Harness): Promise<string> {
   return request.id;
 }
 
+/** A restart a vendor asked for and the budget held: recorded as the service does. */
+function pendingApproval(h: Harness): string {
+  const id = `approval-matrix-${Math.random().toString(36).slice(2, 10)}`;
+  h.plane.record('audit', 'disruption.approval.requested', 'dwh-1', 'user:vendor-vendor-b', { id, kind: 'restart', reason: 'a vendor asks', breaks: 'nothing now' });
+  return id;
+}
+
 /** A throwaway account for the admin-only account changes (disable, reset, delete): never one the test logs in with. */
 async function target(h: Harness, fresh = false): Promise<string> {
   const name = fresh ? `matrix-${Math.random().toString(36).slice(2, 10)}` : 'matrix-target';
@@ -63,6 +70,9 @@ const MATRIX: readonly Row[] = [
   { method: 'GET', url: '/api/v1/restores', allowed: [A, O, AU, VA, VB] },
   { method: 'POST', url: async (h) => `/api/v1/restores/${await pendingRestore(h)}/approve`, body: why, allowed: [A, O] },
   { method: 'POST', url: async (h) => `/api/v1/restores/${await pendingRestore(h)}/reject`, body: why, allowed: [A, O] },
+  { method: 'GET', url: '/api/v1/approvals', allowed: [A, O, AU, VA, VB] },
+  { method: 'POST', url: async (h) => `/api/v1/approvals/${pendingApproval(h)}/approve`, body: why, allowed: [A, O] },
+  { method: 'POST', url: async (h) => `/api/v1/approvals/${pendingApproval(h)}/reject`, body: why, allowed: [A, O] },
   { method: 'POST', url: '/api/v1/vms/ehr-db-1/quarantine', body: why, allowed: [A, O] },
   { method: 'DELETE', url: '/api/v1/vms/ehr-db-1/quarantine', body: why, allowed: [A, O] },
   { method: 'POST', url: '/api/v1/vms/ehr-db-1/restart', body: why, allowed: [A, O, VA] },
@@ -152,7 +162,7 @@ describe('who may do what: every role against every endpoint', () => {
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) if (operation.security === undefined) protectedRoutes.push(`${method.toUpperCase()} ${path}`);
     }
-    const dynamic = ['POST /api/v1/vms/{vm}/snapshots/{snapshot}/restore', 'POST /api/v1/restores/{id}/approve', 'POST /api/v1/restores/{id}/reject', 'GET /api/v1/events'];
+    const dynamic = ['POST /api/v1/vms/{vm}/snapshots/{snapshot}/restore', 'POST /api/v1/restores/{id}/approve', 'POST /api/v1/restores/{id}/reject', 'POST /api/v1/approvals/{id}/approve', 'POST /api/v1/approvals/{id}/reject', 'GET /api/v1/events'];
     const concrete = (route: string) => [...covered].some((row) => new RegExp(`^${route.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(row));
     const missing = protectedRoutes.filter((route) => !dynamic.includes(route) && !concrete(route));
     expect(missing).toEqual([]);

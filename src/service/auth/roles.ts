@@ -24,6 +24,8 @@ export const PERMISSIONS = [
   'snapshots.restore',
   'restores.request',
   'restores.decide',
+  'approvals.read',
+  'disruptions.approve',
   'vms.quarantine',
   'vms.restart',
   'hosts.maintenance',
@@ -61,16 +63,18 @@ const GRANTS: Record<FixedRole | 'vendor', ReadonlySet<Permission>> = {
     'snapshots.restore',
     'restores.request',
     'restores.decide',
+    'approvals.read',
+    'disruptions.approve',
     'vms.quarantine',
     'vms.restart',
     'hosts.maintenance',
     'windows.open',
     'tokens.own',
   ]),
-  auditor: new Set<Permission>([...READS, 'audit.verify', 'audit.export', 'tokens.own']),
+  auditor: new Set<Permission>([...READS, 'approvals.read', 'audit.verify', 'audit.export', 'tokens.own']),
   viewer: new Set<Permission>(['status.read', 'hosts.read', 'tokens.own']),
   // Scoped to the vendor's own services by the routes.
-  vendor: new Set<Permission>(['status.read', 'snapshots.read', 'events.read', 'restores.read', 'windows.read', 'restores.request', 'vms.restart', 'windows.open', 'tokens.own']),
+  vendor: new Set<Permission>(['status.read', 'snapshots.read', 'events.read', 'restores.read', 'approvals.read', 'windows.read', 'restores.request', 'vms.restart', 'windows.open', 'tokens.own']),
 };
 
 const VENDOR_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
