@@ -199,10 +199,12 @@ routes:
     // tenth of a second from run to run. The incident's span is printed but not asserted: it takes
     // one of two values (62.6 or 66.0 s here) with or without a receiver, depending on which
     // heartbeat the twin reports late first. A notifier on the controller's path would add its 5 s
-    // timeout per attempt; the bound is half of the twin's 2 s health-check period.
+    // timeout per attempt; the bound is half of that. (It was 1 s, and failed at 64.1 against 62.6 s
+    // on a machine running three other test suites: 1.5 twin-seconds is 75 ms of real time at 20x,
+    // event-loop delay under load, not a receiver on the path.)
     const rtoWithout = of(false).map((run) => run.lisRtoS);
     const rtoWith = of(true).map((run) => run.lisRtoS);
-    expect(Math.abs(mean(rtoWith) - mean(rtoWithout))).toBeLessThan(1);
-    for (const rto of rtoWith) expect(rto).toBeLessThan(Math.max(...rtoWithout) + 1);
+    expect(Math.abs(mean(rtoWith) - mean(rtoWithout))).toBeLessThan(2.5);
+    for (const rto of rtoWith) expect(rto).toBeLessThan(Math.max(...rtoWithout) + 2.5);
   }, 300_000);
 });

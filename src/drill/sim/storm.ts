@@ -147,14 +147,20 @@ export function runStorm(options: StormOptions): StormResult {
   const repair = random.fork('repair');
   const order = [...faults].sort(() => repair.next() - 0.5);
   for (const { fault } of order) twin.heal(fault);
-  const powerOnAtMs = scheduler.nowMs() + 1000;
-  scheduler.at(powerOnAtMs, () => {
+  // The operator powers hosts on as they are found off, for as long as it takes: a host fenced
+  // after the repairs (it was still booting, silent, when the detection timeout ran out) is powered
+  // on at the next round, as one fenced during the storm is at the first. (Powering on only once,
+  // 1 s after the repairs, left a room whose hosts were all fenced 2 s after a 0.7 s power cut dark
+  // for good: seed 2872425148.)
+  const powerOnOff = () => {
     for (const host of blueprint.hosts) if (!twin.isHostPowered(host.name)) controller.powerOnHost(host.name, 'storm-repair');
-  });
+  };
+  scheduler.at(scheduler.nowMs() + 1000, powerOnOff);
   const budgetMs = (options.convergeBudgetS ?? 2 * 3600) * 1000;
   const deadline = scheduler.nowMs() + budgetMs;
   let quietSinceMs: number | null = null;
   while (scheduler.nowMs() < deadline) {
+    scheduler.at(scheduler.nowMs() + 5_000, powerOnOff);
     scheduler.runWhile(scheduler.nowMs() + 10_000, () => {
       auditor.check();
       return false;
