@@ -15,7 +15,8 @@
 #   tmr.vm=NAME  tmr.ip=10.77.1.10/24  tmr.gw=10.77.1.1  tmr.interval_ms=100
 # The workload writes record N (N >= 1) to sector N of the raw virtio disk /dev/vda, one 512-byte
 # sector per record, with O_DIRECT and fsync, so a record is durable once it is acknowledged; it
-# publishes the newest durable sequence number at GET /seq. A VM restarted from the same disk
+# publishes the newest durable sequence number at GET /seq ("SEQ BOOT", BOOT the first 8 characters
+# of the guest's boot id: which run of the guest wrote it). A VM restarted from the same disk
 # resumes after the newest record it finds. The host reads the disk without mounting it:
 #   qemu-img dd if=OVERLAY.qcow2 of=/dev/stdout bs=512 skip=N count=1   (or convert to raw)
 set -euo pipefail
@@ -173,16 +174,22 @@ workload() {
     if [ "$(record_at $middle)" = "seq=" ]; then low=$middle; else high=$middle; fi
   done
   seq=$low
-  echo "$seq" >/www/seq
-  echo "tmr-guest: workload resumes after seq $seq" >/dev/console
   boot=$(cut -c1-8 /proc/sys/kernel/random/boot_id)
+  # /seq answers "SEQ BOOT": the newest durable record and which boot of the guest wrote it, so the
+  # drill can tell a copy that kept running from one that restarted and resumed from the disk.
+  echo "$seq $boot" >/www/seq
+  echo "tmr-guest: workload resumes after seq $seq (boot $boot)" >/dev/console
   pause_us=$((interval_ms * 1000))
+  # Three processes per record (dd, mv, usleep), no more: under TCG every fork and exec costs a
+  # guest several milliseconds of the host's CPU, and seven guests share two cores. The record is
+  # formatted by builtins into tmpfs, then written with O_DIRECT and fsync.
   while [ $((seq + 1)) -lt "$sectors" ]; do
     next=$((seq + 1))
-    if printf 'seq=%d vm=%s boot=%s uptime=%s epoch=%s\n' "$next" "$vm" "$boot" "$(cut -d' ' -f1 /proc/uptime)" "$(date +%s)" \
-      | dd of=$disk bs=512 seek=$next count=1 conv=sync,notrunc,fsync oflag=direct 2>/dev/null; then
+    read -r up _ </proc/uptime
+    printf 'seq=%d vm=%s boot=%s uptime=%s\n' "$next" "$vm" "$boot" "$up" >/run/record
+    if dd if=/run/record of=$disk bs=512 seek=$next count=1 conv=sync,notrunc,fsync oflag=direct 2>/dev/null; then
       seq=$next
-      echo "$seq" >/www/seq.new && mv /www/seq.new /www/seq
+      echo "$seq $boot" >/www/seq.new && mv /www/seq.new /www/seq
     fi
     usleep "$pause_us"
   done

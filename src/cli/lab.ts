@@ -180,6 +180,8 @@ export async function runQemuDrillCommand(options: {
     io.out(`${formatDrillReport(run.report)}\n`);
     io.out(`\nOn the machine: copies per VM at the end ${JSON.stringify(run.checks.finalCopiesPerVm)}, most at any probe ${JSON.stringify(run.checks.maxCopiesPerVm)}\n`);
     io.out(`Acknowledged writes lost ${JSON.stringify(run.checks.ackedWritesLost)}; restarts after the fault ${JSON.stringify(run.checks.restartsPerVm)}\n`);
+    const silent = Object.entries(run.checks.noAnswerMs).filter(([, ms]) => ms > 0);
+    if (silent.length > 0) io.out(`Guests that kept running but did not answer for a while (not outages): ${silent.map(([vm, ms]) => `${vm} ${(ms / 1000).toFixed(1)} s`).join(', ')}\n`);
   }
   if (!options.quiet) io.err(`journal: ${options.journalPath} (${run.journal.length} entries)\n`);
   const report = run.report;

@@ -151,10 +151,14 @@ export interface JournalEvents {
   'security.denied-flows': { readonly pairs: number; readonly attempts: number; readonly top: readonly { readonly pair: string; readonly count: number }[] };
   'policy.applied': { readonly ok: boolean; readonly detail?: string; readonly refused?: string };
   'probe.started': { readonly intervalMs: number; readonly writeIntervalMs: number };
-  'probe.up': { readonly downForMs: number; readonly seq: number };
+  /** sameRun: the run of the guest that went silent answers again (it kept running: no restart). */
+  'probe.up': { readonly downForMs: number; readonly seq: number; readonly sameRun?: boolean };
+  /** A silence of a guest that kept running (same run after, a QEMU holding its disk throughout): no answer, not an outage. */
+  'probe.no-answer': { readonly fromMs: number; readonly toMs: number; readonly run: string | null };
   'probe.down': { readonly lastAckedSeq: number | null; readonly sinceMs: number | null };
   'probe.copies': { readonly writable: number; readonly standby: number; readonly pids: readonly number[] };
-  'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost?: number | null; readonly writeIntervalMs: number };
+  /** lostFrom: how the acknowledged writes lost were counted (the disk's records by run, or the console). */
+  'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost?: number | null; readonly writeIntervalMs: number; readonly lostFrom?: 'disk' | 'console'; readonly runs?: readonly { readonly boot: string; readonly firstSeq: number; readonly maxSeq: number }[] };
   'probe.unknown-loss': { readonly primary: string | null; readonly host: string | null; readonly consoleTail: readonly string[] };
   'drill.check': {
     readonly finalCopiesPerVm: Readonly<Record<string, { readonly writable: number; readonly standby: number }>>;

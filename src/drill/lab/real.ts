@@ -23,8 +23,9 @@ import { RealClock } from '../../runtime/real-clock.ts';
 import { LabLayout, type LabManifest, readManifest, readToken, writeAtomic } from '../../substrate/qemu/lab.ts';
 import { fetchAgentState, labDown, labUp, PowerController } from '../../substrate/qemu/power.ts';
 import { QemuSubstrate } from '../../substrate/qemu/substrate.ts';
+import { readDiskRecords } from '../../substrate/qemu/vm.ts';
 import { LabFaultInjector } from './faults.ts';
-import { delay, type DrillRecorder, fetchText, LabProbes } from './probes.ts';
+import { delay, type DrillRecorder, fetchText, LabProbes, parseSeq, type VmProbe, writesNotOnDisk } from './probes.ts';
 import { type LabPlan, type LabStep, REAL_SCENARIO_SUMMARIES, REAL_SCENARIOS, realDrillPlan, type RealScenario, targetHost } from './scenarios.ts';
 import { TomaranaiError } from '../../errors/index.ts';
 
@@ -44,8 +45,21 @@ export const LAB_CONTROLLER_TIMINGS: Partial<ControllerTimings> = Object.freeze(
   passBatchMs: 20,
 });
 
-const WARMUP_LIMIT_MS = 180_000;
-const RECOVERY_LIMIT_MS = 120_000;
+/**
+ * The drill's waits and the controller's patience on this machine, from one guest's boot time
+ * measured at `lab up` (2.2-3.5 s alone on an idle 2-core machine under TCG). A guest booting
+ * beside six running ones, on a machine with other work, takes 10-25 times that; a start that
+ * gives up too early is retried and slows every other boot further. Never shorter than the
+ * constants that held on the machine where the lab was written.
+ */
+export function labWaits(bootMs: number | null | undefined): { warmUpMs: number; recoveryMs: number; timings: Partial<ControllerTimings> } {
+  const boot = bootMs ?? 3_000;
+  return {
+    warmUpMs: Math.max(180_000, 60 * boot),
+    recoveryMs: Math.max(120_000, 40 * boot),
+    timings: { startTimeoutExtraMs: Math.max(30_000, 25 * boot), unhealthyGraceMs: Math.max(20_000, 8 * boot) },
+  };
+}
 
 export interface RealDrillOptions {
   readonly blueprint: Blueprint;
@@ -82,7 +96,11 @@ export interface RealDrillChecks {
   /** Each VM's newest durable write at the end, and the newest a probe saw before the fault: the workload goes on. */
   readonly finalSeq: Readonly<Record<string, number>>;
   readonly seqAtFault: Readonly<Record<string, number>>;
+  /** Where each VM's primary ran when the fault struck: a VM on a host the fault did not touch must not be restarted. */
+  readonly primaryHostBefore: Readonly<Record<string, string>>;
   readonly outageMs: Readonly<Record<string, number | null>>;
+  /** The longest time each VM's guest kept running but did not answer a probe (not an outage). */
+  readonly noAnswerMs: Readonly<Record<string, number>>;
 }
 
 export async function runRealDrill(options: RealDrillOptions): Promise<RealDrillRun> {
@@ -129,6 +147,8 @@ interface StruckFault {
   readonly seqAtFault: Readonly<Record<string, number>>;
   /** Each VM's primary before the fault: a VM whose primary ran on lost nothing. */
   readonly primariesBefore: ReadonlyMap<string, string>;
+  /** Where each VM's primary ran when the fault struck. */
+  readonly primaryHostBefore: Readonly<Record<string, string>>;
 }
 
 async function drill(options: RealDrillOptions, scenario: RealScenario, layout: LabLayout, manifest: LabManifest): Promise<RealDrillRun> {
@@ -142,7 +162,8 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
   const epochFile = join(layout.controlDirectory, 'controller-epoch');
   const epoch = (Number((await readFile(epochFile, 'utf8').catch(() => '0')).trim()) || 0) + 1;
   await writeAtomic(epochFile, String(epoch));
-  const controller = new Controller({ blueprint: options.blueprint, substrate, clock, journal, epoch, timings: { ...LAB_CONTROLLER_TIMINGS, ...options.timings } });
+  const waits = labWaits(manifest.bootMs);
+  const controller = new Controller({ blueprint: options.blueprint, substrate, clock, journal, epoch, timings: { ...LAB_CONTROLLER_TIMINGS, ...waits.timings, ...options.timings } });
   const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
   const probes = new LabProbes({ layout, manifest, controller, clock, record });
   const lab: LabDrill = { options, scenario, layout, manifest, clock, journal, record, substrate, epoch, controller, faults, probes };
@@ -165,7 +186,7 @@ async function drill(options: RealDrillOptions, scenario: RealScenario, layout: 
 
 /** Segmentation enforced before anything boots, the controller started, every VM up and answering. */
 async function warmUp({ options, scenario, layout, manifest, record, substrate, epoch, controller }: LabDrill): Promise<void> {
-  record('drill', 'drill.started', scenario, { blueprint: options.blueprint.name, substrate: 'qemu', accelerator: manifest.accelerator, epoch });
+  record('drill', 'drill.started', scenario, { blueprint: options.blueprint.name, substrate: 'qemu', accelerator: manifest.accelerator, epoch, ...(manifest.bootMs ? { bootMs: manifest.bootMs } : {}) });
   // Micro-segmentation from the blueprint's flows, enforced by every host's agent (nftables),
   // before anything boots.
   const policy = await substrate.applyNetworkPolicy({ token: { epoch }, policy: compileSegmentation(options.blueprint) });
@@ -174,8 +195,9 @@ async function warmUp({ options, scenario, layout, manifest, record, substrate, 
   // Warm-up: every VM runs and answers; every continuous VM has a booted standby.
   const warmStarted = Date.now();
   while (!(await warm(controller, manifest))) {
-    if (Date.now() - warmStarted > WARMUP_LIMIT_MS) {
-      throw new TomaranaiError('TMR_DRILL_WARMUP', `the lab did not come up within ${WARMUP_LIMIT_MS / 1000} s`, `see the agents' logs under ${layout.root}/hosts/*/agent.log`);
+    const limitMs = labWaits(manifest.bootMs).warmUpMs;
+    if (Date.now() - warmStarted > limitMs) {
+      throw new TomaranaiError('TMR_DRILL_WARMUP', `the lab did not come up within ${limitMs / 1000} s (one guest booted alone in ${manifest.bootMs ?? '?'} ms at lab up)`, `see the agents' logs under ${layout.root}/hosts/*/agent.log`);
     }
     await delay(250);
   }
@@ -188,7 +210,9 @@ async function strike(lab: LabDrill): Promise<StruckFault> {
   const target = targetHost(faults.copies(), options.blueprint, scenario);
   const description = `${REAL_SCENARIO_SUMMARIES[scenario]} (${target})`;
   const plan = realDrillPlan(scenario, { blueprint: options.blueprint, faults, host: target });
-  const primariesBefore = new Map([...controller.state.instances.values()].filter((instance) => instance.role === 'primary').map((instance) => [instance.vm, instance.id]));
+  const primaries = [...controller.state.instances.values()].filter((instance) => instance.role === 'primary');
+  const primariesBefore = new Map(primaries.map((instance) => [instance.vm, instance.id]));
+  const primaryHostBefore = Object.fromEntries(primaries.map((instance) => [instance.vm, instance.host]));
   record('drill', 'scenario.planned', scenario, { description, steps: plan.strike.length });
   // Journaled at the moment it begins: the power cut, the link cut, the kill follow at once.
   const seqAtFault = Object.fromEntries([...probes.vms].map(([vm, state]) => [vm, state.lastAckedSeq]));
@@ -198,7 +222,7 @@ async function strike(lab: LabDrill): Promise<StruckFault> {
     record('fault', 'fault.injected', target, { kind: 'fault' in step ? step.fault.kind : 'maintenance', target });
     await applyStep(lab, step);
   }
-  return { target, description, plan, atMs, seqAtFault, primariesBefore };
+  return { target, description, plan, atMs, seqAtFault, primariesBefore, primaryHostBefore };
 }
 
 /** Waits for the controller to deal with the fault, repairs it, and waits for the lab to settle. */
@@ -206,8 +230,9 @@ async function recoverAndRepair(lab: LabDrill, fault: StruckFault): Promise<void
   const { scenario, controller, probes, record } = lab;
   // Recovery: every VM answers again and the controller has nothing in flight.
   const recoveryStarted = Date.now();
+  const { recoveryMs } = labWaits(lab.manifest.bootMs);
   while (!recovered(controller, probes, scenario, fault.target)) {
-    if (Date.now() - recoveryStarted > RECOVERY_LIMIT_MS) break;
+    if (Date.now() - recoveryStarted > recoveryMs) break;
     await delay(100);
   }
   await delay(1_000);
@@ -221,7 +246,7 @@ async function recoverAndRepair(lab: LabDrill, fault: StruckFault): Promise<void
   if (!maintenance && controller.state.hostStatus.get(fault.target) === 'fenced') controller.powerOnHost(fault.target, 'operator');
   const repairStarted = Date.now();
   while (!settled(controller, probes)) {
-    if (Date.now() - repairStarted > RECOVERY_LIMIT_MS) break;
+    if (Date.now() - repairStarted > recoveryMs) break;
     await delay(250);
   }
 }
@@ -253,10 +278,10 @@ async function conclude(lab: LabDrill, fault: StruckFault): Promise<RealDrillRun
     const copies = await QemuSubstrate.copiesOf(vm.name, layout.disk(vm.datastore, vm.name));
     finalCopiesPerVm[vm.name] = { writable: copies.writable, standby: copies.standby };
     finalAnswers[vm.name] = (await fetchText(`http://${vm.address}/vm`)) === vm.name;
-    finalSeq[vm.name] = Number((await fetchText(`http://${vm.address}/seq`)) ?? Number.NaN);
+    finalSeq[vm.name] = parseSeq(await fetchText(`http://${vm.address}/seq`))?.seq ?? Number.NaN;
   }
   record('drill', 'drill.check', 'copies', { finalCopiesPerVm, finalAnswers, finalSeq });
-  const { ackedWritesLost, outageMs } = await measureLosses(lab, fault);
+  const { ackedWritesLost, outageMs, noAnswerMs } = await measureLosses(lab, fault);
   const restartsPerVm: Record<string, number> = {};
   for (const entry of journal.entries()) {
     if (entry.atMs < fault.atMs || entry.kind !== 'action' || entry.data.ok !== true) continue;
@@ -274,46 +299,77 @@ async function conclude(lab: LabDrill, fault: StruckFault): Promise<RealDrillRun
     substrate: `qemu (${manifest.accelerator})`,
     invariants: { splitBrain, lostVms: Object.values(finalAnswers).filter((answered) => !answered).length, immutableViolations: 0 },
   });
-  const checks = { maxCopiesPerVm, finalCopiesPerVm, finalAnswers, restartsPerVm, ackedWritesLost, outageMs, finalSeq, seqAtFault: fault.seqAtFault };
+  const checks = { maxCopiesPerVm, finalCopiesPerVm, finalAnswers, restartsPerVm, ackedWritesLost, outageMs, noAnswerMs, finalSeq, seqAtFault: fault.seqAtFault, primaryHostBefore: fault.primaryHostBefore };
   return { report, journal, target: fault.target, checks };
 }
 
 /**
- * Acknowledged writes lost: what a probe saw acknowledged before the outage, minus what the copy
- * that answers now resumed after (its console says, from the newest record on its disk); and each
- * VM's outage, from the fault to its last return.
+ * Each VM's outages and acknowledged writes lost, measured on the guest and its disk.
+ *
+ * A silence is an outage only if the guest stopped: another run of it answered afterwards, or at
+ * some count no QEMU held its disk. A guest that kept running and answered again (the machine too
+ * busy to answer within the probe's timeout, or its link cut and restored) was not down: that is
+ * journaled as `probe.no-answer` and reported apart. A write is lost only if a run of the guest
+ * acknowledged it and the disk does not hold that run's record of it at the end (a later run
+ * resumed below it and wrote over it): the disk is read, not inferred from racing answers.
  */
-async function measureLosses({ layout, manifest, controller, probes, record }: LabDrill, fault: StruckFault): Promise<Pick<RealDrillChecks, 'ackedWritesLost' | 'outageMs'>> {
+async function measureLosses({ layout, manifest, controller, probes, record }: LabDrill, fault: StruckFault): Promise<Pick<RealDrillChecks, 'ackedWritesLost' | 'outageMs' | 'noAnswerMs'>> {
   const ackedWritesLost: Record<string, number | null> = {};
   const outageMs: Record<string, number | null> = {};
+  const noAnswerMs: Record<string, number> = {};
   for (const vm of manifest.vms) {
     const state = probes.vms.get(vm.name)!;
-    outageMs[vm.name] = state.outages.length === 0 ? 0 : state.outages.some((outage) => outage.upAtMs === null) ? null : Math.max(...state.outages.map((outage) => outage.upAtMs! - fault.atMs));
-    if (state.outages.length === 0) {
+    const outages = state.outages.filter((silence) => silence.upAtMs === null || silence.noCopy || silence.runAfter === null || silence.runAfter !== silence.runBefore);
+    noAnswerMs[vm.name] = 0;
+    for (const silence of state.outages.filter((candidate) => !outages.includes(candidate))) {
+      noAnswerMs[vm.name] = Math.max(noAnswerMs[vm.name]!, silence.upAtMs! - silence.downAtMs);
+      record('drill', 'probe.no-answer', vm.name, { fromMs: silence.downAtMs, toMs: silence.upAtMs!, run: silence.runAfter });
+    }
+    outageMs[vm.name] = outages.length === 0 ? 0 : outages.some((outage) => outage.upAtMs === null) ? null : Math.max(...outages.map((outage) => outage.upAtMs! - fault.atMs));
+    if (outages.length === 0) {
       ackedWritesLost[vm.name] = 0;
       continue;
     }
-    // Only a copy that started after the fault resumed from the disk; one that ran on lost nothing.
-    const primaryNow = [...controller.state.instances.values()].find((instance) => instance.vm === vm.name && instance.role === 'primary');
-    const resumedAfter = primaryNow !== undefined && primaryNow.id === fault.primariesBefore.get(vm.name) ? state.outages[0]!.ackedBefore : await resumedAfterSeq(layout, controller, vm.name);
-    const ackedBefore = Math.max(...state.outages.map((outage) => outage.ackedBefore));
-    ackedWritesLost[vm.name] = resumedAfter === null ? null : Math.max(0, ackedBefore - resumedAfter);
-    if (resumedAfter === null) {
+    const lost = await lostOnDisk(layout.disk(vm.datastore, vm.name), state);
+    const resumedAfter = lost !== null ? lost.resumedAfter : await resumedAfterSeq(layout, controller, vm.name);
+    const ackedBefore = Math.max(...outages.map((outage) => outage.ackedBefore));
+    ackedWritesLost[vm.name] = lost !== null ? lost.writes : resumedAfter === null ? null : Math.max(0, ackedBefore - resumedAfter);
+    if (ackedWritesLost[vm.name] === null) {
       // Say why the loss is unknown: what the answering copy's console shows.
       const primary = [...controller.state.instances.values()].find((instance) => instance.vm === vm.name && instance.role === 'primary');
       const console = primary === undefined ? '' : await readFile(join(layout.run(primary.host), `${vm.name}.console.log`), 'utf8').catch(() => '');
       record('drill', 'probe.unknown-loss', vm.name, { primary: primary?.id ?? null, host: primary?.host ?? null, consoleTail: console.split('\n').filter((line) => line.includes('tmr-guest')).slice(-3) });
     }
     record('drill', 'probe.outage', vm.name, {
-      downAtMs: state.outages[0]!.downAtMs,
-      upAtMs: state.outages[state.outages.length - 1]!.upAtMs,
+      downAtMs: outages[0]!.downAtMs,
+      upAtMs: outages[outages.length - 1]!.upAtMs,
       ackedBefore,
       resumedAfter,
       writesLost: ackedWritesLost[vm.name],
       writeIntervalMs: manifest.timings.writeIntervalMs,
+      lostFrom: lost !== null ? 'disk' : 'console',
+      runs: state.runs.map((run) => ({ boot: run.boot, firstSeq: run.firstSeq, maxSeq: run.maxSeq })),
     });
   }
-  return { ackedWritesLost, outageMs };
+  return { ackedWritesLost, outageMs, noAnswerMs };
+}
+
+/**
+ * The writes the guest's runs acknowledged that its disk does not hold: for each run the probes
+ * saw, the sequence numbers from its first record on the disk (or the first it was seen
+ * acknowledging, if none survived) to the newest it acknowledged, whose record on the disk is
+ * another run's. Null when the guest image predates runs or the disk cannot be read.
+ */
+async function lostOnDisk(disk: string, state: VmProbe): Promise<{ writes: number; resumedAfter: number } | null> {
+  if (state.runs.length === 0) return null;
+  const newest = Math.max(...state.runs.map((run) => run.maxSeq));
+  let records: Map<number, string>;
+  try {
+    records = await readDiskRecords({ disk, sectors: newest + 64 });
+  } catch {
+    return null;
+  }
+  return writesNotOnDisk(state.runs, records);
 }
 
 async function warm(controller: Controller, manifest: LabManifest): Promise<boolean> {

@@ -76,6 +76,8 @@ export interface LabManifest {
   readonly vms: readonly LabVm[];
   readonly datastores: readonly string[];
   readonly timings: LabTimings;
+  /** One guest's launch-to-health time measured at `lab up` (ms; null if unknown): the drills derive their timeouts from it. */
+  readonly bootMs?: number | null;
   readonly createdAt: string;
 }
 
@@ -85,7 +87,7 @@ function address(base: readonly number[], offset: number): string {
 }
 
 /** The lab for a blueprint: addresses and names; refuses a blueprint that does not fit the machine. */
-export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; imageDirectory: string; accelerator: 'tcg' | 'kvm'; timings?: Partial<LabTimings> }): LabManifest {
+export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; imageDirectory: string; accelerator: 'tcg' | 'kvm'; timings?: Partial<LabTimings>; bootMs?: number | null }): LabManifest {
   if (blueprint.hosts.length > LAB_HOST_LIMIT || blueprint.vms.length > LAB_VM_LIMIT) {
     throw new TomaranaiError(
       'TMR_LAB_TOO_LARGE',
@@ -124,6 +126,7 @@ export function labPlan(blueprint: Blueprint, options: { blueprintFile: string; 
     vms,
     datastores: blueprint.datastores.map((store) => store.name),
     timings: { ...DEFAULT_LAB_TIMINGS, ...options.timings },
+    bootMs: options.bootMs ?? null,
     createdAt: new Date().toISOString(),
   };
 }

@@ -21,7 +21,7 @@ import { hasCommand, run, tryRun } from './command.ts';
 import type { AgentState } from './agent.ts';
 import { type LabLayout, type LabManifest, labPlan, readManifest, readToken, writeAtomic } from './lab.ts';
 import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
-import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, probeAccelerator, processAlive } from './vm.ts';
+import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, measureBootMs, probeAccelerator, processAlive } from './vm.ts';
 import { TomaranaiError } from '../../errors/index.ts';
 
 const REPOSITORY = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
@@ -140,8 +140,10 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   const image = (await loadGuestImage(imageDirectory))!;
   await mkdir(options.layout.root, { recursive: true });
   const accelerator = await probeAccelerator(image, { runDirectory: join(options.layout.root, 'probe') });
+  // One guest booted alone: this machine's speed now, from which the drills derive their timeouts.
+  const bootMs = await measureBootMs(image, { runDirectory: join(options.layout.root, 'probe'), accelerator });
   await rm(join(options.layout.root, 'probe'), { recursive: true, force: true });
-  const manifest = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator });
+  const manifest = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator, bootMs });
   await writeAtomic(options.layout.tokenFile, randomBytes(32).toString('hex'), 0o600);
   await writeAtomic(options.layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   for (const ds of manifest.datastores) {

@@ -210,6 +210,34 @@ export async function readDiskSector(options: { disk: string; sector: number }):
   return Buffer.from(bytes).toString('latin1').replace(/\0+$/, '');
 }
 
+/**
+ * The workload's records on a VM's disk, sectors 1..`sectors`: which run of the guest (boot) wrote
+ * each sequence number. One `qemu-io` read of the whole range (`-U`: a running QEMU may hold the
+ * disk); a sector without a record ends the list, as the guest writes them contiguously.
+ */
+export async function readDiskRecords(options: { disk: string; sectors: number }): Promise<Map<number, string>> {
+  const length = Math.max(1, options.sectors) * 512;
+  const { stdout } = await run(['qemu-io', '-r', '-U', '-f', 'qcow2', '-c', `read -v 512 ${length}`, options.disk]);
+  const bytes = Buffer.alloc(length);
+  let filled = 0;
+  for (const line of stdout.split('\n')) {
+    const match = /^([0-9a-f]{8}):\s+((?:[0-9a-f]{2} ){15}[0-9a-f]{2})/.exec(line);
+    if (match === null) continue;
+    const at = Number.parseInt(match[1]!, 16) - 512;
+    match[2]!.split(' ').forEach((pair, index) => bytes.writeUInt8(Number.parseInt(pair, 16), at + index));
+    filled += 16;
+  }
+  if (filled !== length) throw new Error(`readDiskRecords: qemu-io gave ${filled} of ${length} bytes`);
+  const records = new Map<number, string>();
+  for (let sector = 0; sector < options.sectors; sector++) {
+    const text = bytes.subarray(sector * 512, sector * 512 + 512).toString('latin1');
+    const match = /^seq=(\d+) vm=\S+ boot=([0-9a-f]+)/.exec(text);
+    if (match === null) break;
+    records.set(Number(match[1]), match[2]!);
+  }
+  return records;
+}
+
 export interface RunningVm {
   readonly name: string;
   readonly pid: number;
@@ -378,6 +406,29 @@ export function probeAccelerator(image: GuestImage, options: { runDirectory: str
     }
   })();
   return probed;
+}
+
+/**
+ * How long one guest takes from launch to serving its health endpoint on this machine now (the
+ * console's "up at" line), in ms; null if it did not within the timeout. The lab derives its
+ * timeouts from it (a start, the warm-up, the recovery), so a slower machine gets longer ones
+ * instead of failing on constants measured elsewhere.
+ */
+export async function measureBootMs(image: GuestImage, options: { runDirectory: string; accelerator: Accelerator; timeoutMs?: number }): Promise<number | null> {
+  const spec: VmSpec = { name: 'boot-probe', image, runDirectory: options.runDirectory, accelerator: options.accelerator, memoryMiB: 256 };
+  let vm: RunningVm | null = null;
+  const startedAt = performance.now();
+  try {
+    vm = await launchVm(spec);
+    const booted = await waitForConsole(vm.files.consoleLog, 'tmr-guest: boot-probe up at', options.timeoutMs ?? 60_000);
+    return booted ? Math.round(performance.now() - startedAt) : null;
+  } catch {
+    return null;
+  } finally {
+    if (vm !== null) await killVm(vm).catch(() => undefined);
+    const files = vmFiles(spec);
+    for (const file of [files.pidFile, files.qmpSocket, files.consoleLog]) await rm(file, { force: true });
+  }
 }
 
 /** The size of a file in bytes, or null. */
