@@ -7,6 +7,8 @@
  *
  *   LAB/lab.json                         the manifest (hosts, VMs, addresses, timings)
  *   LAB/secret/agent-token               the agents' bearer token (0600; never logged)
+ *   LAB/secret/bmc/<host>.password       each host's BMC password (0600), for its fence agent
+ *   LAB/fencing.json                     power fencing: fence_ipmilan against each host's BMC
  *   LAB/control/                         the control plane's own state (epoch, generations)
  *   LAB/datastore/<ds>/disks/<vm>.qcow2  each VM's disk (an overlay on the guest image)
  *   LAB/datastore/<ds>/heartbeats/<host>.json   the datastore heartbeat channel
@@ -15,7 +17,8 @@
  *   LAB/datastore/<ds>/snapshots/<vm>/   immutable point-in-time copies of the disk
  *   LAB/hosts/<host>/run/                QMP sockets, pid files, consoles, instance records
  *   LAB/hosts/<host>/agent.log           the agent's log (JSON lines)
- *   LAB/hosts/<host>/power               "on" or "off", as the power controller left it
+ *   LAB/hosts/<host>/power               "on" or "off", as the power controller or the BMC left it
+ *   LAB/hosts/<host>/bmc/                its IPMI BMC (ipmi_sim): lan.conf, chassis program, log
  *   LAB/hosts/<host>/faults/<fault>      a fault injected into the host (storage-path-down)
  */
 import { randomBytes } from 'node:crypto';
@@ -139,6 +142,10 @@ export class LabLayout {
   }
   get tokenFile(): string {
     return join(this.root, 'secret', 'agent-token');
+  }
+  /** The lab's power-fencing file (fence agents per host; fence-config.ts), written by `lab up`. */
+  get fencingFile(): string {
+    return join(this.root, 'fencing.json');
   }
   get controlDirectory(): string {
     return join(this.root, 'control');
