@@ -24,6 +24,7 @@ import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabReso
 import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, probeAccelerator, processAlive } from './vm.ts';
 import { TomaranaiError } from '../../errors/index.ts';
 import { FencePower, startLabBmcs } from './fence-power.ts';
+import { agentRequest, issueAgentCertificates, readControlPlaneTls } from './agent-tls.ts';
 
 const REPOSITORY = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
 const AGENT_READY_TIMEOUT_MS = 20_000;
@@ -154,7 +155,10 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   await mkdir(options.layout.root, { recursive: true });
   const accelerator = await probeAccelerator(image, { runDirectory: join(options.layout.root, 'probe') });
   await rm(join(options.layout.root, 'probe'), { recursive: true, force: true });
-  const manifest = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator });
+  const planned = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator });
+  // Mutual TLS between the control plane and every agent: a fresh CA per lab.
+  await issueAgentCertificates({ out: options.layout.tlsDirectory, hosts: planned.hosts.map((host) => ({ name: host.name, address: host.address })) });
+  const manifest: LabManifest = { ...planned, tlsDirectory: options.layout.tlsDirectory };
   await writeAtomic(options.layout.tokenFile, randomBytes(32).toString('hex'), 0o600);
   await writeAtomic(options.layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   for (const ds of manifest.datastores) {
@@ -180,8 +184,9 @@ export async function fetchAgentState(manifest: LabManifest, token: string, host
   const entry = manifest.hosts.find((candidate) => candidate.name === host);
   if (entry === undefined) return null;
   try {
-    const response = await fetch(`http://${entry.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-    return response.ok ? ((await response.json()) as AgentState) : null;
+    const tls = manifest.tlsDirectory === undefined ? null : readControlPlaneTls(manifest.tlsDirectory);
+    const response = await agentRequest({ host, address: entry.address, port: manifest.agentPort, method: 'GET', path: '/state', token, timeoutMs, tls });
+    return response.status === 200 ? (response.body as AgentState) : null;
   } catch {
     return null;
   }

@@ -102,6 +102,7 @@ export class QemuSubstrate implements Substrate {
 
   close(): void {
     this.observer.close();
+    this.agents.close();
   }
 
   subscribe(listener: (event: SubstrateEvent) => void): () => void {
