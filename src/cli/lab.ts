@@ -1,12 +1,10 @@
 /**
- * Real VMs on the command line: `tomaranai lab up|down|status`, `tomaranai agent` (run by the
- * lab inside each host's namespace), and the qemu half of `tomaranai drill --substrate qemu`.
+ * Real VMs on the command line: `tomaranai lab up|down|status`, and (cli/agent.ts) `tomaranai agent`; and the qemu half of `tomaranai drill --substrate qemu`.
  */
 import type { Command } from 'commander';
 import type { Journal, JournalEntry } from '../ports/index.ts';
 import { labStatus, REAL_SCENARIOS, runRealDrill, type RealDrillRun } from '../drill/lab/real.ts';
 import type { Blueprint } from '../model/index.ts';
-import { HostAgent } from '../substrate/qemu/agent.ts';
 import { LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
 import { labDown, labUp } from '../substrate/qemu/power.ts';
 import { writeFileSync } from 'node:fs';
@@ -94,24 +92,6 @@ export function registerLabCommands(program: Command, io: CliIo, loadBlueprint: 
         else io.out(formatCalibration(result, options.write));
         setExit(result.rows.every((row) => row.within) ? 0 : 1);
       });
-    });
-
-  program
-    .command('agent')
-    .description('the host agent of one lab host (the lab starts it inside the host namespace)')
-    .requiredOption('--host <name>', 'the host it runs on')
-    .option('--lab <dir>', 'lab directory', '')
-    .action(async (options: { host: string; lab: string }) => {
-      const layout = layoutOf(options.lab);
-      const manifest = await readManifest(layout);
-      if (manifest === null) return report(io, setExit, notUp(layout));
-      const agent = new HostAgent({ layout, manifest, host: options.host, token: await readToken(layout) });
-      await agent.start();
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
-      });
-      await agent.close();
     });
 }
 

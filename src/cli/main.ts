@@ -11,6 +11,7 @@ import { registerDemandCommand } from './demand.ts';
 import { registerDemoCommand, registerDrillCommand, registerStormCommand } from './drill.ts';
 import type { CliIo } from './io.ts';
 import { registerLabCommands } from './lab.ts';
+import { registerAgentCommands } from './agent.ts';
 import { registerPlanCommands } from './plan.ts';
 import { registerReportCommands } from './report.ts';
 import { registerSecurityCommands } from './security.ts';
@@ -46,6 +47,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   registerServiceCommands(program, io, setExitCode);
   registerPlanCommands(program, io, loadBlueprintOrReport, setExitCode);
   registerLabCommands(program, io, loadBlueprintOrReport, setExitCode);
+  registerAgentCommands(program, io, setExitCode);
   registerReportCommands(program, io, setExitCode);
   registerDemandCommand(program, io, loadBlueprintOrReport, setExitCode);
   registerStormCommand(program, io, loadBlueprintOrReport, setExitCode);

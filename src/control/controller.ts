@@ -317,7 +317,7 @@ export class Controller {
       }
       case 'fence.completed': {
         const host = state.hosts.get(event.host);
-        this.record('outcome', 'fence.completed', event.host, { method: event.method, ok: event.ok, detail: event.detail });
+        this.record('outcome', 'fence.completed', event.host, { method: event.method, ok: event.ok, detail: event.detail, ...(event.agent === undefined ? {} : { agent: event.agent }) });
         if (host !== undefined && event.ok && host.fencedAtMs === null) {
           host.fencedAtMs = now;
           queue.settle(`fence:${event.host}`);

@@ -8,7 +8,7 @@
  * they are reported as a list (model/problems.ts).
  */
 
-export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report' | 'notify';
+export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report' | 'notify' | 'fence';
 
 export interface ErrorSpec {
   readonly area: ErrorArea;
@@ -360,6 +360,36 @@ export const ERRORS = {
     status: 500,
     message: 'the lab left something behind',
     hint: 'the message names each namespace, interface, table or process; remove them, then run `tomaranai lab down` again',
+  },
+  TMR_FENCE_CONFIG_INVALID: {
+    area: 'fence',
+    status: 400,
+    message: 'the fencing file is not valid',
+    hint: 'fix each field the message names (docs/real-vms.md, "Power fencing through fence agents")',
+  },
+  TMR_FENCE_HOST_MISSING: {
+    area: 'fence',
+    status: 400,
+    message: 'a host has no power-fencing device',
+    hint: 'add the host to the fencing file: every host the blueprint names needs a device',
+  },
+  TMR_FENCE_AGENT_NOT_FOUND: {
+    area: 'fence',
+    status: 500,
+    message: 'the fence agent is not installed',
+    hint: 'install Debian\'s fence-agents (`apt-get install fence-agents`), or set agentDirectory in the fencing file',
+  },
+  TMR_FENCE_CREDENTIALS: {
+    area: 'fence',
+    status: 400,
+    message: 'a fence device\'s credentials file cannot be used',
+    hint: 'put the password on the first line of the file, owned by the service user, mode 0600',
+  },
+  TMR_AGENT_TLS: {
+    area: 'lab',
+    status: 400,
+    message: 'the agent certificates cannot be used',
+    hint: 'generate them with `tomaranai agent certs --out DIR --hosts a,b,…`, or give the CA, certificate and key the message names',
   },
   TMR_PLAN_EXACT_TOO_LARGE: {
     area: 'plan',

@@ -9,6 +9,7 @@
  * here still journals (the store is generic), but no reader can narrow it: add it here first.
  */
 import type { JournalEntry, JournalKind, JournalRecord } from './journal.ts';
+import type { FenceAgentOutcome } from './substrate.ts';
 
 /** Every fenced action journals what it asked for, under which token, and how it ended. */
 type ActionOutcomeData = {
@@ -80,7 +81,8 @@ export interface JournalEvents {
   releaseVm: ActionOutcomeData;
   restoreSnapshot: ActionOutcomeData & { readonly snapshotId: string; readonly restorePointMs: number; readonly host: string; readonly restore: string; readonly network: string };
   promoteRestored: VmActionData & { readonly restoreId: string; readonly restorePointMs: number };
-  'fence.completed': { readonly method: string; readonly ok: boolean; readonly detail: string };
+  /** agent: present when the power method went through a fence agent (its name, exit status, time). */
+  'fence.completed': { readonly method: string; readonly ok: boolean; readonly detail: string; readonly agent?: FenceAgentOutcome };
   'snapshot.delete': { readonly ok: boolean; readonly refused?: string };
 
   // Operators' actions through the service (kind 'action' or 'audit').

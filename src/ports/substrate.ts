@@ -74,13 +74,27 @@ export interface SubstrateSnapshot {
   readonly vmGenerations: ReadonlyMap<string, number>;
 }
 
+/**
+ * How a power fence through a fence agent (a `fence_*` program: fence_ipmilan, fence_redfish…)
+ * went: the agent, the exit status of its last `off` (null: killed at its deadline, or it could not
+ * run), whether a call timed out, how long the whole fence took, and every call in order
+ * (`off exit 0 in 0.34 s`, `status exit 2 (off) in 0.21 s`).
+ */
+export interface FenceAgentOutcome {
+  readonly name: string;
+  readonly exitCode: number | null;
+  readonly timedOut: boolean;
+  readonly durationMs: number;
+  readonly calls: readonly string[];
+}
+
 export type SubstrateEvent =
   | { readonly type: 'heartbeat.lost'; readonly host: string; readonly channel: HeartbeatChannel; readonly lastSeenAtMs: number }
   | { readonly type: 'heartbeat.restored'; readonly host: string; readonly channel: HeartbeatChannel }
   | { readonly type: 'instance.changed'; readonly instance: InstanceObservation; readonly restorePointMs?: number }
   | { readonly type: 'instance.removed'; readonly id: string; readonly vm: string; readonly host: string }
   | { readonly type: 'host.power'; readonly host: string; readonly poweredOn: boolean }
-  | { readonly type: 'fence.completed'; readonly host: string; readonly method: 'storage' | 'power'; readonly ok: boolean; readonly detail: string }
+  | { readonly type: 'fence.completed'; readonly host: string; readonly method: 'storage' | 'power'; readonly ok: boolean; readonly detail: string; readonly agent?: FenceAgentOutcome }
   | { readonly type: 'datastore.changed'; readonly datastore: string; readonly up: boolean };
 
 export type ActionOutcome =

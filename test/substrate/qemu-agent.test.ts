@@ -45,19 +45,19 @@ describe('leases', () => {
   const now = 1_000_000;
   const held: Lease = { vm: 'ehr-1', host: 'lab-a1', instanceId: 'ehr-1.g3', epoch: 2, generation: 3, renewedAtMs: now - 500, expiresAtMs: now + 2_500 };
 
-  it('another host may not take a live lease; the holder, an expired or a revoked one, yes', () => {
-    expect(leaseFree(null, null, 'lab-b1', now)).toBe(true);
-    expect(leaseFree(held, null, 'lab-b1', now)).toBe(false);
-    expect(leaseFree(held, null, 'lab-a1', now)).toBe(true);
-    expect(leaseFree(held, null, 'lab-b1', held.expiresAtMs)).toBe(true);
+  it('another host may not take a live lease; the holder, one unrenewed for a whole lease (by the reader\'s clock) or a revoked one, yes', () => {
+    expect(leaseFree(null, null, 'lab-b1', 0, 3_000)).toBe(true);
+    expect(leaseFree(held, null, 'lab-b1', 2_999, 3_000)).toBe(false);
+    expect(leaseFree(held, null, 'lab-a1', 0, 3_000)).toBe(true);
+    expect(leaseFree(held, null, 'lab-b1', 3_000, 3_000)).toBe(true);
     const revocation: Revocation = { vm: 'ehr-1', host: 'lab-a1', instanceId: 'ehr-1.g3', epoch: 2, atMs: now };
-    expect(leaseFree(held, revocation, 'lab-b1', now)).toBe(true);
+    expect(leaseFree(held, revocation, 'lab-b1', 0, 3_000)).toBe(true);
   });
 
   it('a revocation binds only the copy it names: a newer copy on the same host keeps its lease', () => {
     const old: Revocation = { vm: 'ehr-1', host: 'lab-a1', instanceId: 'ehr-1.g1', epoch: 1, atMs: now - 60_000 };
     expect(revokes(old, held)).toBe(false);
-    expect(leaseFree(held, old, 'lab-b1', now)).toBe(false);
+    expect(leaseFree(held, old, 'lab-b1', 0, 3_000)).toBe(false);
     expect(revokes({ ...old, instanceId: 'ehr-1.g3' }, held)).toBe(true);
   });
 });

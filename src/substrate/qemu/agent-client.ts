@@ -4,7 +4,9 @@
  * from the root namespace, through the same bridges and uplinks a client's request would take.
  * An agent that does not answer is an answer too (a refusal naming the host), never a throw.
  */
+import type { Agent as HttpsAgent } from 'node:https';
 import type { AgentAnswer, AgentState } from './agent-protocol.ts';
+import { agentConnectionPool, agentRequest, readControlPlaneTls, type TlsMaterial } from './agent-tls.ts';
 import type { LabManifest } from './lab.ts';
 
 const CALL_TIMEOUT_MS = 20_000;
@@ -13,26 +15,30 @@ const HEALTH_TIMEOUT_MS = 400;
 
 export class AgentClient {
   private readonly addresses: ReadonlyMap<string, string>;
+  /** Mutual TLS when the lab has certificates (manifest.tlsDirectory): our client pair, the agents' CA. */
+  private readonly tls: TlsMaterial | null;
+  private readonly pool: HttpsAgent | undefined;
 
   constructor(
     private readonly manifest: LabManifest,
     private readonly token: string,
+    tls?: TlsMaterial | null,
   ) {
     this.addresses = new Map(manifest.hosts.map((host) => [host.name, host.address]));
+    this.tls = tls !== undefined ? tls : manifest.tlsDirectory === undefined ? null : readControlPlaneTls(manifest.tlsDirectory);
+    this.pool = this.tls === null ? undefined : agentConnectionPool(this.tls);
+  }
+
+  close(): void {
+    this.pool?.destroy();
   }
 
   private async call<T>(host: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
     const address = this.addresses.get(host);
     if (address === undefined) throw new Error(`unknown host ${host}`);
-    const response = await fetch(`http://${address}:${this.manifest.agentPort}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const payload = (await response.json()) as T;
-    if (response.status === 401) throw new Error(`agent of ${host} refused the token`);
-    return payload;
+    const response = await agentRequest({ host, address, port: this.manifest.agentPort, method, path, token: this.token, body, timeoutMs, tls: this.tls, ...(this.pool === undefined ? {} : { pool: this.pool }) });
+    if (response.status === 401 || response.status === 403) throw new Error(`agent of ${host} refused the control plane (${response.status})`);
+    return response.body as T;
   }
 
   /** The agent's state, or null when it does not answer within a poll's budget. */

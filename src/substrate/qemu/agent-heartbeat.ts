@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { ANNOUNCE, type AgentHost, type AgentInstance } from './agent-host.ts';
-import { type FenceAck, type FenceRecord, type HeartbeatRecord, type Lease, leaseFree, readJson, type Revocation, revokes, writeAtomic } from './lab.ts';
+import { type FenceAck, type FenceRecord, type HeartbeatRecord, type Lease, leaseFree, leaseVersion, readJson, type Revocation, revokes, writeAtomic } from './lab.ts';
 import { processAlive } from './vm.ts';
 
 /** Time left on a lease when an agent that cannot renew it stops its copy. */
@@ -50,15 +50,19 @@ export class AgentHeartbeat {
     this.ticking = true;
     const host = this.host;
     try {
+      // Wall time goes into the records others read (informative); every judgement here is on
+      // this agent's monotonic clock, so a stepped wall clock changes no decision.
       const now = Date.now();
+      const monotonicNow = performance.now();
       const pathUp = !existsSync(host.layout.fault(host.name, 'storage-path-down'));
       if (pathUp !== host.storagePathUp) await this.storagePathChanged(pathUp);
       if (host.storagePathUp) {
         await this.writeHeartbeats(now);
         if (!host.fenced && (await fenceStanding(host))) await this.obeyFence();
-        await this.renewLeases(now);
+        await this.watchLeases();
+        await this.renewLeases(now, monotonicNow);
       } else {
-        await this.selfFenceIfSilent(now);
+        await this.selfFenceIfSilent(monotonicNow);
       }
       await this.reapAndNoticeBoots(now);
     } catch (error) {
@@ -73,6 +77,7 @@ export class AgentHeartbeat {
    * can tell this host to stop: stop before the leases run out.
    */
   private async selfFenceIfSilent(now: number): Promise<void> {
+    // `now`, lastHeardMs and leaseRenewedAtMs are all this agent's monotonic milliseconds.
     const host = this.host;
     const silentMs = now - host.lastHeardMs;
     const limit = host.manifest.timings.leaseMs - SELF_FENCE_MARGIN_MS;
@@ -109,7 +114,13 @@ export class AgentHeartbeat {
     for (const ds of this.host.manifest.datastores) await writeAtomic(this.host.layout.heartbeat(ds, this.host.name), JSON.stringify(record));
   }
 
-  private async renewLeases(now: number): Promise<void> {
+  /** Notes every VM's lease on this agent's monotonic clock, so that a takeover can judge it (takeLease). */
+  private async watchLeases(): Promise<void> {
+    const host = this.host;
+    for (const vm of host.manifest.vms) host.leases.observe(vm.name, leaseVersion(await readJson<Lease>(host.layout.lease(vm.datastore, vm.name))));
+  }
+
+  private async renewLeases(now: number, monotonicNow: number): Promise<void> {
     const host = this.host;
     for (const instance of [...host.instances.values()]) {
       if (instance.role !== 'primary' || !instance.diskAttached || instance.incoming) continue;
@@ -121,12 +132,12 @@ export class AgentHeartbeat {
         await host.kill(instance, `self-fence: its lease was revoked by a storage fence (controller epoch ${revocation!.epoch})`);
         continue;
       }
-      if (lease !== null && lease.host !== host.name && lease.expiresAtMs > now) {
+      if (lease !== null && lease.host !== host.name && !leaseFree(lease, revocation, host.name, host.leases.observe(vm.name, leaseVersion(lease)), host.manifest.timings.leaseMs)) {
         await host.kill(instance, `self-fence: host ${lease.host} holds its lease`);
         continue;
       }
       await writeAtomic(file, JSON.stringify(leaseFor(host, instance, now)));
-      instance.leaseRenewedAtMs = now;
+      instance.leaseRenewedAtMs = monotonicNow;
     }
   }
 
@@ -181,8 +192,11 @@ export async function takeLease(host: AgentHost, instance: Pick<AgentInstance, '
   const now = Date.now();
   const lease = await readJson<Lease>(file);
   const revocation = await readJson<Revocation>(host.layout.revocation(vm.datastore, vm.name));
-  if (!leaseFree(lease, revocation, host.name, now)) {
-    return `host ${lease!.host} holds the lease of ${vm.name} for ${Math.ceil((lease!.expiresAtMs - now) / 100) / 10} s more`;
+  // Judged by how long this agent has seen the lease unrenewed, on its own monotonic clock: the
+  // holder's expiry time is on the holder's clock, which may be stepped.
+  const unchangedForMs = host.leases.observe(vm.name, leaseVersion(lease));
+  if (!leaseFree(lease, revocation, host.name, unchangedForMs, host.manifest.timings.leaseMs)) {
+    return `host ${lease!.host} holds the lease of ${vm.name} (renewed ${Math.round(unchangedForMs)} ms ago by this host's clock; it runs out after ${host.manifest.timings.leaseMs} ms without renewal)`;
   }
   const taken: Lease = { vm: vm.name, host: host.name, instanceId: instance.instanceId, epoch: host.epoch, generation: instance.generation, renewedAtMs: now, expiresAtMs: now + host.manifest.timings.leaseMs };
   await writeAtomic(file, JSON.stringify(taken));

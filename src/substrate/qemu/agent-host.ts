@@ -6,6 +6,7 @@
  * operations (agent-operations.ts) and the network policy (network-policy.ts) all act through it,
  * so there is one place that knows what runs here.
  */
+import { ChangeWitness } from './change-witness.ts';
 import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentAnswer, AgentRole, AgentState } from './agent-protocol.ts';
@@ -32,7 +33,7 @@ export interface AgentInstance extends InstanceRecord {
   qemu: RunningVm;
   booted: boolean;
   paused: boolean;
-  /** Wall-clock ms of the last renewal of its lease (primaries only). */
+  /** Monotonic ms (performance.now()) of the last renewal of its lease (primaries only): a stepped wall clock cannot trigger a self-fence. */
   leaseRenewedAtMs: number;
   incoming: boolean;
 }
@@ -41,8 +42,10 @@ export class AgentHost {
   readonly instances = new Map<string, AgentInstance>();
   private readonly busy = new Set<string>();
   epoch = 0;
-  /** Wall-clock ms of the control plane's last authenticated call. */
-  lastHeardMs = Date.now();
+  /** Monotonic ms (performance.now()) of the control plane's last authenticated call. */
+  lastHeardMs = performance.now();
+  /** When this agent saw each VM's lease last change, on its own monotonic clock (change-witness.ts). */
+  readonly leases = new ChangeWitness();
   storagePathUp = true;
   fenced = false;
   /** The guest image every copy boots from, loaded when the agent starts. */
@@ -105,7 +108,7 @@ export class AgentHost {
         qemu,
         booted: await this.consoleShowsBoot(record.vm),
         paused: status !== null && !status.running,
-        leaseRenewedAtMs: Date.now(),
+        leaseRenewedAtMs: performance.now(),
         incoming: status?.status === 'inmigrate',
       });
       this.log('vm.reattached', { vm: record.vm, instanceId: record.instanceId, pid: qemu.pid });

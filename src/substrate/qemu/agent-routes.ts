@@ -9,6 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import type { AgentHost } from './agent-host.ts';
+import { isControlPlaneCertificate, type TlsMaterial } from './agent-tls.ts';
 import type { VmOperations } from './agent-operations.ts';
 import { type AgentAnswer, EpochBody, MigrateBody, PolicyBody, PromoteBody, QuarantineBody, SharesBody, SnapshotBody, StartBody, VmBody } from './agent-protocol.ts';
 import { applyPolicy, quarantine } from './network-policy.ts';
@@ -22,15 +23,21 @@ function authorized(header: string | undefined, token: Buffer): boolean {
   return offered.length === token.length && timingSafeEqual(offered, token);
 }
 
-export function buildAgentServer(options: { readonly host: AgentHost; readonly operations: VmOperations; readonly token: Buffer }): FastifyInstance {
-  const { host, operations, token } = options;
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+export function buildAgentServer(options: { readonly host: AgentHost; readonly operations: VmOperations; readonly token: Buffer; readonly tls?: TlsMaterial }): FastifyInstance {
+  const { host, operations, token, tls } = options;
+  // With TLS, the handshake itself refuses a client without a certificate of our CA.
+  const app = tls === undefined ? Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES }) : (Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, https: { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true } }) as unknown as FastifyInstance);
   app.addHook('onRequest', async (request, reply) => {
+    // Our CA also signs the other hosts' agents: only the control plane's certificate may command.
+    if (tls !== undefined && !isControlPlaneCertificate(request.raw.socket)) {
+      await reply.code(403).send({ ok: false, reason: 'the client certificate is not the control plane\'s' });
+      return reply;
+    }
     if (!authorized(request.headers.authorization, token)) {
       await reply.code(401).send({ ok: false, reason: 'missing or wrong bearer token' });
       return reply;
     }
-    host.lastHeardMs = Date.now();
+    host.lastHeardMs = performance.now();
     return undefined;
   });
   const handle = <S extends z.ZodType>(schema: S, work: (body: z.infer<S>) => Promise<AgentAnswer>) =>

@@ -16,6 +16,7 @@ import { AgentHeartbeat, fenceStanding } from './agent-heartbeat.ts';
 import { AgentHost } from './agent-host.ts';
 import { VmOperations } from './agent-operations.ts';
 import { buildAgentServer } from './agent-routes.ts';
+import type { TlsMaterial } from './agent-tls.ts';
 import type { LabLayout, LabManifest } from './lab.ts';
 import { restorePolicy } from './network-policy.ts';
 import { loadGuestImage } from './vm.ts';
@@ -38,6 +39,8 @@ export class HostAgent {
       readonly host: string;
       readonly token: string;
       readonly listen?: { host: string; port: number };
+      /** Serve over mutual TLS with this host's certificate (agent-tls.ts). */
+      readonly tls?: TlsMaterial;
     },
   ) {
     this.host = new AgentHost(options.layout, options.manifest, options.host);
@@ -72,6 +75,6 @@ export class HostAgent {
   }
 
   buildServer(): FastifyInstance {
-    return buildAgentServer({ host: this.host, operations: this.operations, token: this.tokenBuffer });
+    return buildAgentServer({ host: this.host, operations: this.operations, token: this.tokenBuffer, ...(this.options.tls === undefined ? {} : { tls: this.options.tls }) });
   }
 }

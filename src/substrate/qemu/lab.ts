@@ -7,6 +7,9 @@
  *
  *   LAB/lab.json                         the manifest (hosts, VMs, addresses, timings)
  *   LAB/secret/agent-token               the agents' bearer token (0600; never logged)
+ *   LAB/secret/bmc/<host>.password       each host's BMC password (0600), for its fence agent
+ *   LAB/secret/tls/                      mutual TLS: ca.pem, control-plane.pem/.key, <host>.pem/.key
+ *   LAB/fencing.json                     power fencing: fence_ipmilan against each host's BMC
  *   LAB/control/                         the control plane's own state (epoch, generations)
  *   LAB/datastore/<ds>/disks/<vm>.qcow2  each VM's disk (an overlay on the guest image)
  *   LAB/datastore/<ds>/heartbeats/<host>.json   the datastore heartbeat channel
@@ -15,7 +18,8 @@
  *   LAB/datastore/<ds>/snapshots/<vm>/   immutable point-in-time copies of the disk
  *   LAB/hosts/<host>/run/                QMP sockets, pid files, consoles, instance records
  *   LAB/hosts/<host>/agent.log           the agent's log (JSON lines)
- *   LAB/hosts/<host>/power               "on" or "off", as the power controller left it
+ *   LAB/hosts/<host>/power               "on" or "off", as the power controller or the BMC left it
+ *   LAB/hosts/<host>/bmc/                its IPMI BMC (ipmi_sim): lan.conf, chassis program, log
  *   LAB/hosts/<host>/faults/<fault>      a fault injected into the host (storage-path-down)
  */
 import { randomBytes } from 'node:crypto';
@@ -79,6 +83,8 @@ export interface LabManifest {
   /** One guest's launch-to-health time measured at `lab up` (ms; null if unknown): the drills derive their timeouts from it. */
   readonly bootMs?: number | null;
   readonly createdAt: string;
+  /** Where the agents' mutual-TLS material lives (agent-tls.ts); absent: plain HTTP with the token only. */
+  readonly tlsDirectory?: string;
 }
 
 function address(base: readonly number[], offset: number): string {
@@ -142,6 +148,14 @@ export class LabLayout {
   }
   get tokenFile(): string {
     return join(this.root, 'secret', 'agent-token');
+  }
+  /** The lab's power-fencing file (fence agents per host; fence-config.ts), written by `lab up`. */
+  get fencingFile(): string {
+    return join(this.root, 'fencing.json');
+  }
+  /** The CA, the control plane's client pair and each host's server pair (agent-tls.ts). */
+  get tlsDirectory(): string {
+    return join(this.root, 'secret', 'tls');
   }
   get controlDirectory(): string {
     return join(this.root, 'control');
@@ -220,7 +234,10 @@ export interface Lease {
   readonly instanceId: string;
   readonly epoch: number;
   readonly generation: number;
-  /** Wall-clock milliseconds (hosts share this machine's clock, as NTP-synchronised hosts do). */
+  /**
+   * The holder's wall-clock milliseconds: informative only. A reader judges a lease by when it saw
+   * it change on its own monotonic clock (change-witness.ts), never by these numbers.
+   */
   readonly renewedAtMs: number;
   readonly expiresAtMs: number;
 }
@@ -241,9 +258,18 @@ export function revokes(revocation: Revocation | null, lease: Pick<Lease, 'host'
   return revocation !== null && revocation.host === lease.host && revocation.instanceId === lease.instanceId;
 }
 
-/** Whether `host` may take the lease now: nobody else holds it, or the holder's lease ran out or was revoked. */
-export function leaseFree(lease: Lease | null, revocation: Revocation | null, host: string, nowMs: number): boolean {
-  return lease === null || lease.host === host || lease.expiresAtMs <= nowMs || revokes(revocation, lease);
+/**
+ * Whether `host` may take the lease now: nobody else holds it, the holder's lease was revoked, or
+ * the reader has seen it go unrenewed for a whole lease (`unchangedForMs`, on the reader's own
+ * monotonic clock: change-witness.ts). The holder's wall-clock times are never compared with ours.
+ */
+export function leaseFree(lease: Lease | null, revocation: Revocation | null, host: string, unchangedForMs: number, leaseMs: number): boolean {
+  return lease === null || lease.host === host || unchangedForMs >= leaseMs || revokes(revocation, lease);
+}
+
+/** What changes with every renewal of a lease (its holder, copy and renewal time). */
+export function leaseVersion(lease: Lease | null): string | null {
+  return lease === null ? null : `${lease.host}|${lease.instanceId}|${lease.epoch}|${lease.renewedAtMs}`;
 }
 
 export interface HeartbeatRecord {

@@ -9,6 +9,7 @@
  * The substrate's own actions report what they changed here too, and a poll that was on the wire
  * while one did is discarded: its picture is stale.
  */
+import { ChangeWitness } from './change-witness.ts';
 import type { Clock, HeartbeatChannel, HostObservation, InstanceObservation, SubstrateEvent, SubstrateSnapshot, VmMetrics } from '../../ports/index.ts';
 import { type AgentClient, probeHealth } from './agent-client.ts';
 import type { AgentState } from './agent-protocol.ts';
@@ -57,6 +58,8 @@ export class LabObserver {
   /** Copies started here that the agent's next state may not show yet: kept until seen, or until the deadline. */
   private readonly expected = new Map<string, number>();
   private readonly cpu = new Map<string, CpuSample>();
+  /** When each host's datastore heartbeat last changed, on this reader's monotonic clock. */
+  private readonly beats = new ChangeWitness();
   private readonly vmAddress: ReadonlyMap<string, string>;
   private readonly vmDatastore: ReadonlyMap<string, string>;
   private timer: NodeJS.Timeout | null = null;
@@ -210,12 +213,14 @@ export class LabObserver {
       host.agent = state;
       host.lastSeenWallMs.management = now;
     }
-    let newest = 0;
+    // The agent's heartbeat record carries the agent's wall time, which may be stepped: it is never
+    // compared with ours. The record counts as fresh when it changed (each beat rewrites it), as
+    // this reader's monotonic clock measures (change-witness.ts).
     for (const ds of this.options.manifest.datastores) {
       const record = await readJson<HeartbeatRecord>(this.options.layout.heartbeat(ds, host.name));
-      if (record !== null) newest = Math.max(newest, record.atMs);
+      const unchangedForMs = this.beats.observe(`${host.name}/${ds}`, record === null ? null : `${record.seq}|${record.atMs}`);
+      if (record !== null) host.lastSeenWallMs.datastore = Math.max(host.lastSeenWallMs.datastore, now - unchangedForMs);
     }
-    if (newest > 0) host.lastSeenWallMs.datastore = Math.max(host.lastSeenWallMs.datastore, newest);
     if (initial) {
       // A restarted control plane reports what it finds, without waiting out a timeout.
       host.up.management = state !== null;

@@ -23,6 +23,8 @@ import { type LabLayout, type LabManifest, labPlan, readManifest, readToken, wri
 import { createHostNamespace, DEFAULT_ROOT_BRIDGE, ensureRootBridge, listLabResources, namespaceName, namespacePids, teardownLab, type LabResources } from './netns.ts';
 import { DEFAULT_IMAGE_DIRECTORY, loadGuestImage, measureBootMs, probeAccelerator, processAlive } from './vm.ts';
 import { TomaranaiError } from '../../errors/index.ts';
+import { FencePower, startLabBmcs } from './fence-power.ts';
+import { agentRequest, issueAgentCertificates, readControlPlaneTls } from './agent-tls.ts';
 
 const REPOSITORY = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
 const AGENT_READY_TIMEOUT_MS = 20_000;
@@ -75,7 +77,7 @@ export async function startAgent(layout: LabLayout, manifest: LabManifest, host:
   try {
     const child = spawn(
       'ip',
-      ['netns', 'exec', entry.namespace, process.execPath, join(REPOSITORY, 'bin', 'tomaranai.js'), 'agent', '--lab', layout.root, '--host', host],
+      ['netns', 'exec', entry.namespace, ...agentCommand(layout, host)],
       { detached: true, stdio: ['ignore', log, log], env: { ...process.env, TOMARANAI_AGENT: '1' } },
     );
     child.unref();
@@ -91,7 +93,14 @@ export async function startAgent(layout: LabLayout, manifest: LabManifest, host:
   throw new Error(`the agent of ${host} did not answer within ${AGENT_READY_TIMEOUT_MS / 1000} s (see ${layout.agentLog(host)})`);
 }
 
+/** The command that runs a host's agent (inside its namespace). */
+export function agentCommand(layout: LabLayout, host: string): string[] {
+  return [process.execPath, join(REPOSITORY, 'bin', 'tomaranai.js'), 'agent', '--lab', layout.root, '--host', host];
+}
+
 const REQUIRED_TOOLS = ['ip', 'nft', 'qemu-system-x86_64', 'qemu-img', 'qemu-io'] as const;
+/** The hosts' power goes through a real BMC (ipmi_sim) and a standard fence agent (fence_ipmilan). */
+const FENCING_TOOLS = ['ipmi_sim', 'fence_ipmilan', 'ipmitool'] as const;
 
 /** What a lab needs from the machine; throws a TomaranaiError naming what is missing. */
 export async function checkLabPrerequisites(): Promise<void> {
@@ -101,6 +110,11 @@ export async function checkLabPrerequisites(): Promise<void> {
   for (const tool of REQUIRED_TOOLS) {
     if (!(await hasCommand(tool))) {
       throw new TomaranaiError('TMR_LAB_MISSING_TOOL', `${tool} is not installed`, 'run `npm run vm:image` (it installs qemu-system-x86 qemu-utils busybox-static nftables iproute2 socat from Debian)');
+    }
+  }
+  for (const tool of FENCING_TOOLS) {
+    if (!(await hasCommand(tool)) && !existsSync(`/usr/sbin/${tool}`)) {
+      throw new TomaranaiError('TMR_LAB_MISSING_TOOL', `${tool} is not installed`, 'run `bash scripts/ci-fencing.sh` (it installs fence-agents openipmi ipmitool faketime from Debian)');
     }
   }
 }
@@ -143,7 +157,10 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   // One guest booted alone: this machine's speed now, from which the drills derive their timeouts.
   const bootMs = await measureBootMs(image, { runDirectory: join(options.layout.root, 'probe'), accelerator });
   await rm(join(options.layout.root, 'probe'), { recursive: true, force: true });
-  const manifest = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator, bootMs });
+  const planned = labPlan(options.blueprint, { blueprintFile: options.blueprintFile, imageDirectory, accelerator, bootMs });
+  // Mutual TLS between the control plane and every agent: a fresh CA per lab.
+  await issueAgentCertificates({ out: options.layout.tlsDirectory, hosts: planned.hosts.map((host) => ({ name: host.name, address: host.address })) });
+  const manifest: LabManifest = { ...planned, tlsDirectory: options.layout.tlsDirectory };
   await writeAtomic(options.layout.tokenFile, randomBytes(32).toString('hex'), 0o600);
   await writeAtomic(options.layout.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   for (const ds of manifest.datastores) {
@@ -154,8 +171,13 @@ export async function labUp(options: { layout: LabLayout; blueprint: Blueprint; 
   // A second address on the root bridge: a clinician terminal, to test what the policy lets through.
   await tryRun(['ip', 'addr', 'add', `${manifest.clientAddress}/${manifest.prefix}`, 'dev', DEFAULT_ROOT_BRIDGE]);
   for (const host of manifest.hosts) await createHostNamespace({ host: host.name, address: `${host.address}/${manifest.prefix}` });
-  const power = new PowerController(options.layout, manifest);
-  await Promise.all(manifest.hosts.map((host) => power.on(host.name)));
+  // Each host gets a real IPMI BMC, and is powered on through it by the fence agent the control
+  // plane will fence it with: a lab that comes up has proven its power fencing path works.
+  await startLabBmcs(options.layout, manifest, (host) => ['env', 'TOMARANAI_AGENT=1', ...agentCommand(options.layout, host)]);
+  const power = FencePower.load(undefined, options.layout, manifest, (host) => agentAnswers(options.layout, manifest, host))!;
+  const results = await Promise.all(manifest.hosts.map((host) => power.on(host.name)));
+  const failed = results.filter((result) => !result.ok);
+  if (failed.length > 0) throw new Error(`hosts did not power on through their BMCs: ${failed.map((result) => result.detail).join('; ')}`);
   return manifest;
 }
 
@@ -164,8 +186,9 @@ export async function fetchAgentState(manifest: LabManifest, token: string, host
   const entry = manifest.hosts.find((candidate) => candidate.name === host);
   if (entry === undefined) return null;
   try {
-    const response = await fetch(`http://${entry.address}:${manifest.agentPort}/state`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-    return response.ok ? ((await response.json()) as AgentState) : null;
+    const tls = manifest.tlsDirectory === undefined ? null : readControlPlaneTls(manifest.tlsDirectory);
+    const response = await agentRequest({ host, address: entry.address, port: manifest.agentPort, method: 'GET', path: '/state', token, timeoutMs, tls });
+    return response.status === 200 ? (response.body as AgentState) : null;
   } catch {
     return null;
   }

@@ -8,7 +8,9 @@
  *   check the epoch again;
  * - fencing is both methods at once, either confirms: storage (the host's leases revoked and a
  *   fence record on the datastore, acknowledged by the host's agent once its QEMUs are dead;
- *   storage-fence.ts) and power (the power controller kills everything in the host's namespace);
+ *   storage-fence.ts) and power (through each host's fence agent — fence_ipmilan against the lab's
+ *   IPMI BMCs — as the fencing file says; fence-power.ts), or, without a fencing file, the
+ *   simulated power controller that kills everything in the host's namespace;
  * - snapshots are immutable inside their retention, for every caller.
  */
 import { readdir, rm } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import type {
   ActionOutcome,
   Clock,
+  FenceAgentOutcome,
   FencingToken,
   SnapshotObservation,
   StartRequest,
@@ -33,6 +36,7 @@ import { liveCopies, type LiveCopies } from './live-copies.ts';
 import { networkRules } from './network-policy.ts';
 import { LabObserver, type ObservedInstance } from './observer.ts';
 import { PowerController } from './power.ts';
+import { fenceOutcome, FencePower } from './fence-power.ts';
 import { liftFence, revokeLeases, revokeStoppedLease, storageFence } from './storage-fence.ts';
 
 export { networkRules } from './network-policy.ts';
@@ -52,11 +56,18 @@ export interface QemuSubstrateOptions {
   readonly pollMs?: number;
   /** Silence on a channel longer than this is reported as a lost heartbeat. */
   readonly missedAfterMs?: number;
+  /**
+   * The power-fencing file (fence agents per host, outside the blueprint); default: the lab's own
+   * (`LAB/fencing.json`) when it exists, else the simulated power controller.
+   */
+  readonly fencingFile?: string;
 }
 
 export class QemuSubstrate implements Substrate {
   readonly name = 'qemu';
   private readonly power: PowerController;
+  /** Power fencing through fence agents (fence_ipmilan…), when a fencing file is configured. */
+  private fencePower: FencePower | null = null;
   private readonly agents: AgentClient;
   private readonly tokens: FencingTokens;
   private readonly observer: LabObserver;
@@ -84,11 +95,14 @@ export class QemuSubstrate implements Substrate {
   /** Loads the persisted epoch and generations, reads every host once, then polls. */
   async open(): Promise<void> {
     await this.tokens.load();
-    await this.observer.open(async (host) => (await this.power.state(host)) === 'on');
+    this.fencePower = FencePower.load(this.options.fencingFile, this.options.layout, this.options.manifest, async (host) => (await this.agents.state(host)) !== null);
+    const fencePower = this.fencePower;
+    await this.observer.open(async (host) => (await (fencePower ?? this.power).state(host)) === 'on');
   }
 
   close(): void {
     this.observer.close();
+    this.agents.close();
   }
 
   subscribe(listener: (event: SubstrateEvent) => void): () => void {
@@ -215,26 +229,39 @@ export class QemuSubstrate implements Substrate {
     // lease of the host stands in the way of a standby taking over.
     await revokeLeases(this.options, request.host, request.token.epoch);
     let confirmed = false;
-    const confirm = (method: 'storage' | 'power', ok: boolean, detail: string) => {
+    const confirm = (method: 'storage' | 'power', ok: boolean, detail: string, agent?: FenceAgentOutcome) => {
       if (this.observer.closed) return;
       if (ok && !confirmed) {
         confirmed = true;
         this.fencing.delete(request.host);
         this.observer.hostFenced(request.host);
       }
-      this.observer.emit({ type: 'fence.completed', host: request.host, method, ok, detail });
+      this.observer.emit({ type: 'fence.completed', host: request.host, method, ok, detail, ...(agent === undefined ? {} : { agent }) });
     };
     void storageFence(this.options, request.host, request.token.epoch, () => this.observer.closed).then(
       (result) => confirm('storage', result.ok, result.detail),
       (error: unknown) => confirm('storage', false, String(error)),
     );
-    void this.power.off(request.host).then(
-      (result) => {
-        this.observer.poweredOff(request.host);
-        confirm('power', result.confirmed, result.confirmed ? `power off, ${result.killed} processes killed, none left` : 'processes survived the power cut');
-      },
-      (error: unknown) => confirm('power', false, String(error)),
-    );
+    if (this.fencePower !== null) {
+      // Through the host's fence agent: confirmed only when its status answers off. An agent that
+      // hangs, fails or lies leaves the power method failed; the storage method may still confirm
+      // (a live agent on the datastore kills its VMs), and if neither does, nothing is restarted.
+      void this.fencePower.off(request.host, () => this.observer.closed).then(
+        (result) => {
+          if (result.ok) this.observer.poweredOff(request.host);
+          confirm('power', result.ok, result.detail, fenceOutcome(result));
+        },
+        (error: unknown) => confirm('power', false, String(error)),
+      );
+    } else {
+      void this.power.off(request.host).then(
+        (result) => {
+          this.observer.poweredOff(request.host);
+          confirm('power', result.confirmed, result.confirmed ? `power off, ${result.killed} processes killed, none left` : 'processes survived the power cut');
+        },
+        (error: unknown) => confirm('power', false, String(error)),
+      );
+    }
     return { ok: true, detail: 'fencing by storage and power' };
   }
 
@@ -243,12 +270,20 @@ export class QemuSubstrate implements Substrate {
     if (refused !== null) return refused;
     if (this.observer.host(request.host) === undefined) return { ok: false, reason: `unknown host ${request.host}` };
     // A powered-on host's agent may be running already (the host was storage-fenced only): cut it first.
-    await this.power.off(request.host);
-    await liftFence(this.options, request.host);
-    try {
-      await this.power.on(request.host);
-    } catch (error) {
-      return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+    if (this.fencePower !== null) {
+      const off = await this.fencePower.off(request.host);
+      if (!off.ok) return { ok: false, reason: off.detail };
+      await liftFence(this.options, request.host);
+      const on = await this.fencePower.on(request.host);
+      if (!on.ok) return { ok: false, reason: on.detail };
+    } else {
+      await this.power.off(request.host);
+      await liftFence(this.options, request.host);
+      try {
+        await this.power.on(request.host);
+      } catch (error) {
+        return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+      }
     }
     this.observer.poweredOnAgain(request.host);
     return { ok: true };
