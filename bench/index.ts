@@ -1,6 +1,7 @@
 /** `npm run bench`: every benchmark of the project, printed as numbers. Nothing here asserts. */
 import { benchApi } from './api.ts';
 import { benchDetector } from './detector.ts';
+import { benchEstate } from './estate.ts';
 import { benchHostile } from './hostile.ts';
 import { benchPlan } from './plan.ts';
 import { benchSegmentation } from './segmentation.ts';
@@ -16,6 +17,7 @@ function print(group: string, results: readonly BenchResult[]): void {
 
 print('twin and controller (bench/twin.ts)', await benchTwin());
 print('capacity planner (bench/plan.ts)', await benchPlan());
+print('the 10,000-VM estate: 500 hosts, 5 rooms (bench/estate.ts)', await benchEstate());
 print('segmentation and attack paths (bench/segmentation.ts)', await benchSegmentation());
 print('anomaly detector (bench/detector.ts)', await benchDetector());
 print('control-plane API (bench/api.ts)', await benchApi());

@@ -1,7 +1,7 @@
 /**
  * The drills on the command line: `drill FILE --scenario S` (on the twin, or on real VMs through
- * lab.ts), `storm FILE --seed N` (one random fault storm, as the property test runs it) and `demo`
- * (the reference hospital's incident, paced for people). The edge of each: it opens the journal
+ * lab.ts) and `demo` (the reference hospital's incident, paced for people); the storms are in
+ * storm.ts. The edge of each: it opens the journal
  * file, reads a calibration file, prints the report and turns the outcome into an exit status.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +13,6 @@ import type { ControllerTimings } from '../control/decide.ts';
 import { REAL_SCENARIOS } from '../drill/lab/real.ts';
 import { runDrill, runDrillPaced, type DrillOptions, type DrillRun } from '../drill/sim/run.ts';
 import { ALL_SCENARIOS } from '../drill/sim/scenarios.ts';
-import { runStorm } from '../drill/sim/storm.ts';
 import { MemoryJournal } from '../journal/memory.ts';
 import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
@@ -157,41 +156,6 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
       else io.out(`${formatDrillReport(run.report)}\n`);
       if (!options.quiet) io.err(`journal: ${journalPath} (${run.journal.length} entries); replay with --seed ${options.seed}\n`);
       setExitCode(drillExitCode(run));
-    });
-}
-
-export function registerStormCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
-  program
-    .command('storm')
-    .description('replay one random fault storm on the twin and check the invariants (what the property test runs)')
-    .argument('<file>', 'blueprint YAML')
-    .requiredOption('--seed <n>', 'the storm seed a failing test printed', parseSeed)
-    .option('--json', 'print the result as one JSON document')
-    .action((file: string, options: { seed: number; json?: boolean }) => {
-      const blueprint = loadBlueprintOrReport(file);
-      if (blueprint === null) {
-        setExitCode(1);
-        return;
-      }
-      const result = runStorm({ blueprint, seed: options.seed, hashJournal: true });
-      const summary = {
-        seed: result.seed,
-        ok: result.ok,
-        faults: result.faults,
-        violations: result.violations,
-        unconverged: result.unconverged,
-        events: result.events,
-        journalHead: result.journal.entries().at(-1)?.hash ?? null,
-      };
-      if (options.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
-      else {
-        io.out(`storm seed ${result.seed} on ${blueprint.name}: ${result.faults.length} faults, ${result.events} events\n`);
-        for (const fault of result.faults) io.out(`  ${fault.atS.toFixed(1)} s → ${fault.healAtS.toFixed(1)} s  ${JSON.stringify(fault.fault)}\n`);
-        for (const violation of result.violations) io.out(`  VIOLATION ${violation.invariant} ${violation.subject} at ${(violation.atMs / 1000).toFixed(1)} s: ${violation.detail}\n`);
-        if (result.unconverged.length > 0) io.out(`  NOT CONVERGED after repair: ${result.unconverged.join(', ')}\n`);
-        io.out(`${result.ok ? 'ok' : 'FAILED'}: invariants ${result.violations.length === 0 ? 'held' : 'broken'}, ${result.unconverged.length === 0 ? 'converged' : 'did not converge'}; journal head ${summary.journalHead}\n`);
-      }
-      setExitCode(result.ok ? 0 : 1);
     });
 }
 

@@ -8,7 +8,8 @@ import { Command, CommanderError } from 'commander';
 
 import { blueprintOrReport, registerBlueprintCommands } from './blueprint.ts';
 import { registerDemandCommand } from './demand.ts';
-import { registerDemoCommand, registerDrillCommand, registerStormCommand } from './drill.ts';
+import { registerDemoCommand, registerDrillCommand } from './drill.ts';
+import { registerStormCommand } from './storm.ts';
 import type { CliIo } from './io.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerAgentCommands } from './agent.ts';

@@ -11,7 +11,7 @@ import { restartOrder } from '../capacity/first-fit.ts';
 import { planPlacement } from '../capacity/placement.ts';
 import type { RansomwareDetectorOptions } from '../detect/ransomware.ts';
 import { isPromise, type Clock, type Journal, type JournalEntry, type JournalEvents, type JournalEventType, type JournalRecord, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle, type VmMetrics } from '../ports/index.ts';
-import { decide, type Mark } from './decide.ts';
+import { decide, type DecideInput, type Decision, type Mark } from './decide.ts';
 import { Executor } from './executor.ts';
 import { planEvacuation } from './maintenance.ts';
 import { rebalance, type RebalanceAction } from './rebalance.ts';
@@ -49,6 +49,12 @@ export interface ControllerOptions {
    * `intervalMs` and `caseStepMs` override timings.securityIntervalMs and securityCaseStepMs.
    */
   readonly security?: boolean | { readonly intervalMs?: number; readonly caseStepMs?: number; readonly detector?: Partial<RansomwareDetectorOptions> };
+  /**
+   * The decision function, decide() unless a test gives a variant (the storm oracle's test puts a
+   * fixed defect back through it, to show that the oracle catches it). Not configurable from a
+   * blueprint, a flag or the API: an operator cannot reach it.
+   */
+  readonly decide?: (input: DecideInput) => Decision;
 }
 
 export class Controller {
@@ -64,6 +70,7 @@ export class Controller {
   migrations = 0;
   shareChanges = 0;
   private readonly order: readonly string[];
+  private readonly decide: (input: DecideInput) => Decision;
   private readonly substrate: Substrate;
   private readonly clock: Clock;
   private readonly journal: Journal;
@@ -106,6 +113,7 @@ export class Controller {
     this.model = cachedModel(this.blueprint);
     this.plan = cachedPlan(this.blueprint, options.placementObjective ?? 'balanced');
     this.order = cachedOrder(this.blueprint);
+    this.decide = options.decide ?? decide;
     this.state = {
       hosts: new Map(),
       instances: new Map(),
@@ -364,7 +372,7 @@ export class Controller {
     this.security?.holdCustody(now);
     this.refreshTarget(now);
     const { blueprint, model, plan, order, state, timings, target, held } = this;
-    const decision = decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held });
+    const decision = this.decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held });
     for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) {
       const issued = this.executor.execute(action, (outcome) => {
@@ -429,7 +437,7 @@ export class Controller {
     if (key === null || key === this.targetKey) return;
     this.targetKey = key;
     const start = recoveryStart(this.state, this.held, now, this.timings.detectionTimeoutMs);
-    const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: start });
+    const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: start, decide: this.decide });
     this.target = { primary: new Map(simulation.primary), secondary: new Map(simulation.secondary), shedReasons: simulation.shedReasons };
     this.record('decision', 'recovery.planned', this.actor, {
       unavailable: key === '' ? [] : key.split(','),

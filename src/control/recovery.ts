@@ -6,7 +6,7 @@
 import type { CapacityModel, Placement } from '../capacity/capacity.ts';
 import type { Blueprint } from '../model/index.ts';
 import type { InstanceObservation } from '../ports/index.ts';
-import { decide, DEFAULT_TIMINGS } from './decide.ts';
+import { decide as greedyDecide, DEFAULT_TIMINGS, type DecideInput, type Decision } from './decide.ts';
 import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
 
 export interface RecoverySimulation extends RecoveryTarget {
@@ -28,8 +28,11 @@ export function simulateRecovery(input: {
   order: readonly string[];
   plan: ReadonlyMap<string, Placement>;
   state: ControllerState;
+  /** decide() itself unless a test gives a variant (see ControllerOptions.decide). */
+  decide?: (input: DecideInput) => Decision;
 }): RecoverySimulation {
   const { blueprint, model, order, plan, state } = input;
+  const decide = input.decide ?? greedyDecide;
   const timings = { ...DEFAULT_TIMINGS, dependencyWaitMaxMs: 0, maxActionsPerPass: 10_000 };
   // The simulation's own clock: a pass a simulated second, from a start after its hosts' last heartbeats.
   let nowMs = 10_000;

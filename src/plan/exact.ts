@@ -50,6 +50,11 @@ export interface ExactResult extends PlacementResult {
 type HighsLoader = () => Promise<Highs>;
 let highsLoading: Promise<Highs> | null = null;
 
+/** The HiGHS solver, loaded once per thread (the storm oracle shares it). */
+export function loadHighs(): Promise<Highs> {
+  return highs();
+}
+
 function highs(): Promise<Highs> {
   if (highsLoading === null) {
     // The package's types describe its CommonJS build; under ESM the default import is the loader

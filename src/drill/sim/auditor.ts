@@ -7,10 +7,12 @@ import type { Clock } from '../../ports/index.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { Twin } from '../../substrate/twin/twin.ts';
 import { policyDiff, type SegmentationPolicy } from '../../model/segmentation.ts';
+import type { OracleCheck, OracleJudgement } from './oracle-check.ts';
 
 export interface Violation {
   readonly atMs: number;
-  readonly invariant: 'split-brain' | 'lost-vm' | 'immutable-snapshot' | 'quarantine';
+  /** `over-shedding`: the controller kept less than the oracle's optimum, beyond its tolerance (oracle.ts). */
+  readonly invariant: 'split-brain' | 'lost-vm' | 'immutable-snapshot' | 'quarantine' | 'over-shedding';
   readonly subject: string;
   readonly detail: string;
 }
@@ -27,6 +29,8 @@ export class InvariantAuditor {
   private readonly promoteKeys: readonly string[];
   /** The last enforced policy checked for invariant 4 (checked again only when it changes). */
   private checkedPolicy: SegmentationPolicy | null = null;
+  /** The optimum oracle, in storms: it judges every settled state (see attachOracle). */
+  private oracle: OracleCheck | null = null;
 
   constructor(
     private readonly blueprint: Blueprint,
@@ -111,14 +115,34 @@ export class InvariantAuditor {
     }
   }
 
+  /**
+   * Invariant 5 against an independent reference: at every settled point of check()'s calls, and
+   * at checkOptimumNow(), what the controller keeps is compared with an exact optimum.
+   */
+  attachOracle(oracle: OracleCheck): void {
+    this.oracle = oracle;
+  }
+
+  /** Judges the state as it is now (after the repairs, when the recovery has settled). */
+  checkOptimumNow(): void {
+    if (this.oracle !== null) this.recordJudgement(this.oracle.judge(this.clock.nowMs()));
+  }
+
+  private recordJudgement(judgement: OracleJudgement | null): void {
+    if (judgement === null || judgement.shortfall === null) return;
+    this.violations.push({ atMs: judgement.atMs, invariant: 'over-shedding', subject: 'capacity', detail: `the controller ${judgement.shortfall}` });
+  }
+
   get lostVms(): number {
     return new Set(this.violations.filter((violation) => violation.invariant === 'lost-vm').map((violation) => violation.subject)).size;
   }
 
-  check(): void {
+  /** `quietUntilMs`: when the next simulated event is due (null: none), for the oracle's settled points. */
+  check(quietUntilMs: number | null = this.clock.nowMs()): void {
     this.checks++;
     const now = this.clock.nowMs();
     this.checkQuarantine();
+    if (this.oracle !== null) this.recordJudgement(this.oracle.observe(now, quietUntilMs));
     const truth = this.twin.truth();
     for (const vm of truth.splitBrainVms) {
       const key = `split:${vm}`;

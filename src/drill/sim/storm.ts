@@ -4,13 +4,14 @@
  * losses at the twin while the auditor checks the invariants after every event; then a liveness
  * phase repairs everything in random order and demands that the hospital converge in a budget.
  */
-import { Controller } from '../../control/controller.ts';
+import { Controller, type ControllerOptions } from '../../control/controller.ts';
 import { createRandom, type Random } from '../../ports/random.ts';
 import { MemoryJournal } from '../../journal/memory.ts';
 import type { Blueprint } from '../../model/index.ts';
 import { Scheduler } from '../../substrate/twin/scheduler.ts';
 import { Twin, faultTarget, type Fault } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor, type Violation } from './auditor.ts';
+import { OracleCheck } from './oracle-check.ts';
 
 export interface StormOptions {
   readonly blueprint: Blueprint;
@@ -23,6 +24,11 @@ export interface StormOptions {
   readonly hashJournal?: boolean;
   /** Force a cold boot (true) or an adopted, running hospital (false); by default the swarm draws it. */
   readonly coldBoot?: boolean;
+  /**
+   * The controller's decision function (decide() by default). Only the oracle's test sets it, to
+   * put a fixed defect back and see the oracle catch it; the CLI and CI never do.
+   */
+  readonly decide?: ControllerOptions['decide'];
 }
 
 export interface StormResult {
@@ -34,12 +40,15 @@ export interface StormResult {
   readonly coldBoot: boolean;
   readonly refusedDeletions: number;
   readonly journal: MemoryJournal;
+  /** Settled points the optimum oracle judged, and how many of them needed a HiGHS solve. */
+  readonly oracle: { readonly judged: number; readonly solved: number };
   readonly ok: boolean;
 }
 
 type FaultKind = Fault['kind'];
 
-const KINDS: readonly FaultKind[] = [
+/** The storm's fault mix: every kind a storm draws from (a new fault kind joins here, and in drawFault). */
+export const KINDS: readonly FaultKind[] = [
   'host-crash',
   'host-hang',
   'host-isolation',
@@ -76,8 +85,10 @@ export function runStorm(options: StormOptions): StormResult {
   const scheduler = new Scheduler();
   const journal = new MemoryJournal(options.hashJournal ?? false);
   const twin = new Twin(blueprint, scheduler, random.fork('twin'));
-  const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal });
+  const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal, ...(options.decide === undefined ? {} : { decide: options.decide }) });
   const auditor = new InvariantAuditor(blueprint, twin, controller, scheduler);
+  const oracle = new OracleCheck(blueprint, twin, controller);
+  auditor.attachOracle(oracle);
   // Swarm: most storms strike a hospital that is already running (the controller adopts it); one
   // in four strikes during the cold boot, when everything is pending at once.
   const coldBootDraw = swarm.next() < 0.25;
@@ -139,7 +150,8 @@ export function runStorm(options: StormOptions): StormResult {
   // Safety phase: invariants after every event.
   scheduler.runWhile(stormMs, () => {
     // Check once an instant is complete: every event of that moment, and the pass it triggers, ran.
-    if (scheduler.nextAtMs() !== scheduler.nowMs()) auditor.check();
+    const nextAtMs = scheduler.nextAtMs();
+    if (nextAtMs !== scheduler.nowMs()) auditor.check(nextAtMs === null ? stormMs : Math.min(nextAtMs, stormMs));
     return false;
   });
 
@@ -171,6 +183,7 @@ export function runStorm(options: StormOptions): StormResult {
     else if (scheduler.nowMs() - quietSinceMs >= 30_000) break;
   }
   auditor.checkSnapshots();
+  auditor.checkOptimumNow();
   const unconverged = auditor.unconverged();
   controller.stop();
   return {
@@ -182,6 +195,7 @@ export function runStorm(options: StormOptions): StormResult {
     events: scheduler.eventsExecuted,
     coldBoot,
     journal,
+    oracle: { judged: oracle.judged, solved: oracle.solved },
     ok: auditor.violations.length === 0 && unconverged.length === 0,
   };
 }
