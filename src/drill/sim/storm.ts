@@ -159,11 +159,8 @@ export function runStorm(options: StormOptions): StormResult {
   const repair = random.fork('repair');
   const order = [...faults].sort(() => repair.next() - 0.5);
   for (const { fault } of order) twin.heal(fault);
-  // The operator powers hosts on as they are found off, for as long as it takes: a host fenced
-  // after the repairs (it was still booting, silent, when the detection timeout ran out) is powered
-  // on at the next round, as one fenced during the storm is at the first. (Powering on only once,
-  // 1 s after the repairs, left a room whose hosts were all fenced 2 s after a 0.7 s power cut dark
-  // for good: seed 2872425148.)
+  // The operator powers hosts on as they are found off, every round: a host fenced after the repairs
+  // (still silent, booting) too. Once, 1 s after them, left a room dark for good (seed 2872425148).
   const powerOnOff = () => {
     for (const host of blueprint.hosts) if (!twin.isHostPowered(host.name)) controller.powerOnHost(host.name, 'storm-repair');
   };
