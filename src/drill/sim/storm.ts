@@ -63,7 +63,23 @@ export function drawFault(blueprint: Blueprint, random: Random, kind: FaultKind)
     case 'power-feed-failure':
       return { kind, feed: random.pick(blueprint.powerFeeds).name };
     case 'datastore-failure':
+    case 'datastore-full':
+    case 'snapshot-failure':
       return { kind, datastore: random.pick(blueprint.datastores).name };
+    case 'datastore-latency':
+      return { kind, datastore: random.pick(blueprint.datastores).name, latencyMs: 50 + random.int(3000) };
+    case 'host-slowdown':
+      return { kind, host: host(), speed: 0.02 + random.next() * 0.5 };
+    case 'vm-health-pattern':
+      return { kind, vm: random.pick(blueprint.vms).name, failS: 1 + random.int(120), passS: 1 + random.int(60) };
+    case 'clock-step':
+      return { kind, host: host(), stepMs: (random.next() < 0.5 ? -1 : 1) * (1_000 + random.int(60_000)) };
+    case 'channel-flap':
+      return { kind, host: host(), downS: 1 + random.int(10), upS: 1 + random.int(20) };
+    case 'crash-loop':
+      return { kind, vm: random.pick(blueprint.vms).name, host: host(), afterS: 5 + random.int(300) };
+    case 'controller-pause':
+      return { kind };
     default:
       return { kind, host: host() };
   }
