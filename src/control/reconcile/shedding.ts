@@ -21,7 +21,8 @@ export function followTargetSheds(pass: Pass, hosts: Hosts, instances: Instances
     const live = (instances.byVm.get(vm) ?? []).find((instance) => instance.role === 'primary' && instance.state !== 'stopping' && hosts.reachable(instance.host));
     if (live === undefined) continue;
     const want = target.primary.get(vm);
-    if (want === live.host) continue;
+    // A live migration is moving it already (off a degraded or held host): the target follows it.
+    if (want === live.host || pass.busy(`migrate:${vm}`)) continue;
     moving.add(vm);
     if (hosts.statusOf(live.host) !== 'fenced') pass.load.remove(live.host, vm);
     if (want === undefined) {
