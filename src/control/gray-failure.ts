@@ -55,7 +55,8 @@ export class GrayFailureJudge {
       const watchedMs = nowMs - fromMs;
       if (watchedMs < MIN_WATCHED_MS) continue;
       const unhealthyShare = history.unhealthyMs(id, fromMs, nowMs) / watchedMs;
-      const slow = copy.latencyMs !== undefined && copy.latencyMs >= grayLatencyMs;
+      // Slow answers count once they have lasted as long as failures must (one slow probe is not a trend).
+      const slow = copy.slowSinceMs !== null && nowMs - copy.slowSinceMs >= grayFailingShare * grayWindowMs && (copy.latencyMs ?? 0) >= grayLatencyMs;
       let entry = perHost.get(copy.host);
       if (entry === undefined) perHost.set(copy.host, (entry = { copies: 0, failing: [] }));
       entry.copies++;

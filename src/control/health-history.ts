@@ -38,6 +38,8 @@ export interface CopyHealth {
   runningSinceMs: number | null;
   readonly changes: { readonly atMs: number; readonly healthy: boolean }[];
   latencyMs: number | undefined;
+  /** Since when its probes have answered slower than grayLatencyMs (null: they do not). */
+  slowSinceMs: number | null;
 }
 
 /** Changes kept per copy: enough for any window at the fastest probe; older ones are dropped. */
@@ -53,7 +55,7 @@ export class HealthHistory implements HealthView {
   observe(instance: InstanceObservation, nowMs: number): void {
     let copy = this.copies.get(instance.id);
     if (copy === undefined) {
-      copy = { vm: instance.vm, host: instance.host, role: instance.role, datastore: instance.datastore, running: false, runningSinceMs: null, changes: [], latencyMs: undefined };
+      copy = { vm: instance.vm, host: instance.host, role: instance.role, datastore: instance.datastore, running: false, runningSinceMs: null, changes: [], latencyMs: undefined, slowSinceMs: null };
       this.copies.set(instance.id, copy);
     }
     const running = instance.state === 'running';
@@ -61,12 +63,16 @@ export class HealthHistory implements HealthView {
       // A copy that moved, or came up, starts a new record: its past was another host's.
       copy.changes.length = 0;
       copy.runningSinceMs = running ? nowMs : null;
+      copy.slowSinceMs = null;
     }
     copy.host = instance.host;
     copy.role = instance.role;
     copy.datastore = instance.datastore;
     copy.running = running;
     copy.latencyMs = instance.latencyMs;
+    const slow = instance.latencyMs !== undefined && instance.latencyMs >= this.timings.grayLatencyMs;
+    if (!slow) copy.slowSinceMs = null;
+    else copy.slowSinceMs ??= nowMs;
     if (!running) return;
     const last = copy.changes[copy.changes.length - 1];
     if (last === undefined || last.healthy !== instance.healthy) copy.changes.push({ atMs: nowMs, healthy: instance.healthy });

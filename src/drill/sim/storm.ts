@@ -11,6 +11,7 @@ import type { Blueprint } from '../../model/index.ts';
 import { Scheduler } from '../../substrate/twin/scheduler.ts';
 import { Twin, faultTarget, type Fault } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor, type Violation } from './auditor.ts';
+import { strike } from './run.ts';
 
 export interface StormOptions {
   readonly blueprint: Blueprint;
@@ -122,12 +123,12 @@ export function runStorm(options: StormOptions): StormResult {
     const healAtMs = Math.min(stormMs, atMs + Math.round(swarm.exponential(meanDurationMs)));
     faults.push({ atS: atMs / 1000, fault, healAtS: healAtMs / 1000 });
     scheduler.at(atMs, () => {
-      twin.inject(fault);
+      strike(twin, controller, fault, true);
       journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.injected', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
     });
     // A crash or power loss repaired before the storm ends comes back empty, like a real repair.
     scheduler.at(healAtMs, () => {
-      twin.heal(fault);
+      strike(twin, controller, fault, false);
       journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.repaired', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
     });
   }
@@ -162,7 +163,7 @@ export function runStorm(options: StormOptions): StormResult {
   // Liveness phase: every fault repaired (in random order), every fenced host powered on again.
   const repair = random.fork('repair');
   const order = [...faults].sort(() => repair.next() - 0.5);
-  for (const { fault } of order) twin.heal(fault);
+  for (const { fault } of order) strike(twin, controller, fault, false);
   const powerOnAtMs = scheduler.nowMs() + 1000;
   scheduler.at(powerOnAtMs, () => {
     for (const host of blueprint.hosts) if (!twin.isHostPowered(host.name)) controller.powerOnHost(host.name, 'storm-repair');

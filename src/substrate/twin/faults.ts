@@ -20,6 +20,8 @@ type GrayFault = Extract<
 export class TwinFaults {
   /** Flapping management links: the timer of each host's next flip. */
   private readonly flaps = new Map<string, TimerHandle>();
+  /** Clock steps in force (a repair undoes a step once, however often it is asked). */
+  private readonly steps = new Set<Fault>();
 
   constructor(
     private readonly state: TwinState,
@@ -143,6 +145,9 @@ export class TwinFaults {
         break;
       case 'clock-step':
         // Only what the host stamps moves; every reader judges by its own clock (liveness.ts).
+        if (on === this.steps.has(fault)) return true;
+        if (on) this.steps.add(fault);
+        else this.steps.delete(fault);
         this.state.mustHost(gray.host).clockOffsetMs += on ? gray.stepMs : -gray.stepMs;
         return true;
       case 'datastore-full':
