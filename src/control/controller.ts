@@ -414,7 +414,7 @@ export class Controller {
     const { blueprint, model, plan, order, state, timings, target, held } = this;
     const degraded = this.health.degraded;
     const quarantined = new Set([...this.securityCases.values()].filter((securityCase) => securityCase.phase !== 'recovered').map((securityCase) => securityCase.vm));
-    const decision = decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held, degraded, health: this.health.history, quarantined });
+    const decision = decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held, degraded, health: this.health.view(), quarantined });
     this.health.noteActions(decision.actions, now);
     for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) {

@@ -41,6 +41,8 @@ const MIN_WATCHED_MS = 5_000;
 
 export class GrayFailureJudge {
   readonly degraded = new Map<string, GrayVerdict>();
+  /** The shared cause found by the last judge(), if any (see sharedFailure). */
+  shared: string | null = null;
   private readonly episodes = new Map<string, number>();
 
   constructor(private readonly timings: ControllerTimings) {}
@@ -84,10 +86,28 @@ export class GrayFailureJudge {
     return result;
   }
 
+  /**
+   * Copies failing across the estate at once: on two hosts or more, and beyond grayEstateShareMax
+   * even without the worst host. A shared cause, not a host's, nor a guest's.
+   */
+  sharedFailure(evidence: ReadonlyMap<string, GrayEvidence>): string | null {
+    let worst: GrayEvidence | null = null;
+    let hostsFailing = 0;
+    let failing = 0;
+    for (const found of evidence.values()) {
+      failing += found.failing.length;
+      if (found.failing.length > 0) hostsFailing++;
+      if (worst === null || found.failing.length > worst.failing.length) worst = found;
+    }
+    if (worst === null || hostsFailing < 2 || worst.estateFailingShare <= this.timings.grayEstateShareMax) return null;
+    return `${failing} copies on ${hostsFailing} hosts fail their health checks at once (${Math.round(worst.estateFailingShare * 100)} % beyond the worst host): a shared cause`;
+  }
+
   /** Which hosts become degraded now, and which are trusted again; the caller applies both (apply()). */
   judge(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number): GrayJudgement {
     const { grayMinCopies, grayFailingShare, grayEstateShareMax, grayProbationMs, grayProbationMaxMs } = this.timings;
     const evidence = this.evidence(history, statusOf, datastoreUp, nowMs);
+    this.shared = this.sharedFailure(evidence);
     const degrade: { host: string; verdict: GrayVerdict }[] = [];
     const recover: { host: string; evidence: GrayEvidence; degradedForMs: number }[] = [];
     for (const [host, found] of [...evidence].sort((a, b) => a[0].localeCompare(b[0]))) {

@@ -25,6 +25,11 @@ export interface HealthView {
   unhealthyMs(instanceId: string, fromMs: number, nowMs: number): number;
   /** Null for a VM that has not been restarted for its health lately. */
   restartPolicy(vm: string, nowMs: number): RestartPolicy | null;
+  /**
+   * Why copies are failing across the estate at once (a shared cause: a slow datastore, the
+   * network), or null. Restarting them one by one would not help and would make a restart storm.
+   */
+  readonly sharedFailure?: string | null;
 }
 
 /** One copy's health changes, oldest first, and since when it is watched. */

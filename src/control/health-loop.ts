@@ -9,7 +9,7 @@ import type { CapacityModel } from '../capacity/capacity.ts';
 import { isPromise, type InstanceObservation, type JournalEvents, type JournalEventType, type JournalRecord, type Substrate, type VmMetrics } from '../ports/index.ts';
 import type { Action } from './actions.ts';
 import { GrayFailureJudge, type GrayVerdict } from './gray-failure.ts';
-import { HealthHistory } from './health-history.ts';
+import { HealthHistory, type HealthView } from './health-history.ts';
 import { planEvacuation } from './maintenance.ts';
 import type { RebalanceAction } from './rebalance.ts';
 import type { ControllerState } from './state.ts';
@@ -50,10 +50,27 @@ export class HealthLoop {
     this.history.removed(instanceId);
   }
 
+  /** What decide() reads: the history, and whether the estate fails at once (a shared cause). */
+  view(): HealthView {
+    const history = this.history;
+    return {
+      unhealthyMs: (instanceId, fromMs, nowMs) => history.unhealthyMs(instanceId, fromMs, nowMs),
+      restartPolicy: (vm, nowMs) => history.restartPolicy(vm, nowMs),
+      sharedFailure: this.gray.shared,
+    };
+  }
+
   /** Judges every host before a pass; returns whether the set of degraded hosts changed. */
   judge(nowMs: number): boolean {
     const { state } = this.options;
+    const sharedBefore = this.gray.shared;
     const judgement = this.gray.judge(this.history, (host) => state.hostStatus.get(host), (name) => state.datastoresUp.get(name) !== false, nowMs);
+    if ((sharedBefore === null) !== (this.gray.shared === null)) {
+      this.options.record('decision', 'health.shared-failure', 'estate', {
+        active: this.gray.shared !== null,
+        reason: this.gray.shared ?? 'copies no longer fail across the estate: failing copies are restarted again',
+      });
+    }
     if (judgement.degrade.length === 0 && judgement.recover.length === 0) return false;
     this.gray.apply(judgement);
     for (const { host, verdict } of judgement.degrade) {

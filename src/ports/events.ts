@@ -74,6 +74,8 @@ export interface JournalEvents {
   'host.trusted': { readonly degradedForS: number; readonly copies: number; readonly reason: string };
   'vm.crash-loop': { readonly restarts: number; readonly host: string; readonly backoffS: number; readonly avoiding: readonly string[]; readonly reason: string };
   'controller.paused': { readonly reason: string };
+  /** Copies fail across the estate at once (a shared cause): none is restarted for its health until it ends. */
+  'health.shared-failure': { readonly active: boolean; readonly reason: string };
   'controller.resumed': { readonly pausedForMs: number; readonly eventsQueued: number };
   'host.released': { readonly actor: string };
   'host.evacuation.stuck': { readonly actor: string; readonly vms: readonly string[]; readonly reason: string };

@@ -78,6 +78,11 @@ function judgeHealth(pass: Pass, hosts: Hosts, instance: InstanceObservation, un
     if (!pass.busy(`migrate:${instance.vm}`)) stop(`its host ${instance.host} is degraded (its copies keep failing while its heartbeats live): restart elsewhere`, false);
     return;
   }
+  if (health?.sharedFailure != null) {
+    // Not this copy's fault: a restart would not cure it. Looked at again when the grace would be up.
+    pass.wake(nowMs + timings.unhealthyGraceMs);
+    return;
+  }
   const streakMs = nowMs - unhealthySince;
   const failedMs = health === undefined ? streakMs : Math.max(streakMs, health.unhealthyMs(instance.id, nowMs - timings.healthWindowMs, nowMs));
   if (failedMs < timings.unhealthyGraceMs) {

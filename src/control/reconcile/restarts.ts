@@ -141,11 +141,10 @@ function placeGreedily(pass: Pass, context: RestartContext, restart: Restart): v
   const claimed = claims.get(vm);
   if (claimed !== undefined) pass.load.remove(claimed, vm);
   const preferred = claimed ?? (view.lastHost === null ? plan.get(vm)?.primary : undefined);
-  const eligible = restart.avoid.length === 0 ? hosts.eligible : (host: string) => hosts.eligible(host) && !restart.avoid.includes(host);
-  const host =
-    preferred !== undefined && eligible(preferred) && pass.load.fits(preferred, vm)
-      ? preferred
-      : chooseHost({ model, load: pass.load, vm, avoid: siblingHosts(pass, instances, vm), awayFrom: null, eligible });
+  const avoiding = restart.avoid.length === 0 ? hosts.eligible : (host: string) => hosts.eligible(host) && !restart.avoid.includes(host);
+  const choose = (eligible: (host: string) => boolean) => chooseHost({ model, load: pass.load, vm, avoid: siblingHosts(pass, instances, vm), awayFrom: null, eligible });
+  // A crash loop's avoidance is a preference: with no other host that fits, it restarts where it failed rather than nowhere.
+  const host = preferred !== undefined && avoiding(preferred) && pass.load.fits(preferred, vm) ? preferred : (choose(avoiding) ?? (restart.avoid.length > 0 ? choose(hosts.eligible) : null));
   if (host === null) {
     const { tier } = model.info(vm);
     // Shedding claims the freed room at once (a copy being stopped no longer counts), so a
