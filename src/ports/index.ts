@@ -6,5 +6,6 @@
 export * from './clock.ts';
 export * from './faults.ts';
 export * from './journal.ts';
+export * from './liveness.ts';
 export * from './substrate.ts';
 export * from './events.ts';

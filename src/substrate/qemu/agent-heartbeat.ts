@@ -13,10 +13,11 @@
  * - a storage fence of the whole host (`fence/<host>.json`) kills every VM and is acknowledged on
  *   the datastore; the agent then starts nothing until the fence is lifted (power-on).
  */
+import { leaseWaitMs } from '../../ports/liveness.ts';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { ANNOUNCE, type AgentHost, type AgentInstance } from './agent-host.ts';
-import { type FenceAck, type FenceRecord, type HeartbeatRecord, type Lease, leaseFree, readJson, type Revocation, revokes, writeAtomic } from './lab.ts';
+import { type FenceAck, type FenceRecord, type HeartbeatRecord, type Lease, readJson, type Revocation, revokes, writeAtomic } from './lab.ts';
 import { processAlive } from './vm.ts';
 
 /** Time left on a lease when an agent that cannot renew it stops its copy. */
@@ -72,8 +73,10 @@ export class AgentHeartbeat {
    * Lost the datastore: the leases cannot be renewed. If the control plane is silent too, nobody
    * can tell this host to stop: stop before the leases run out.
    */
-  private async selfFenceIfSilent(now: number): Promise<void> {
+  private async selfFenceIfSilent(_wallNow: number): Promise<void> {
     const host = this.host;
+    // Both intervals on this process's monotonic clock: a step of the wall clock kills nothing.
+    const now = performance.now();
     const silentMs = now - host.lastHeardMs;
     const limit = host.manifest.timings.leaseMs - SELF_FENCE_MARGIN_MS;
     for (const instance of [...host.instances.values()]) {
@@ -121,12 +124,12 @@ export class AgentHeartbeat {
         await host.kill(instance, `self-fence: its lease was revoked by a storage fence (controller epoch ${revocation!.epoch})`);
         continue;
       }
-      if (lease !== null && lease.host !== host.name && lease.expiresAtMs > now) {
+      if (lease !== null && lease.host !== host.name && otherHolderWaitMs(host, lease) > 0) {
         await host.kill(instance, `self-fence: host ${lease.host} holds its lease`);
         continue;
       }
       await writeAtomic(file, JSON.stringify(leaseFor(host, instance, now)));
-      instance.leaseRenewedAtMs = now;
+      instance.leaseRenewedAtMs = performance.now();
     }
   }
 
@@ -181,12 +184,24 @@ export async function takeLease(host: AgentHost, instance: Pick<AgentInstance, '
   const now = Date.now();
   const lease = await readJson<Lease>(file);
   const revocation = await readJson<Revocation>(host.layout.revocation(vm.datastore, vm.name));
-  if (!leaseFree(lease, revocation, host.name, now)) {
-    return `host ${lease!.host} holds the lease of ${vm.name} for ${Math.ceil((lease!.expiresAtMs - now) / 100) / 10} s more`;
+  if (lease !== null && lease.host !== host.name && !revokes(revocation, lease)) {
+    // Held by another host and not revoked: free only once this agent has watched it not change for a lease time.
+    const waitMs = otherHolderWaitMs(host, lease);
+    if (waitMs > 0) return `host ${lease.host} holds the lease of ${vm.name}: it is free if not renewed within ${Math.ceil(waitMs / 100) / 10} s`;
   }
   const taken: Lease = { vm: vm.name, host: host.name, instanceId: instance.instanceId, epoch: host.epoch, generation: instance.generation, renewedAtMs: now, expiresAtMs: now + host.manifest.timings.leaseMs };
   await writeAtomic(file, JSON.stringify(taken));
   return null;
+}
+
+/**
+ * How long another holder's lease still stands as this agent sees it: a lease time after this agent
+ * last saw it renewed (its content change), on this agent's monotonic clock. The expiry the holder
+ * wrote is its own clock's and is never compared with ours.
+ */
+function otherHolderWaitMs(host: AgentHost, lease: Lease): number {
+  const content = `${lease.host}:${lease.instanceId}:${lease.epoch}:${lease.renewedAtMs}`;
+  return leaseWaitMs(host.leaseWatch, lease.vm, content, performance.now(), host.manifest.timings.leaseMs);
 }
 
 /** Gives a stopped copy's lease back, if it is still this copy's. */

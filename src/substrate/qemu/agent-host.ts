@@ -6,6 +6,7 @@
  * operations (agent-operations.ts) and the network policy (network-policy.ts) all act through it,
  * so there is one place that knows what runs here.
  */
+import { ChangeWatch } from '../../ports/liveness.ts';
 import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentAnswer, AgentRole, AgentState } from './agent-protocol.ts';
@@ -33,6 +34,7 @@ export interface AgentInstance extends InstanceRecord {
   booted: boolean;
   paused: boolean;
   /** Wall-clock ms of the last renewal of its lease (primaries only). */
+  /** On the agent's monotonic clock (performance.now()). */
   leaseRenewedAtMs: number;
   incoming: boolean;
 }
@@ -42,7 +44,10 @@ export class AgentHost {
   private readonly busy = new Set<string>();
   epoch = 0;
   /** Wall-clock ms of the control plane's last authenticated call. */
-  lastHeardMs = Date.now();
+  /** When the control plane last polled it, on this process's monotonic clock (a step of the wall clock moves nothing). */
+  lastHeardMs = performance.now();
+  /** Other holders' leases, judged by when this agent saw them change (liveness.ts), never by their written expiry. */
+  readonly leaseWatch = new ChangeWatch();
   storagePathUp = true;
   fenced = false;
   /** The guest image every copy boots from, loaded when the agent starts. */
@@ -105,7 +110,7 @@ export class AgentHost {
         qemu,
         booted: await this.consoleShowsBoot(record.vm),
         paused: status !== null && !status.running,
-        leaseRenewedAtMs: Date.now(),
+        leaseRenewedAtMs: performance.now(),
         incoming: status?.status === 'inmigrate',
       });
       this.log('vm.reattached', { vm: record.vm, instanceId: record.instanceId, pid: qemu.pid });

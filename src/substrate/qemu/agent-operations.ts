@@ -73,7 +73,7 @@ export class VmOperations {
         qemu,
         booted: false,
         paused: incoming,
-        leaseRenewedAtMs: Date.now(),
+        leaseRenewedAtMs: performance.now(),
         incoming,
       };
       host.instances.set(vm.name, instance);
@@ -121,7 +121,7 @@ export class VmOperations {
       await instance.qemu.qmp.execute('announce-self', ANNOUNCE).catch(() => undefined);
       instance.role = 'primary';
       instance.diskAttached = true;
-      instance.leaseRenewedAtMs = Date.now();
+      instance.leaseRenewedAtMs = performance.now();
       await host.persist(instance);
       host.log('vm.promoted', { vm: instance.vm, instanceId: instance.instanceId });
       return { ok: true };
@@ -183,7 +183,7 @@ export class VmOperations {
       instance.incoming = false;
       instance.paused = false;
       instance.booted = true;
-      instance.leaseRenewedAtMs = Date.now();
+      instance.leaseRenewedAtMs = performance.now();
       if (instance.role === 'primary') await instance.qemu.qmp.execute('announce-self', ANNOUNCE).catch(() => undefined);
       await host.persist(instance);
       return { ok: true };

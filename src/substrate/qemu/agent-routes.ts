@@ -30,7 +30,7 @@ export function buildAgentServer(options: { readonly host: AgentHost; readonly o
       await reply.code(401).send({ ok: false, reason: 'missing or wrong bearer token' });
       return reply;
     }
-    host.lastHeardMs = Date.now();
+    host.lastHeardMs = performance.now();
     return undefined;
   });
   const handle = <S extends z.ZodType>(schema: S, work: (body: z.infer<S>) => Promise<AgentAnswer>) =>

@@ -238,7 +238,12 @@ export function revokes(revocation: Revocation | null, lease: Pick<Lease, 'host'
   return revocation !== null && revocation.host === lease.host && revocation.instanceId === lease.instanceId;
 }
 
-/** Whether `host` may take the lease now: nobody else holds it, or the holder's lease ran out or was revoked. */
+/**
+ * Whether `host` may take the lease now by the holder's own stamps: nobody else holds it, or the
+ * holder's lease ran out or was revoked. The agent no longer decides by it (a holder's clock may be
+ * stepped): it judges another holder's lease by when it saw it renewed (liveness.ts). Kept for the
+ * lab's tools, which read a lease file as a person would.
+ */
 export function leaseFree(lease: Lease | null, revocation: Revocation | null, host: string, nowMs: number): boolean {
   return lease === null || lease.host === host || lease.expiresAtMs <= nowMs || revokes(revocation, lease);
 }

@@ -9,7 +9,7 @@
  * The substrate's own actions report what they changed here too, and a poll that was on the wire
  * while one did is discarded: its picture is stale.
  */
-import type { Clock, HeartbeatChannel, HostObservation, InstanceObservation, SubstrateEvent, SubstrateSnapshot, VmMetrics } from '../../ports/index.ts';
+import { ChangeWatch, type Clock, type HeartbeatChannel, type HostObservation, type InstanceObservation, type SubstrateEvent, type SubstrateSnapshot, type VmMetrics } from '../../ports/index.ts';
 import { type AgentClient, probeHealth } from './agent-client.ts';
 import type { AgentState } from './agent-protocol.ts';
 import { type HeartbeatRecord, type LabLayout, type LabManifest, readJson } from './lab.ts';
@@ -64,6 +64,8 @@ export class LabObserver {
   private isClosed = false;
   /** Bumped by every change made by an action (a start, a stop, a fence): a poll that began before it is stale. */
   private version = 0;
+  /** Each host's datastore heartbeat records, judged by when this observer saw them change (liveness.ts). */
+  private readonly records = new ChangeWatch();
 
   constructor(private readonly options: LabObserverOptions) {
     this.vmAddress = new Map(options.manifest.vms.map((vm) => [vm.name, vm.address]));
@@ -210,14 +212,17 @@ export class LabObserver {
       host.agent = state;
       host.lastSeenWallMs.management = now;
     }
-    let newest = 0;
+    // The record's time is the host's own clock, which may be stepped: it is never compared with
+    // ours. The record is alive while we see it change (its sequence number moves), on our clock.
     for (const ds of this.options.manifest.datastores) {
       const record = await readJson<HeartbeatRecord>(this.options.layout.heartbeat(ds, host.name));
-      if (record !== null) newest = Math.max(newest, record.atMs);
+      if (record === null) continue;
+      const changedAtMs = this.records.observe(`${host.name}@${ds}`, `${record.host}:${record.seq}:${record.atMs}`, now);
+      if (changedAtMs > host.lastSeenWallMs.datastore) host.lastSeenWallMs.datastore = changedAtMs;
     }
-    if (newest > 0) host.lastSeenWallMs.datastore = Math.max(host.lastSeenWallMs.datastore, newest);
     if (initial) {
-      // A restarted control plane reports what it finds, without waiting out a timeout.
+      // A restarted control plane reports what it finds, without waiting out a timeout: a record
+      // first seen counts as alive now, and is judged silent only if it then stops changing.
       host.up.management = state !== null;
       host.up.datastore = now - host.lastSeenWallMs.datastore <= this.options.missedAfterMs;
       return;
