@@ -124,6 +124,8 @@ interface Observed {
   readonly writesLost: Map<string, number | null>;
   /** The drill probed the guests itself (real VMs): its probes replace what the controller observed. */
   readonly probed: boolean;
+  /** An attacked VM's outage counts from its encryption, not from an earlier fault of the drill (snapshot-failure). */
+  readonly outageFromMs: Map<string, number>;
 }
 
 export function buildDrillReport(input: ReportInput): DrillReport {
@@ -194,12 +196,14 @@ function observe(blueprint: Blueprint, entries: readonly JournalEntry[], faults:
     restoredFromSnapshot: new Set(),
     writesLost: new Map(),
     probed: entries.some((entry) => isEvent(entry, 'probe.started')),
+    outageFromMs: new Map(),
   };
   const { affected, downSince, lastRecovery, rpoMs } = observed;
   const healthy = new Map<string, Set<string>>();
   // Restored from a snapshot after an attack: the encryption start of each attacked VM.
   const encryptedAtMs = new Map<string, number>();
   for (const fault of faults) if (fault.data.kind === 'ransomware-encryption') encryptedAtMs.set(fault.subject, fault.atMs);
+  for (const [vm, atMs] of encryptedAtMs) observed.outageFromMs.set(vm, atMs);
   for (const vm of blueprint.vms) healthy.set(vm.name, new Set());
 
   const setHealthy = (vm: string, instance: string, isHealthy: boolean, atMs: number) => {
@@ -276,7 +280,7 @@ function serviceResult(blueprint: Blueprint, service: Service, observed: Observe
   const rtoTargetS = effectiveRtoS(blueprint, tier, cold !== undefined);
   let rtoMeasuredS: number | null = 0;
   if (stillDown.length > 0) rtoMeasuredS = null;
-  else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
+  else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - (observed.outageFromMs.get(vm) ?? faultAtMs))) / 1000);
   const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
   const unknownLoss = vms.some((vm) => writesLost.has(vm) && writesLost.get(vm) === null);
   const rpoMeasuredS = unknownLoss || (stillDown.length > 0 && rpoValues.every((value) => value === 0)) ? null : round(Math.max(0, ...rpoValues) / 1000);
