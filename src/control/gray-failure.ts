@@ -135,10 +135,16 @@ export class GrayFailureJudge {
     for (const { host } of judgement.recover) this.degraded.delete(host);
   }
 
-  /** The next moment a verdict may change with nothing reported: a probation's end. */
-  nextDeadlineMs(): number | null {
+  /**
+   * The next moment a verdict may change with nothing reported: a probation's end, or, once it is
+   * over while copies there still fail, a look every half window (failures age out of it).
+   */
+  nextDeadlineMs(nowMs: number): number | null {
     let next: number | null = null;
-    for (const verdict of this.degraded.values()) if (next === null || verdict.untilMs < next) next = verdict.untilMs;
+    for (const verdict of this.degraded.values()) {
+      const atMs = verdict.untilMs > nowMs ? verdict.untilMs : nowMs + this.timings.grayWindowMs / 2;
+      if (next === null || atMs < next) next = atMs;
+    }
     return next;
   }
 }

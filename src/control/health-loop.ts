@@ -94,7 +94,7 @@ export class HealthLoop {
    */
   wakeMs(nowMs: number): number | null {
     const { grayWindowMs, grayFailingShare, grayMinCopies } = this.options.timings;
-    let next = this.gray.nextDeadlineMs();
+    let next = this.gray.nextDeadlineMs(nowMs);
     const crossings = new Map<string, number[]>();
     for (const copy of this.history.copies.values()) {
       const last = copy.changes[copy.changes.length - 1];
