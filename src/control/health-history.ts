@@ -53,6 +53,9 @@ const MAX_CHANGES = 512;
 export class HealthHistory implements HealthView {
   readonly copies = new Map<string, CopyHealth>();
   private readonly restarts = new Map<string, { host: string; atMs: number }[]>();
+  /** Copies failing or slow now, and when the last sickness ended: a healthy estate is not searched at every pass. */
+  private readonly sickNow = new Set<string>();
+  private lastSickEndMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly timings: ControllerTimings) {}
 
@@ -78,6 +81,7 @@ export class HealthHistory implements HealthView {
     const slow = instance.latencyMs !== undefined && instance.latencyMs >= this.timings.grayLatencyMs;
     if (!slow) copy.slowSinceMs = null;
     else copy.slowSinceMs ??= nowMs;
+    this.noteSickness(instance.id, running && (!instance.healthy || copy.slowSinceMs !== null), nowMs);
     if (!running) return;
     const last = copy.changes[copy.changes.length - 1];
     if (last === undefined || last.healthy !== instance.healthy) copy.changes.push({ atMs: nowMs, healthy: instance.healthy });
@@ -86,6 +90,17 @@ export class HealthHistory implements HealthView {
 
   removed(instanceId: string): void {
     this.copies.delete(instanceId);
+    this.noteSickness(instanceId, false, this.lastSickEndMs);
+  }
+
+  /** Whether any copy is failing or slow now, or was within `windowMs` (else there is no evidence to weigh). */
+  anySickSince(nowMs: number, windowMs: number): boolean {
+    return this.sickNow.size > 0 || nowMs - this.lastSickEndMs <= windowMs;
+  }
+
+  private noteSickness(instanceId: string, sick: boolean, nowMs: number): void {
+    if (sick) this.sickNow.add(instanceId);
+    else if (this.sickNow.delete(instanceId)) this.lastSickEndMs = Math.max(this.lastSickEndMs, nowMs);
   }
 
   unhealthyMs(instanceId: string, fromMs: number, nowMs: number): number {

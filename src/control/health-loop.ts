@@ -62,7 +62,9 @@ export class HealthLoop {
 
   /** Judges every host before a pass; returns whether the set of degraded hosts changed. */
   judge(nowMs: number): boolean {
-    const { state } = this.options;
+    const { state, timings } = this.options;
+    // A healthy estate, nothing degraded: no evidence to weigh (a pass stays cheap on a large estate).
+    if (this.degradedHosts.size === 0 && this.gray.shared === null && !this.history.anySickSince(nowMs, timings.grayWindowMs)) return false;
     const sharedBefore = this.gray.shared;
     const judgement = this.gray.judge(this.history, (host) => state.hostStatus.get(host), (name) => state.datastoresUp.get(name) !== false, nowMs);
     if ((sharedBefore === null) !== (this.gray.shared === null)) {
@@ -95,6 +97,7 @@ export class HealthLoop {
   wakeMs(nowMs: number): number | null {
     const { grayWindowMs, grayFailingShare, grayMinCopies } = this.options.timings;
     let next = this.gray.nextDeadlineMs(nowMs);
+    if (!this.history.anySickSince(nowMs, 0)) return next;
     const crossings = new Map<string, number[]>();
     for (const copy of this.history.copies.values()) {
       const last = copy.changes[copy.changes.length - 1];
