@@ -135,6 +135,16 @@ export class HealthLoop {
     }
   }
 
+  private failsOverInstead(instanceId: string, unavailable: ReadonlySet<string>): boolean {
+    const { model, state } = this.options;
+    const instance = state.instances.get(instanceId);
+    if (instance === undefined || instance.role !== 'primary' || model.info(instance.vm).tier.mechanism !== 'failover') return false;
+    for (const other of state.instances.values()) {
+      if (other.vm === instance.vm && other.role === 'secondary' && other.synced && other.state === 'running' && !unavailable.has(other.host) && state.hostStatus.get(other.host) === 'up') return true;
+    }
+    return false;
+  }
+
   /** Journals a degraded host with its evidence, and moves what still runs there away. */
   private declare(host: string, verdict: GrayVerdict): void {
     const { model, state, substrate } = this.options;
@@ -155,7 +165,12 @@ export class HealthLoop {
     } else journal(metrics);
     const unavailable = new Set([...this.options.held, ...this.degradedHosts]);
     const evacuation = planEvacuation({ model, state, host, held: unavailable });
-    for (const migration of evacuation.migrations) this.options.migrate({ ...migration, reason: `moving off ${host}: it is degraded (gray failure)` });
+    for (const migration of evacuation.migrations) {
+      // A continuous primary with a synchronised secondary elsewhere fails over (stop, promote: under
+      // a second) as soon as it fails a probe; copying its memory away could take longer than its RTO.
+      if (this.failsOverInstead(migration.instanceId, unavailable)) continue;
+      this.options.migrate({ ...migration, reason: `moving off ${host}: it is degraded (gray failure)` });
+    }
     if (evacuation.stuck.length > 0) {
       this.options.record('decision', 'host.evacuation.stuck', host, { actor: 'controller', vms: [...evacuation.stuck], reason: 'degraded host: no other host has room within the placement rules; what fails there restarts elsewhere when room is found' });
     }

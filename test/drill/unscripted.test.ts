@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { runDrill } from '../../src/drill/sim/run.ts';
 import { faultsScenario } from '../../src/drill/sim/scenarios.ts';
 import { UNSCRIPTED_SCENARIOS } from '../../src/drill/sim/unscripted.ts';
+import { planPlacement } from '../../src/capacity/placement.ts';
 import { loadBlueprint } from '../../src/model/index.ts';
 import { alertsOfEvent } from '../../src/notify/alert.ts';
 import { eventsOf, type JournalEntry } from '../../src/ports/index.ts';
@@ -67,6 +68,29 @@ describe('drills of failures nobody scripted, on the reference hospital', () => 
       // Every continuous VM keeps a synchronised secondary, none on the gray host.
       const degradedAlert = entries.filter((entry) => entry.type === 'host.degraded').flatMap((entry) => alertsOfEvent(entry, reference));
       expect(degradedAlert.map((alert) => alert.kind)).toEqual(['host.degraded']);
+    }
+  });
+
+  it('a gray host holding continuous primaries: each fails over within its RTO of the verdict and keeps a synchronised secondary elsewhere', () => {
+    const plan = planPlacement(reference).placements;
+    for (const vm of ['ehr-db-1', 'icu-1', 'ehr-app-1']) {
+      const host = plan.get(vm)!.primary;
+      const scenario = faultsScenario('gray', `${host} slowed`, [{ kind: 'host-slowdown', host, speed: 0.05 }]);
+      const { report, journal, twin } = runDrill({ blueprint: reference, scenario, seed: 1, horizonAfterFaultS: 3600 });
+      expect(report.invariants).toEqual({ splitBrain: 0, lostVms: 0, immutableViolations: 0 });
+      const gray = report.grayHosts![0]!;
+      expect(gray.host).toBe(host);
+      expect(placements(journal.entries(), host, gray.degradedAtS * 1000, Number.POSITIVE_INFINITY)).toEqual([]);
+      const continuous = report.services.filter((service) => service.tier === 'continuous' && service.rtoAfterDegradedS !== undefined);
+      expect(continuous.length).toBeGreaterThan(0);
+      for (const service of continuous) expect(service.rtoAfterDegradedS!, `${service.name} on ${host}`).toBeLessThanOrEqual(5);
+      for (const service of reference.services.filter((candidate) => candidate.tier === 'continuous')) {
+        for (const { name } of service.vms) {
+          const copies = twin.snapshot().instances.filter((instance) => instance.vm === name);
+          expect(copies.some((copy) => copy.role === 'secondary' && copy.synced && copy.host !== host), name).toBe(true);
+          expect(copies.every((copy) => copy.host !== host), name).toBe(true);
+        }
+      }
     }
   });
 
