@@ -34,14 +34,36 @@ export function formatDrillReport(report: DrillReport): string {
       const security = (incident as { security?: Record<string, unknown> }).security;
       if (security === undefined) return [];
       const at = (key: string) => (typeof security[key] === 'number' ? seconds(security[key] as number) : '—');
-      const restore = security.restorePoint as { snapshotId?: string; takenAtS?: number } | undefined;
+      const restore = security.restorePoint as { snapshotId?: string; takenAtS?: number; fellBack?: string } | undefined;
       return [
+        ...(restore?.fellBack === undefined ? [] : [`  the restore ${restore.fellBack}`]),
         `  ransomware on ${incident.vm ?? incident.target}: detected ${at('detectionDelayS')} after encryption began; intrusion estimated at ${at('estimatedIntrusionAtS')} (true ${at('trueIntrusionAtS')}, error ${at('intrusionEstimateErrorS')}); quarantined at ${at('quarantinedAtS')} after ${String(security.attackerWrittenBeforeQuarantineMiB ?? '—')} MiB written by the attacker`,
         `  restored from ${restore?.snapshotId ?? '—'} (RPO ${at('rpoS')}, snapshot interval ${at('snapshotIntervalS')}); clean again ${at('timeToCleanRecoveryS')} after encryption began; ${String(security.systemsStayedUp ?? '—')} of ${String(security.systemsTotal ?? '—')} systems stayed up; snapshot deletions refused ${String(security.snapshotDeletionsRefused ?? 0)} of ${String(security.snapshotDeletionsAttempted ?? 0)}`,
       ];
     }),
+    ...unscriptedLines(report),
     `Invariants: split brain ${report.invariants.splitBrain}, lost VMs ${report.invariants.lostVms}, immutable-snapshot violations ${report.invariants.immutableViolations}`,
     `Summary: ${report.summary.met} met, ${report.summary.missed} missed (${report.summary.shed} shed), ${report.summary.unaffected} unaffected`,
   ];
   return lines.join('\n');
+}
+
+/** Gray hosts (evidence, RTO from the verdict) and failed snapshots (RPO at risk), when the drill had any. */
+function unscriptedLines(report: DrillReport): string[] {
+  const lines: string[] = [];
+  for (const gray of report.grayHosts ?? []) {
+    const failing = gray.failing.map((copy) => `${copy.vm} ${Math.round(copy.unhealthyShare * 100)} %`).join(', ');
+    lines.push(
+      `Gray host ${gray.host}: degraded at ${gray.degradedAtS.toFixed(1)} s (${gray.failing.length} of ${gray.copies} copies failing: ${failing}; elsewhere ${Math.round(gray.estateFailingShare * 100)} %; CPU ready up to ${gray.cpuReadyPercentMax === null ? '—' : `${gray.cpuReadyPercentMax} %`}); ${gray.placedWhileDegraded} VMs placed on it while degraded; trusted again ${gray.trustedAgainAtS === null ? 'not yet' : `at ${gray.trustedAgainAtS.toFixed(1)} s`}`,
+    );
+    const back = report.services.filter((service) => service.rtoAfterDegradedS !== undefined).map((service) => `${service.name} ${seconds(service.rtoAfterDegradedS ?? null)}`);
+    if (back.length > 0) lines.push(`  back after the verdict: ${back.join(', ')}`);
+  }
+  const failures = report.snapshotFailures ?? [];
+  if (failures.length > 0) {
+    const worst = [...failures].sort((a, b) => (b.rpoAtRiskMaxS ?? 0) - (a.rpoAtRiskMaxS ?? 0))[0]!;
+    lines.push(`Snapshots failed for ${failures.length} VMs (${worst.reason}); first at ${failures[0]!.firstAtS.toFixed(1)} s; RPO at risk up to ${seconds(worst.rpoAtRiskMaxS)} (${worst.vm}, target ${seconds(worst.rpoTargetS)})`);
+  }
+  if (lines.length > 0) lines.push('');
+  return lines;
 }

@@ -16,8 +16,19 @@ export type Action =
       readonly datastore: string;
       readonly reason: string;
       readonly coldRestart: boolean;
+      /** Dependencies it starts without: they will not come (shed, quarantined, unrecoverable) or did not in time. */
+      readonly withoutDependencies?: readonly { readonly service: string; readonly reason: string }[];
     }
-  | { readonly type: 'stopVm'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string; readonly shed: boolean }
+  | {
+      readonly type: 'stopVm';
+      readonly vm: string;
+      readonly host: string;
+      readonly instanceId: string;
+      readonly reason: string;
+      readonly shed: boolean;
+      /** Stopped for failing its health check: counted towards a crash loop (health-history.ts). */
+      readonly sick?: true;
+    }
   | { readonly type: 'promoteSecondary'; readonly vm: string; readonly host: string; readonly instanceId: string; readonly reason: string };
 
 export function actionKey(action: Action): WorkKey {

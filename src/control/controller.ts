@@ -13,10 +13,12 @@ import type { RansomwareDetectorOptions } from '../detect/ransomware.ts';
 import { isPromise, type Clock, type Journal, type JournalEntry, type JournalEvents, type JournalEventType, type JournalRecord, type Substrate, type SubstrateEvent, type SubstrateSnapshot, type TimerHandle, type VmMetrics } from '../ports/index.ts';
 import { decide, type DecideInput, type Decision, type Mark } from './decide.ts';
 import { Executor } from './executor.ts';
+import { HealthLoop } from './health-loop.ts';
 import { planEvacuation } from './maintenance.ts';
 import { rebalance, type RebalanceAction } from './rebalance.ts';
 import { failureSet, recoveryStart, simulateRecovery } from './recovery.ts';
 import { SecurityLoop } from './security-loop.ts';
+import { SnapshotHealth } from './snapshot-health.ts';
 import type { SecurityCase } from './security.ts';
 import { applyMark, type ControllerState, type HostStatus } from './state.ts';
 import { DEFAULT_TIMINGS, type ControllerTimings } from './timings.ts';
@@ -64,6 +66,8 @@ export class Controller {
   readonly timings: ControllerTimings;
   readonly state: ControllerState;
   readonly securityCases = new Map<string, SecurityCase>();
+  /** Health over time, gray failures and crash loops (health-loop.ts). */
+  readonly health: HealthLoop;
   passes = 0;
   actionsIssued = 0;
   actionsRefused = 0;
@@ -98,6 +102,9 @@ export class Controller {
   private rebalanceTimer: TimerHandle | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopped = false;
+  /** A paused leader (a long GC, a frozen VM): what the substrate reports meanwhile waits in its socket. */
+  private paused: { readonly sinceMs: number; readonly events: SubstrateEvent[] } | null = null;
+  private readonly snapshotHealth: SnapshotHealth;
 
   constructor(options: ControllerOptions) {
     this.blueprint = options.blueprint;
@@ -127,6 +134,8 @@ export class Controller {
     this.queue = new WorkQueue(this.state.inFlight, { baseMs: this.timings.refusalBackoffBaseMs, maxMs: this.timings.refusalBackoffMaxMs });
     const { substrate, clock, journal, epoch, actor, queue, model, timings, state, blueprint } = this;
     this.executor = new Executor({ substrate, clock, journal, queue, model, timings, epoch, actor, wakeAt: (atMs) => this.schedulePassAt(atMs) });
+    this.health = new HealthLoop({ model, state, timings, substrate, held: this.held, record: (kind, type, subject, data) => this.record(kind, type, subject, data), migrate: (action) => this.rebalanceAction(action) });
+    this.snapshotHealth = new SnapshotHealth(model);
     const security = options.security === true ? {} : options.security === false || options.security === undefined ? null : options.security;
     this.security =
       security === null
@@ -167,6 +176,27 @@ export class Controller {
     if (this.wakeTimer) this.clock.cancel(this.wakeTimer);
     if (this.rebalanceTimer) this.clock.cancel(this.rebalanceTimer);
     this.security?.stop();
+  }
+
+  /**
+   * The leader stops (a drill's controller-pause): no pass runs and what the substrate reports
+   * waits, as it would in a frozen process's socket, until resume().
+   */
+  pause(reason: string): void {
+    if (this.paused !== null || this.stopped) return;
+    this.paused = { sinceMs: this.clock.nowMs(), events: [] };
+    this.record('decision', 'controller.paused', this.actor, { reason });
+  }
+
+  /** The leader runs again: it takes in what was reported meanwhile, in order, then passes. */
+  resume(): void {
+    const paused = this.paused;
+    if (paused === null || this.stopped) return;
+    this.paused = null;
+    this.record('decision', 'controller.resumed', this.actor, { pausedForMs: this.clock.nowMs() - paused.sinceMs, eventsQueued: paused.events.length });
+    for (const event of paused.events) this.onEvent(event);
+    this.passScheduledAtMs = null;
+    this.schedulePass();
   }
 
   /**
@@ -224,7 +254,10 @@ export class Controller {
       this.state.hostStatus.set(host.name, host.poweredOn ? 'up' : 'fenced');
     }
     this.restoreDecisions();
-    for (const instance of snapshot.instances) this.state.instances.set(instance.id, instance);
+    for (const instance of snapshot.instances) {
+      this.state.instances.set(instance.id, instance);
+      this.health.observe(instance, now);
+    }
     for (const store of snapshot.datastores) this.state.datastoresUp.set(store.name, store.up);
     for (const [vm, generation] of snapshot.vmGenerations) this.executor.generations.set(vm, generation);
     this.executor.execute({ type: 'claimEpoch', actor: this.actor });
@@ -258,6 +291,10 @@ export class Controller {
 
   private onEvent(event: SubstrateEvent): void {
     if (this.stopped) return;
+    if (this.paused !== null) {
+      this.paused.events.push(event);
+      return;
+    }
     const now = this.clock.nowMs();
     const { state, queue } = this;
     if (event.type === 'heartbeat.lost' || event.type === 'heartbeat.restored' || event.type === 'fence.completed' || event.type === 'datastore.changed' || event.type === 'host.power') {
@@ -267,8 +304,11 @@ export class Controller {
       case 'heartbeat.lost': {
         const host = state.hosts.get(event.host);
         if (host === undefined) return;
-        host.channels[event.channel] = { up: false, lastSeenAtMs: event.lastSeenAtMs };
-        this.record('observation', 'heartbeat.lost', event.host, { channel: event.channel, lastSeenAtMs: event.lastSeenAtMs });
+        // Never later than now: a time in the future (a host's own stamp, from a clock stepped ahead) would keep it alive.
+        const lastSeenAtMs = Math.min(event.lastSeenAtMs, now);
+        host.channels[event.channel] = { up: false, lastSeenAtMs };
+        const stamp = event.hostStampAtMs === undefined || event.hostStampAtMs === lastSeenAtMs ? {} : { hostStampAtMs: event.hostStampAtMs };
+        this.record('observation', 'heartbeat.lost', event.host, { channel: event.channel, lastSeenAtMs, ...stamp });
         break;
       }
       case 'heartbeat.restored': {
@@ -289,6 +329,7 @@ export class Controller {
           queue.settle(`migrate:${instance.vm}`);
         }
         state.instances.set(instance.id, instance);
+        this.health.observe(instance, now);
         if (instance.state === 'running' && !instance.healthy) {
           if (!state.unhealthySinceMs.has(instance.id)) state.unhealthySinceMs.set(instance.id, now);
         } else state.unhealthySinceMs.delete(instance.id);
@@ -309,6 +350,7 @@ export class Controller {
         const instance = state.instances.get(event.id);
         state.instances.delete(event.id);
         state.unhealthySinceMs.delete(event.id);
+        this.health.removed(event.id);
         queue.settle(`stop:${event.id}`);
         if (instance !== undefined) {
           queue.settle(`start:${instance.vm}:${instance.role}`);
@@ -334,6 +376,7 @@ export class Controller {
             if (instance.host !== event.host) continue;
             state.instances.delete(instance.id);
             state.unhealthySinceMs.delete(instance.id);
+            this.health.removed(instance.id);
             if (instance.role === 'primary') state.vms.get(instance.vm)!.lastHost = instance.host;
           }
         }
@@ -343,6 +386,10 @@ export class Controller {
         state.datastoresUp.set(event.datastore, event.up);
         this.record('observation', 'datastore.changed', event.datastore, { up: event.up });
         break;
+      case 'snapshot.failed':
+        this.record('observation', 'snapshot.failed', event.vm, this.snapshotHealth.failed(event, now));
+        // Nothing to decide: the VMs run on. It is journaled (and alerted) at once.
+        return;
     }
     this.schedulePass();
   }
@@ -364,15 +411,19 @@ export class Controller {
   }
 
   private pass(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused !== null) return;
     this.passScheduledAtMs = null;
     this.passes++;
     const now = this.clock.nowMs();
     for (const expired of this.queue.expire(now)) this.record('decision', 'action.timed-out', expired.key, { issuedAtMs: expired.issuedAtMs });
     this.security?.holdCustody(now);
+    if (this.health.judge(now)) this.topologyVersion++;
     this.refreshTarget(now);
     const { blueprint, model, plan, order, state, timings, target, held } = this;
-    const decision = this.decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held });
+    const degraded = this.health.degraded;
+    const quarantined = new Set([...this.securityCases.values()].filter((securityCase) => securityCase.phase !== 'recovered').map((securityCase) => securityCase.vm));
+    const decision = this.decide({ blueprint, model, plan, order, state, nowMs: now, timings, target, held, degraded, health: this.health.view(), quarantined });
+    this.health.noteActions(decision.actions, now);
     for (const mark of decision.marks) this.apply(mark);
     for (const action of decision.actions) {
       const issued = this.executor.execute(action, (outcome) => {
@@ -382,7 +433,9 @@ export class Controller {
       });
       if (issued) this.actionsIssued++;
     }
-    this.setWake(this.queue.nextDeadlineMs(decision.nextWakeMs));
+    const wakeMs = this.queue.nextDeadlineMs(decision.nextWakeMs);
+    const healthWakeMs = this.health.wakeMs(now);
+    this.setWake(healthWakeMs !== null && (wakeMs === null || healthWakeMs < wakeMs) ? healthWakeMs : wakeMs);
   }
 
   private setWake(atMs: number | null): void {
@@ -433,10 +486,11 @@ export class Controller {
     for (const host of this.state.hosts.values()) if (!host.channels.management.up || !host.channels.datastore.up) channelDown = true;
     if (!channelDown && this.topologyVersion === this.targetTopologyVersion) return;
     this.targetTopologyVersion = this.topologyVersion;
-    const key = failureSet(this.state, this.held, now, this.timings.detectionTimeoutMs);
+    const degraded = this.health.degraded;
+    const key = failureSet(this.state, this.held, now, this.timings.detectionTimeoutMs, degraded);
     if (key === null || key === this.targetKey) return;
     this.targetKey = key;
-    const start = recoveryStart(this.state, this.held, now, this.timings.detectionTimeoutMs);
+    const start = recoveryStart(this.state, this.held, now, this.timings.detectionTimeoutMs, degraded);
     const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: start, decide: this.decide });
     this.target = { primary: new Map(simulation.primary), secondary: new Map(simulation.secondary), shedReasons: simulation.shedReasons };
     this.record('decision', 'recovery.planned', this.actor, {
@@ -454,7 +508,8 @@ export class Controller {
       const metrics = this.substrate.metrics();
       const run = (values: readonly VmMetrics[]) => {
         if (this.stopped) return;
-        const { model, state, lastMigratedAtMs, held } = this;
+        const { model, state, lastMigratedAtMs } = this;
+        const held = new Set([...this.held, ...this.health.degraded]);
         for (const action of rebalance({ model, state, metrics: values, nowMs: this.clock.nowMs(), lastMigratedAtMs, held })) this.rebalanceAction(action);
         this.scheduleRebalance();
       };

@@ -113,7 +113,13 @@ function recoveryOperation(action: Action, context: { readonly model: CapacityMo
         ...base,
         work: work(context.model.vm(action.vm).bootTimeS * 2000 + timings.startTimeoutExtraMs),
         call: (substrate, token) => substrate.startVm({ token, vm: action.vm, host: action.host, role: action.role, datastore: action.datastore }),
-        journal: journal({ host: action.host, role: action.role, datastore: action.datastore, coldRestart: action.coldRestart }),
+        journal: journal({
+          host: action.host,
+          role: action.role,
+          datastore: action.datastore,
+          coldRestart: action.coldRestart,
+          ...(action.withoutDependencies === undefined ? {} : { withoutDependencies: action.withoutDependencies }),
+        }),
       };
     case 'stopVm':
       return {

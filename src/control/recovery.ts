@@ -100,7 +100,7 @@ export function simulateRecovery(input: {
  * What cannot run VMs now — lost, isolated or held hosts, datastores down — as a canonical key, or
  * null while a host is suspect (a correlated failure may still be unfolding: no recovery yet).
  */
-export function failureSet(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number): string | null {
+export function failureSet(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number, degraded: ReadonlySet<string> = new Set()): string | null {
   const unavailable: string[] = [];
   for (const host of state.hosts.values()) {
     const status = hostStatus(host, nowMs, detectionTimeoutMs);
@@ -109,6 +109,7 @@ export function failureSet(state: ControllerState, held: ReadonlySet<string>, no
   }
   for (const [store, up] of state.datastoresUp) if (!up) unavailable.push(`${store}:down`);
   for (const host of held) unavailable.push(`${host}:held`);
+  for (const host of degraded) unavailable.push(`${host}:degraded`);
   return unavailable.sort().join(',');
 }
 
@@ -116,12 +117,13 @@ export function failureSet(state: ControllerState, held: ReadonlySet<string>, no
  * The controller's view as the recovery simulation starts from it: lost hosts as already fenced,
  * every copy that can run as running and healthy, nothing waiting, claimed or in flight.
  */
-export function recoveryStart(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number): ControllerState {
+export function recoveryStart(state: ControllerState, held: ReadonlySet<string>, nowMs: number, detectionTimeoutMs: number, degraded: ReadonlySet<string> = new Set()): ControllerState {
   const statuses = new Map<string, HostStatus>();
   for (const host of state.hosts.values()) {
     const status = hostStatus(host, nowMs, detectionTimeoutMs);
     // A held host keeps its VMs but takes nothing new: in the simulation it is like an isolated one.
-    const effective = status === 'up' && held.has(host.name) ? 'isolated' : status;
+    // A degraded host's VMs move away: in the simulation it is like a lost one, and they get new homes.
+    const effective = status === 'up' && degraded.has(host.name) ? 'fenced' : status === 'up' && held.has(host.name) ? 'isolated' : status;
     statuses.set(host.name, effective === 'up' || effective === 'isolated' ? effective : 'fenced');
   }
   const instances = new Map<string, InstanceObservation>();

@@ -8,8 +8,38 @@ export interface ControllerTimings {
   readonly detectionTimeoutMs: number;
   /** A VM waits at most this long for its dependencies before it starts anyway. */
   readonly dependencyWaitMaxMs: number;
-  /** A running instance that fails its health check this long on a healthy host is restarted. */
+  /**
+   * A running instance that fails its health check this long on a healthy host is restarted: the
+   * time it failed within the last healthWindowMs counts, so an intermittent failure (55 s failing,
+   * 1 s passing) is caught as surely as a steady one.
+   */
   readonly unhealthyGraceMs: number;
+  readonly healthWindowMs: number;
+  /**
+   * Gray failure: a host whose heartbeats are fine but whose copies keep failing. Over the last
+   * grayWindowMs, a copy counts as failing when it failed its health check at least grayFailingShare
+   * of the time it ran, or answered slower than grayLatencyMs; a host is degraded when at least
+   * grayMinCopies of its copies, and grayFailingShare of them, fail while the other hosts' copies
+   * mostly do not (a shared cause — a datastore, the network — is not the host's).
+   */
+  readonly grayWindowMs: number;
+  readonly grayMinCopies: number;
+  readonly grayFailingShare: number;
+  readonly grayLatencyMs: number;
+  /** Above this share of failing copies on the other hosts, the cause is shared: no host is degraded. */
+  readonly grayEstateShareMax: number;
+  /** A degraded host takes nothing for this long, doubled each time it is degraded again (hysteresis)... */
+  readonly grayProbationMs: number;
+  /** ...up to this. */
+  readonly grayProbationMaxMs: number;
+  /** A VM restarted for its health this many times on one host is restarted elsewhere. */
+  readonly crashLoopMoveAfter: number;
+  /** From the second health restart in a row, it waits this long, doubled each time... */
+  readonly crashLoopBackoffBaseMs: number;
+  /** ...up to this. */
+  readonly crashLoopBackoffMaxMs: number;
+  /** Health restarts further apart than this are not a loop: the count starts again. */
+  readonly crashLoopResetMs: number;
   /**
    * An isolated host (management silent, datastore heartbeat alive) keeps its VMs while they still
    * serve; once one of its primaries has failed its health check this long, the isolation has cut
@@ -57,6 +87,18 @@ export const DEFAULT_TIMINGS: ControllerTimings = Object.freeze({
   detectionTimeoutMs: 2_000,
   dependencyWaitMaxMs: 120_000,
   unhealthyGraceMs: 60_000,
+  healthWindowMs: 120_000,
+  grayWindowMs: 30_000,
+  grayMinCopies: 2,
+  grayFailingShare: 0.5,
+  grayLatencyMs: 1_000,
+  grayEstateShareMax: 0.2,
+  grayProbationMs: 900_000,
+  grayProbationMaxMs: 4 * 3_600_000,
+  crashLoopMoveAfter: 2,
+  crashLoopBackoffBaseMs: 10_000,
+  crashLoopBackoffMaxMs: 300_000,
+  crashLoopResetMs: 600_000,
   isolationResponseMs: 1_000,
   fenceTimeoutMs: 15_000,
   stopTimeoutMs: 15_000,

@@ -355,6 +355,12 @@ export const ERRORS = {
     message: 'a lab for another blueprint is up',
     hint: 'run `tomaranai lab down` first',
   },
+  TMR_LAB_FAULT_UNSUPPORTED: {
+    area: 'lab',
+    status: 422,
+    message: 'the lab cannot strike this fault on real VMs',
+    hint: 'drill it on the twin (`tomaranai drill FILE --scenario …`); docs/drills.md lists what the lab can strike',
+  },
   TMR_LAB_LEFTOVERS: {
     area: 'lab',
     status: 500,

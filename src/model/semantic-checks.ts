@@ -236,8 +236,8 @@ function checkDependencies(context: CheckContext, names: DefinedNames, tiers: Ti
           'TMR_BLUEPRINT_TIER_INVERSION',
           path,
           theirs.sheddable
-            ? `${service.tier} service "${service.name}" depends on ${target.tier} service "${dependency}", which is shed before it`
-            : `${service.tier} service "${service.name}" depends on ${target.tier} service "${dependency}", which restarts after it in tier order (it will wait for "${dependency}")`,
+            ? `${service.tier} service "${service.name}" depends on ${target.tier} service "${dependency}", which is shed before it: when capacity is short "${service.name}" starts and runs without "${dependency}" (it does not wait for a shed dependency; the drill report names what it runs without)`
+            : `${service.tier} service "${service.name}" depends on ${target.tier} service "${dependency}", which restarts after it in tier order: after a failure "${service.name}" waits for "${dependency}" to pass its health check, up to the dependency wait (120 s by default), then starts without it`,
           `raise "${dependency}" to ${service.tier} or lower "${service.name}"`,
           'warning',
         );

@@ -87,6 +87,23 @@ export function alertsOfEvent(entry: JournalEntry, blueprint: Blueprint): Alert[
   if (isEvent(entry, 'host.status') && (entry.data.to === 'isolated' || entry.data.to === 'storage-lost')) {
     return [alert(entry, 'host.degraded', 'warning', [], { host: entry.subject, status: entry.data.to, reason: entry.data.reason })];
   }
+  if (isEvent(entry, 'host.degraded')) {
+    const failing = entry.data.failing.map((copy) => copy.vm);
+    return [alert(entry, 'host.degraded', 'warning', servicesOf(blueprint, failing), { host: entry.subject, status: 'degraded (gray failure)', failing: `${failing.length} of ${entry.data.copies} copies`, reason: entry.data.reason })];
+  }
+  if (isEvent(entry, 'snapshot.failed') && entry.data.first) {
+    // Alerted at once, with the RPO now at risk; later failures of the same run are journaled only.
+    const atRisk = entry.data.rpoAtRiskS;
+    const severity = atRisk === null || atRisk > Math.max(entry.data.rpoTargetS, entry.data.snapshotIntervalS) ? 'critical' : 'warning';
+    return [
+      alert(entry, 'snapshot.failed', severity, onVm(entry.subject), {
+        vm: entry.subject,
+        datastore: entry.data.datastore,
+        reason: entry.data.reason,
+        rpoAtRiskS: atRisk === null ? 'no snapshot left' : atRisk,
+      }),
+    ];
+  }
   if (isEvent(entry, 'security.alert')) {
     return [alert(entry, 'ransomware.alert', 'critical', onVm(entry.subject), { vm: entry.subject, detector: entry.data.detector, score: Math.round(entry.data.score * 100) / 100 })];
   }

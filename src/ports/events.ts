@@ -30,13 +30,29 @@ export interface JournalEvents {
   'fault.repaired': { readonly kind: string; readonly target?: string; readonly scripted?: boolean };
 
   // What the controller observed of the substrate.
-  'heartbeat.lost': { readonly channel: string; readonly lastSeenAtMs: number };
+  /** `lastSeenAtMs` on the reader's clock; `hostStampAtMs`, the host's own stamp, only when they differ (a stepped clock). */
+  'heartbeat.lost': { readonly channel: string; readonly lastSeenAtMs: number; readonly hostStampAtMs?: number };
   'heartbeat.restored': { readonly channel: string };
   'host.power': { readonly poweredOn: boolean };
   'datastore.changed': { readonly up: boolean };
   'vm.instance': { readonly instance: string; readonly host: string; readonly role: string; readonly state: string; readonly healthy: boolean; readonly synced: boolean };
   'vm.removed': { readonly instance: string; readonly host: string };
   'security.snapshot-deletion-refused': { readonly count: number; readonly reason: string };
+  /**
+   * A scheduled snapshot was not taken (subject: the VM). `rpoAtRiskS` is what a restore would lose
+   * now: the age of the newest snapshot (null: it has none), against the tier's `rpoTargetS`.
+   */
+  'snapshot.failed': {
+    readonly datastore: string;
+    readonly reason: string;
+    readonly scheduledAtMs: number;
+    readonly lastGoodAtMs: number | null;
+    readonly rpoAtRiskS: number | null;
+    readonly snapshotIntervalS: number;
+    readonly rpoTargetS: number;
+    /** The first failure of a run of them (later ones are journaled, not alerted again). */
+    readonly first: boolean;
+  };
 
   // The controller's decisions.
   'controller.started': { readonly epoch: number; readonly hosts: number; readonly instances: number };
@@ -44,6 +60,24 @@ export interface JournalEvents {
   /** `from` is null for a host's first status (at start or after a restart). */
   'host.status': { readonly from: string | null; readonly to: string; readonly reason: string };
   'host.held': { readonly actor: string; readonly reason: string };
+  /** A gray failure (gray-failure.ts): heartbeats fine, copies failing; the evidence the verdict rests on. */
+  'host.degraded': {
+    readonly windowS: number;
+    readonly copies: number;
+    readonly failing: readonly { readonly vm: string; readonly role: string; readonly unhealthyShare: number; readonly latencyMs: number | null }[];
+    readonly failingShare: number;
+    readonly estateFailingShare: number;
+    readonly probationS: number;
+    readonly episodes: number;
+    readonly cpuReadyPercentMax: number | null;
+    readonly reason: string;
+  };
+  'host.trusted': { readonly degradedForS: number; readonly copies: number; readonly reason: string };
+  'vm.crash-loop': { readonly restarts: number; readonly host: string; readonly backoffS: number; readonly avoiding: readonly string[]; readonly reason: string };
+  'controller.paused': { readonly reason: string };
+  /** Copies fail across the estate at once (a shared cause): none is restarted for its health until it ends. */
+  'health.shared-failure': { readonly active: boolean; readonly reason: string };
+  'controller.resumed': { readonly pausedForMs: number; readonly eventsQueued: number };
   'host.released': { readonly actor: string };
   'host.evacuation.stuck': { readonly actor: string; readonly vms: readonly string[]; readonly reason: string };
   'recovery.planned': { readonly unavailable: readonly string[]; readonly running: number; readonly shed: readonly string[]; readonly notPlaced: readonly string[] };
@@ -71,7 +105,15 @@ export interface JournalEvents {
   claimEpoch: { readonly epoch: number; readonly ok: boolean };
   fenceHost: ActionOutcomeData;
   powerOnHost: { readonly actor: string; readonly ok: boolean; readonly reason?: string };
-  startVm: VmActionData & { readonly host: string; readonly role: string; readonly datastore: string; readonly coldRestart: boolean; readonly restorePointMs?: number };
+  startVm: VmActionData & {
+    readonly host: string;
+    readonly role: string;
+    readonly datastore: string;
+    readonly coldRestart: boolean;
+    readonly restorePointMs?: number;
+    /** Dependencies it started without: they would not come (shed, quarantined, unrecoverable) or did not in time. */
+    readonly withoutDependencies?: readonly { readonly service: string; readonly reason: string }[];
+  };
   stopVm: VmActionData & { readonly host: string; readonly instance: string; readonly shed: boolean };
   promoteSecondary: VmActionData & { readonly host: string; readonly instance: string };
   migrateVm: { readonly instance: string; readonly from: string; readonly to: string; readonly reason: string; readonly epoch: number; readonly generation?: number; readonly ok: boolean; readonly detail?: string; readonly refused?: string };

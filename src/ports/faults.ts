@@ -21,7 +21,31 @@ export type Fault =
   | { readonly kind: 'rack-failure'; readonly rack: string }
   | { readonly kind: 'room-failure'; readonly room: string }
   | { readonly kind: 'power-feed-failure'; readonly feed: string }
-  | { readonly kind: 'datastore-failure'; readonly datastore: string };
+  | { readonly kind: 'datastore-failure'; readonly datastore: string }
+  // Failures nobody scripted (issue 13): the host keeps its heartbeats, something else goes wrong.
+  /** The host runs at `speed` (0–1) of its CPU and disk: its VMs answer slowly, wait for CPU, and miss probes. */
+  | { readonly kind: 'host-slowdown'; readonly host: string; readonly speed: number }
+  /** A VM's health check fails `failS` and passes `passS`, over and over (a leaking guest, a flapping service). */
+  | { readonly kind: 'vm-health-pattern'; readonly vm: string; readonly failS: number; readonly passS: number }
+  /** The host's wall clock jumps by `stepMs` (an NTP step, a bad RTC): what it stamps is off by that much. */
+  | { readonly kind: 'clock-step'; readonly host: string; readonly stepMs: number }
+  /** Every I/O to the datastore takes `latencyMs` longer: the VMs on it answer late. */
+  | { readonly kind: 'datastore-latency'; readonly datastore: string; readonly latencyMs: number }
+  /** The datastore is full: its VMs run on, but no snapshot of them can be taken. */
+  | { readonly kind: 'datastore-full'; readonly datastore: string }
+  /** Snapshots of the datastore's VMs fail (the array's snapshot service is broken); the VMs run on. */
+  | { readonly kind: 'snapshot-failure'; readonly datastore: string }
+  /** The host's management link goes down `downS` and up `upS`, over and over. */
+  | { readonly kind: 'channel-flap'; readonly host: string; readonly downS: number; readonly upS: number }
+  /** The guest of `vm` crashes `afterS` after each boot on `host` (a bad device or local cache there): elsewhere it runs. */
+  | { readonly kind: 'crash-loop'; readonly vm: string; readonly host: string; readonly afterS: number }
+  /** The leading controller stops (a long pause, a frozen VM) and resumes when repaired. No substrate part breaks. */
+  | { readonly kind: 'controller-pause' };
+
+/** The faults that strike the control plane, not the substrate: a drill or storm carries them out itself. */
+export function strikesController(fault: Fault): fault is Extract<Fault, { kind: 'controller-pause' }> {
+  return fault.kind === 'controller-pause';
+}
 
 export function faultTarget(fault: Fault): string {
   switch (fault.kind) {
@@ -32,7 +56,16 @@ export function faultTarget(fault: Fault): string {
     case 'power-feed-failure':
       return fault.feed;
     case 'datastore-failure':
+    case 'datastore-latency':
+    case 'datastore-full':
+    case 'snapshot-failure':
       return fault.datastore;
+    case 'vm-health-pattern':
+      return fault.vm;
+    case 'crash-loop':
+      return fault.vm;
+    case 'controller-pause':
+      return 'controller';
     default:
       return fault.host;
   }

@@ -35,6 +35,8 @@ export interface InstanceObservation {
   /** A secondary is ready to take over only once it is synchronised. */
   readonly synced: boolean;
   readonly datastore: string;
+  /** How long its last health probe took to answer, where the substrate measures it (a slow host answers late). */
+  readonly latencyMs?: number;
 }
 
 export interface SnapshotObservation {
@@ -89,13 +91,22 @@ export interface FenceAgentOutcome {
 }
 
 export type SubstrateEvent =
-  | { readonly type: 'heartbeat.lost'; readonly host: string; readonly channel: HeartbeatChannel; readonly lastSeenAtMs: number }
+  /**
+   * `lastSeenAtMs` is on the reader's clock: when the substrate last saw the host's heartbeat
+   * change, never a time the host stamped itself (its clock may be stepped; see liveness.ts).
+   */
+  | { readonly type: 'heartbeat.lost'; readonly host: string; readonly channel: HeartbeatChannel; readonly lastSeenAtMs: number; /** The host's own stamp on its last beat, for the record only. */ readonly hostStampAtMs?: number }
   | { readonly type: 'heartbeat.restored'; readonly host: string; readonly channel: HeartbeatChannel }
   | { readonly type: 'instance.changed'; readonly instance: InstanceObservation; readonly restorePointMs?: number }
   | { readonly type: 'instance.removed'; readonly id: string; readonly vm: string; readonly host: string }
   | { readonly type: 'host.power'; readonly host: string; readonly poweredOn: boolean }
   | { readonly type: 'fence.completed'; readonly host: string; readonly method: 'storage' | 'power'; readonly ok: boolean; readonly detail: string; readonly agent?: FenceAgentOutcome }
-  | { readonly type: 'datastore.changed'; readonly datastore: string; readonly up: boolean };
+  | { readonly type: 'datastore.changed'; readonly datastore: string; readonly up: boolean }
+  /**
+   * A scheduled snapshot of `vm` was not taken: its datastore is full, or the snapshot failed.
+   * `lastGoodAtMs` is the newest snapshot it has (null: none), what a restore would fall back to.
+   */
+  | { readonly type: 'snapshot.failed'; readonly vm: string; readonly datastore: string; readonly scheduledAtMs: number; readonly reason: string; readonly lastGoodAtMs: number | null };
 
 export type ActionOutcome =
   | { readonly ok: true; readonly detail?: string; /** For a start: the newest write the disk it boots from holds. */ readonly restorePointMs?: number | null }

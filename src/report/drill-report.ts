@@ -5,6 +5,7 @@
 import { eventsOf, isEvent, type EventEntry, type JournalEntry, type JournalEventType } from '../ports/index.ts';
 import type { Blueprint, Service } from '../model/index.ts';
 import { effectiveRtoS, tierOf } from '../model/index.ts';
+import { backAfterDegradedS, dependencyGaps, grayHosts, restoreFallBack, snapshotFailures, unscriptedDetection, type DependencyGap, type GrayHostIncident, type SnapshotFailureReport } from './unscripted.ts';
 
 export interface ServiceResult {
   readonly name: string;
@@ -22,6 +23,10 @@ export interface ServiceResult {
   readonly note?: string;
   /** Real VMs: writes the guest acknowledged (a probe saw them durable) that the recovered copy does not hold. */
   readonly ackedWritesLost?: number;
+  /** Dependencies it was started without after the fault, and why (shed, quarantined, unrecoverable, late). */
+  readonly runsWithout?: readonly DependencyGap[];
+  /** Gray failure: its recovery counted from the moment its host was declared degraded. */
+  readonly rtoAfterDegradedS?: number | null;
 }
 
 export interface Incident {
@@ -49,7 +54,13 @@ export interface SecurityIncident {
   readonly alertScore: number | null;
   readonly quarantinedAtS: number | null;
   readonly attackerWrittenBeforeQuarantineMiB: number | null;
-  readonly restorePoint: { readonly snapshotId: string; readonly takenAtS: number; readonly beforeEncryption: boolean } | null;
+  readonly restorePoint: {
+    readonly snapshotId: string;
+    readonly takenAtS: number;
+    readonly beforeEncryption: boolean;
+    /** Why it went back further than one snapshot interval (failed snapshots), when it did. */
+    readonly fellBack?: string;
+  } | null;
   /** Clean data lost: encryption start − restore point. */
   readonly rpoS: number | null;
   readonly snapshotIntervalS: number;
@@ -80,6 +91,10 @@ export interface DrillReport {
   readonly summary: { readonly met: number; readonly missed: number; readonly shed: number; readonly unaffected: number };
   readonly incidents: readonly Incident[];
   readonly decisions: readonly { readonly atS: number; readonly type: string; readonly subject: string; readonly reason: string }[];
+  /** Hosts degraded by a gray failure after the fault, with their evidence (absent when none). */
+  readonly grayHosts?: readonly GrayHostIncident[];
+  /** Snapshots that failed after the fault, per VM, with the RPO at risk (absent when none). */
+  readonly snapshotFailures?: readonly SnapshotFailureReport[];
 }
 
 export interface ReportInput {
@@ -109,6 +124,8 @@ interface Observed {
   readonly writesLost: Map<string, number | null>;
   /** The drill probed the guests itself (real VMs): its probes replace what the controller observed. */
   readonly probed: boolean;
+  /** An attacked VM's outage counts from its encryption, not from an earlier fault of the drill (snapshot-failure). */
+  readonly outageFromMs: Map<string, number>;
 }
 
 export function buildDrillReport(input: ReportInput): DrillReport {
@@ -118,7 +135,11 @@ export function buildDrillReport(input: ReportInput): DrillReport {
   const endedAtMs = entries.length > 0 ? entries[entries.length - 1]!.atMs : 0;
   const observed = observe(blueprint, entries, faults, faultAtMs);
   if (observed.probed) observeProbes(entries, observed);
-  const services = blueprint.services.map((service) => serviceResult(blueprint, service, observed));
+  const gaps = dependencyGaps(blueprint, entries, faultAtMs);
+  const gray = grayHosts(entries, faultAtMs);
+  const degradedAtMs = gray.length === 0 ? null : gray[0]!.degradedAtS * 1000;
+  const services = blueprint.services.map((service) => withUnscripted(serviceResult(blueprint, service, observed), service, observed, gaps.get(service.name), degradedAtMs));
+  const failedSnapshots = snapshotFailures(entries, faultAtMs);
   const systemsStayedUp = services.filter((service) => !service.affected).length;
   const incidents: Incident[] = faults.map((fault) =>
     fault.data.kind === 'ransomware-encryption'
@@ -141,7 +162,25 @@ export function buildDrillReport(input: ReportInput): DrillReport {
     summary: { met, missed: services.length - met, shed, unaffected: services.filter((service) => !service.affected).length },
     incidents,
     decisions: decisionsAfter(entries, faultAtMs),
+    ...(gray.length === 0 ? {} : { grayHosts: gray }),
+    ...(failedSnapshots.length === 0 ? {} : { snapshotFailures: failedSnapshots }),
   };
+}
+
+/** Adds what a service runs without, and (gray failure) its recovery counted from the degraded verdict. */
+function withUnscripted(result: ServiceResult, service: Service, observed: Observed, gaps: readonly DependencyGap[] | undefined, degradedAtMs: number | null): ServiceResult {
+  const hit = service.vms.map((vm) => vm.name).filter((vm) => observed.affected.has(vm));
+  let extra: Partial<ServiceResult> = {};
+  if (gaps !== undefined) {
+    const without = `runs without ${gaps.map((gap) => `${gap.dependency} (${gap.reason})`).join(', ')}`;
+    extra = { runsWithout: gaps, note: result.note === undefined ? without : `${result.note}; ${without}` };
+  }
+  if (degradedAtMs !== null && hit.length > 0) {
+    const recoveries = hit.map((vm) => (observed.downSince.has(vm) ? null : (observed.lastRecovery.get(vm) ?? null)));
+    const recoveredAtMs = recoveries.includes(null) ? null : Math.max(...(recoveries as number[]));
+    extra = { ...extra, rtoAfterDegradedS: backAfterDegradedS(recoveredAtMs, degradedAtMs) };
+  }
+  return { ...result, ...extra };
 }
 
 /** Per VM: healthy primary instances over time, and the outages that began after the fault. */
@@ -157,12 +196,14 @@ function observe(blueprint: Blueprint, entries: readonly JournalEntry[], faults:
     restoredFromSnapshot: new Set(),
     writesLost: new Map(),
     probed: entries.some((entry) => isEvent(entry, 'probe.started')),
+    outageFromMs: new Map(),
   };
   const { affected, downSince, lastRecovery, rpoMs } = observed;
   const healthy = new Map<string, Set<string>>();
   // Restored from a snapshot after an attack: the encryption start of each attacked VM.
   const encryptedAtMs = new Map<string, number>();
   for (const fault of faults) if (fault.data.kind === 'ransomware-encryption') encryptedAtMs.set(fault.subject, fault.atMs);
+  for (const [vm, atMs] of encryptedAtMs) observed.outageFromMs.set(vm, atMs);
   for (const vm of blueprint.vms) healthy.set(vm.name, new Set());
 
   const setHealthy = (vm: string, instance: string, isHealthy: boolean, atMs: number) => {
@@ -239,7 +280,7 @@ function serviceResult(blueprint: Blueprint, service: Service, observed: Observe
   const rtoTargetS = effectiveRtoS(blueprint, tier, cold !== undefined);
   let rtoMeasuredS: number | null = 0;
   if (stillDown.length > 0) rtoMeasuredS = null;
-  else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - faultAtMs)) / 1000);
+  else if (hit.length > 0) rtoMeasuredS = round(Math.max(...hit.map((vm) => (lastRecovery.get(vm) ?? faultAtMs) - (observed.outageFromMs.get(vm) ?? faultAtMs))) / 1000);
   const rpoValues = vms.map((vm) => rpoMs.get(vm) ?? 0);
   const unknownLoss = vms.some((vm) => writesLost.has(vm) && writesLost.get(vm) === null);
   const rpoMeasuredS = unknownLoss || (stillDown.length > 0 && rpoValues.every((value) => value === 0)) ? null : round(Math.max(0, ...rpoValues) / 1000);
@@ -284,9 +325,10 @@ function faultIncident(fault: EventEntry<'fault.injected'>, entries: readonly Jo
   const hostsOfTarget = new Set(
     blueprint.hosts.filter((host) => host.name === target || host.rack === target || host.room === target || host.powerFeed === target).map((host) => host.name),
   );
-  const detected = entries.find(
-    (entry) => entry.atMs >= fault.atMs && isEvent(entry, 'host.status') && hostsOfTarget.has(entry.subject) && ['failed', 'isolated', 'storage-lost'].includes(String(entry.data.to)),
-  );
+  const detected =
+    entries.find(
+      (entry) => entry.atMs >= fault.atMs && isEvent(entry, 'host.status') && hostsOfTarget.has(entry.subject) && ['failed', 'isolated', 'storage-lost'].includes(String(entry.data.to)),
+    ) ?? unscriptedDetection(entries, { atMs: fault.atMs, kind: String(fault.data.kind), target });
   const fenced = entries.find((entry) => entry.atMs >= fault.atMs && isEvent(entry, 'fence.completed') && entry.data.ok === true && hostsOfTarget.has(entry.subject));
   const vmToService = new Map(blueprint.vms.map((vm) => [vm.name, vm.service]));
   const hitVms = [...observed.affected];
@@ -319,6 +361,12 @@ function decisionsAfter(entries: readonly JournalEntry[], faultAtMs: number): Dr
 }
 
 const MIB_PER_KIB = 1 / 1024;
+
+function restorePointOf(entries: readonly JournalEntry[], vm: string, restorePointMs: number | null, snapshotId: string | undefined, startMs: number, intervalS: number): SecurityIncident['restorePoint'] {
+  if (restorePointMs === null) return null;
+  const fellBack = restoreFallBack(entries, vm, restorePointMs, startMs, intervalS);
+  return { snapshotId: String(snapshotId ?? ''), takenAtS: round(restorePointMs / 1000), beforeEncryption: restorePointMs < startMs, ...(fellBack === null ? {} : { fellBack }) };
+}
 
 /** A ransomware incident, from the journal: the attacker's moves (drill ground truth) and the controller's. */
 function securityIncident(
@@ -356,10 +404,7 @@ function securityIncident(
     alertScore: typeof alert?.data.score === 'number' ? alert.data.score : null,
     quarantinedAtS: seconds(quarantined?.atMs),
     attackerWrittenBeforeQuarantineMiB: written === null ? null : Math.round(written * MIB_PER_KIB),
-    restorePoint:
-      restorePointMs === null
-        ? null
-        : { snapshotId: String(restoreAction?.data.snapshotId ?? ''), takenAtS: round(restorePointMs / 1000), beforeEncryption: restorePointMs < startMs },
+    restorePoint: restorePointOf(entries, vm, restorePointMs, restoreAction?.data.snapshotId, startMs, tier?.snapshot.intervalS ?? 0),
     rpoS: restorePointMs === null ? null : round(Math.max(0, startMs - restorePointMs) / 1000),
     snapshotIntervalS: tier?.snapshot.intervalS ?? 0,
     dataLostMiB: lost === null ? null : Math.round(lost * MIB_PER_KIB),

@@ -67,4 +67,45 @@ describe('real drill plans', () => {
     await expect(faults.heal({ kind: 'host-power-loss', host: first })).rejects.toThrow(/powers the host on through the controller/);
     expect(faults.copies()).toEqual([]);
   });
+
+  it('refuses the faults nobody scripted that it has no part for with a coded error that says why', async () => {
+    const layout = new LabLayout('/nonexistent/tomaranai-lab');
+    const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
+    const scheduler = new Scheduler();
+    const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
+    const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
+    const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
+    const refused: LabFault[] = [
+      { kind: 'clock-step', host: first, stepMs: 30_000 },
+      { kind: 'datastore-full', datastore: blueprint.datastores[0]!.name },
+      { kind: 'snapshot-failure', datastore: blueprint.datastores[0]!.name },
+      { kind: 'datastore-latency', datastore: blueprint.datastores[0]!.name, latencyMs: 100 },
+      { kind: 'crash-loop', vm: continuousVm, host: first, afterS: 20 },
+      { kind: 'controller-pause' },
+    ];
+    for (const fault of refused) {
+      await expect(faults.inject(fault)).rejects.toMatchObject({ code: 'TMR_LAB_FAULT_UNSUPPORTED', message: expect.stringMatching(new RegExp(`cannot strike ${fault.kind}: .+`)) });
+    }
+  });
+
+  it('slows a host by stopping and continuing its QEMU processes (never its agent), and a repair leaves them running', async () => {
+    const layout = new LabLayout('/nonexistent/tomaranai-lab');
+    const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
+    const scheduler = new Scheduler();
+    const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
+    const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
+    const signals: string[] = [];
+    const processes = {
+      qemuPids: async (host: string) => (host === first ? [101, 102] : [201]),
+      signal: (pid: number, signal: 'SIGSTOP' | 'SIGCONT') => void signals.push(`${pid}:${signal}`),
+      setUplink: async () => undefined,
+    };
+    const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller, processes });
+    await faults.inject({ kind: 'host-slowdown', host: first, speed: 0.25 });
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    await faults.heal({ kind: 'host-slowdown', host: first, speed: 0.25 });
+    expect(signals.filter((entry) => entry.startsWith('201'))).toEqual([]);
+    expect(signals.filter((entry) => entry === '101:SIGSTOP').length).toBeGreaterThanOrEqual(2);
+    expect(signals.slice(-2)).toEqual(['101:SIGCONT', '102:SIGCONT']);
+  });
 });

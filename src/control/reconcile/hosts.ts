@@ -11,8 +11,10 @@ export interface Hosts {
   statusOf(host: string): HostStatus;
   /** Its VMs can be reached (up, suspect or isolated): they still count as running. */
   reachable(host: string): boolean;
-  /** It may receive a VM: up, and not held for maintenance. */
+  /** It may receive a VM: up, and neither held for maintenance nor degraded. */
   eligible(host: string): boolean;
+  /** Degraded by a gray failure: its heartbeats are fine, its copies are not. */
+  degraded(host: string): boolean;
   /**
    * A host is suspect (a heartbeat late, not yet past the timeout): a correlated failure (a rack,
    * a room) may still be unfolding, so restarts wait until every host is known, and capacity is
@@ -22,7 +24,7 @@ export interface Hosts {
 }
 
 export function reconcileHosts(pass: Pass): Hosts {
-  const { state, timings, held } = pass.input;
+  const { state, timings, held, degraded } = pass.input;
   const statuses = new Map<string, HostStatus>();
   for (const host of state.hosts.values()) {
     const status = hostStatus(host, pass.nowMs, timings.detectionTimeoutMs);
@@ -43,7 +45,8 @@ export function reconcileHosts(pass: Pass): Hosts {
       const status = statusOf(host);
       return status === 'up' || status === 'suspect' || status === 'isolated';
     },
-    eligible: (host) => statusOf(host) === 'up' && (held === undefined || !held.has(host)),
+    eligible: (host) => statusOf(host) === 'up' && (held === undefined || !held.has(host)) && (degraded === undefined || !degraded.has(host)),
+    degraded: (host) => degraded !== undefined && degraded.has(host),
     settling,
   };
 }

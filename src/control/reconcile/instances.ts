@@ -53,16 +53,48 @@ export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
       stop(`its disk on ${instance.datastore} is unreachable; restart it from a reachable copy`);
       continue;
     }
-    if (instance.state === 'running' && !instance.healthy && unhealthySince !== undefined) {
-      if (nowMs - unhealthySince >= timings.unhealthyGraceMs) stop(`health check failing for ${Math.round((nowMs - unhealthySince) / 1000)} s on a healthy host`);
-      else pass.wake(unhealthySince + timings.unhealthyGraceMs);
-    }
+    if (instance.state === 'running' && !instance.healthy && unhealthySince !== undefined) judgeHealth(pass, hosts, instance, unhealthySince);
   }
   const healthyServices = new Set<string>();
   for (const instance of state.instances.values()) {
     if (instance.role === 'primary' && instance.healthy && hosts.reachable(instance.host)) healthyServices.add(pass.input.model.info(instance.vm).service.name);
   }
   return { byVm, byHost, healthyServices };
+}
+
+/**
+ * A copy that fails its health check on a host that is up: restarted once it has failed
+ * unhealthyGraceMs within the last healthWindowMs (a steady failure: after the grace; an
+ * intermittent one: once its failing time adds up to it), and at once on a degraded host, unless a
+ * live migration is moving it off already.
+ */
+function judgeHealth(pass: Pass, hosts: Hosts, instance: InstanceObservation, unhealthySince: number): void {
+  const { timings, health } = pass.input;
+  const nowMs = pass.nowMs;
+  const stop = (reason: string, sick: boolean) =>
+    pass.act({ type: 'stopVm', vm: instance.vm, host: instance.host, instanceId: instance.id, reason, shed: false, ...(sick && instance.role === 'primary' ? { sick: true as const } : {}) });
+  if (hosts.degraded(instance.host)) {
+    // The host's fault, not the guest's: not counted towards a crash loop.
+    if (!pass.busy(`migrate:${instance.vm}`)) stop(`its host ${instance.host} is degraded (its copies keep failing while its heartbeats live): restart elsewhere`, false);
+    return;
+  }
+  if (health?.sharedFailure != null) {
+    // Not this copy's fault: a restart would not cure it. Looked at again when the grace would be up.
+    pass.wake(nowMs + timings.unhealthyGraceMs);
+    return;
+  }
+  const streakMs = nowMs - unhealthySince;
+  const failedMs = health === undefined ? streakMs : Math.max(streakMs, health.unhealthyMs(instance.id, nowMs - timings.healthWindowMs, nowMs));
+  if (failedMs < timings.unhealthyGraceMs) {
+    pass.wake(nowMs + timings.unhealthyGraceMs - failedMs);
+    return;
+  }
+  stop(
+    failedMs === streakMs
+      ? `health check failing for ${Math.round(streakMs / 1000)} s on a healthy host`
+      : `health check failing ${Math.round(failedMs / 1000)} s of the last ${Math.round(timings.healthWindowMs / 1000)} s on a healthy host (intermittently)`,
+    true,
+  );
 }
 
 export function copiesOf(instances: Instances, hosts: Hosts, vm: string): VmCopies {

@@ -6,6 +6,7 @@
 import type { Blueprint } from '../../model/index.ts';
 import { CapacityModel, HostLoad, type Placement } from '../../capacity/capacity.ts';
 import { actionKey, type Action } from '../actions.ts';
+import type { HealthView } from '../health-history.ts';
 import type { ControllerState, RecoveryTarget, StateMark } from '../state.ts';
 import type { ControllerTimings } from '../timings.ts';
 import type { WorkKey } from '../work-queue.ts';
@@ -35,6 +36,15 @@ export interface DecideInput {
   readonly target?: RecoveryTarget | null;
   /** Hosts held for maintenance: they keep what runs on them but receive nothing new. */
   readonly held?: ReadonlySet<string>;
+  /**
+   * Hosts degraded by a gray failure (gray-failure.ts): they receive nothing new, and a copy on one
+   * that fails its health check is stopped at once, to restart elsewhere.
+   */
+  readonly degraded?: ReadonlySet<string>;
+  /** The copies' health over time; absent (the planner's simulations), a failing streak is judged alone. */
+  readonly health?: HealthView;
+  /** VMs held by a security case (quarantined, being restored): a dependant does not wait for them. */
+  readonly quarantined?: ReadonlySet<string>;
 }
 
 export class Pass {

@@ -29,9 +29,15 @@ interface Restart {
   /** Why a lost copy still blocks the start (a fence or a stop to complete), or null. */
   readonly blockedReason: string | null;
   readonly pendingSinceMs: number;
+  /** Hosts it kept failing its health check on (a crash loop): it restarts elsewhere. */
+  readonly avoid: readonly string[];
 }
 
+/** A dependency a VM starts without, and why. */
+type MissingDependency = { readonly service: string; readonly reason: string };
+
 const NO_CAPACITY = 'no capacity on the surviving hosts; it returns when capacity does';
+const UNRECOVERABLE = 'no copy of its disk is reachable';
 const NOTHING_TO_SHED = 'no capacity on the surviving hosts, and nothing of a lower tier left to shed';
 
 /** Restarts `vm`, which has no running primary, or records why it waits or is shed. */
@@ -59,12 +65,19 @@ export function restartVm(pass: Pass, context: RestartContext, vm: string, copie
     pass.wait(vm, 'waiting until every suspect host is confirmed up or failed');
     return;
   }
-  const datastore = diskFor(pass, service);
-  if (datastore === null) {
-    pass.wait(vm, `no copy of its disk is reachable (${service.datastore} and its replica are down)`);
+  const policy = pass.input.health?.restartPolicy(vm, pass.nowMs) ?? null;
+  if (policy !== null && pass.nowMs < policy.notBeforeMs) {
+    // A crash loop: each restart waits longer, so a guest that cannot stay up does not churn the estate.
+    pass.wait(vm, `crash loop: failed its health check ${policy.failures} times in a row; restarting again after a ${Math.round((policy.notBeforeMs - pass.nowMs) / 1000)} s backoff`);
+    pass.wake(policy.notBeforeMs);
     return;
   }
-  const restart: Restart = { vm, datastore, blockedReason, pendingSinceMs };
+  const datastore = diskFor(pass, service);
+  if (datastore === null) {
+    pass.wait(vm, `${UNRECOVERABLE} (${service.datastore} and its replica are down)`);
+    return;
+  }
+  const restart: Restart = { vm, datastore, blockedReason, pendingSinceMs, avoid: policy?.avoid ?? [] };
   if (pass.target !== null) placeByTarget(pass, context, restart);
   else placeGreedily(pass, context, restart);
 }
@@ -94,6 +107,11 @@ function failOver(pass: Pass, hosts: Hosts, vm: string, secondaries: readonly In
 function placeByTarget(pass: Pass, context: RestartContext, restart: Restart): void {
   const { vm, blockedReason } = restart;
   const want = pass.target!.primary.get(vm);
+  if (want !== undefined && restart.avoid.includes(want)) {
+    // The plan puts it back where it keeps failing: it goes wherever else it fits.
+    placeGreedily(pass, context, restart);
+    return;
+  }
   if (want === undefined) {
     const reason = pass.target!.shedReasons.get(vm) ?? NO_CAPACITY;
     if (!pass.input.model.info(vm).tier.sheddable) pass.wait(vm, NOTHING_TO_SHED);
@@ -106,8 +124,8 @@ function placeByTarget(pass: Pass, context: RestartContext, restart: Restart): v
   }
   pass.load.add(want, vm);
   const reason = notYet(pass, context, restart);
-  if (reason !== null) pass.wait(vm, reason);
-  else startPrimary(pass, restart, want);
+  if (typeof reason === 'string') pass.wait(vm, reason);
+  else startPrimary(pass, restart, want, reason);
 }
 
 /**
@@ -123,10 +141,10 @@ function placeGreedily(pass: Pass, context: RestartContext, restart: Restart): v
   const claimed = claims.get(vm);
   if (claimed !== undefined) pass.load.remove(claimed, vm);
   const preferred = claimed ?? (view.lastHost === null ? plan.get(vm)?.primary : undefined);
-  const host =
-    preferred !== undefined && hosts.eligible(preferred) && pass.load.fits(preferred, vm)
-      ? preferred
-      : chooseHost({ model, load: pass.load, vm, avoid: siblingHosts(pass, instances, vm), awayFrom: null, eligible: hosts.eligible });
+  const avoiding = restart.avoid.length === 0 ? hosts.eligible : (host: string) => hosts.eligible(host) && !restart.avoid.includes(host);
+  const choose = (eligible: (host: string) => boolean) => chooseHost({ model, load: pass.load, vm, avoid: siblingHosts(pass, instances, vm), awayFrom: null, eligible });
+  // A crash loop's avoidance is a preference: with no other host that fits, it restarts where it failed rather than nowhere.
+  const host = preferred !== undefined && avoiding(preferred) && pass.load.fits(preferred, vm) ? preferred : (choose(avoiding) ?? (restart.avoid.length > 0 ? choose(hosts.eligible) : null));
   if (host === null) {
     const { tier } = model.info(vm);
     // Shedding claims the freed room at once (a copy being stopped no longer counts), so a
@@ -139,28 +157,76 @@ function placeGreedily(pass: Pass, context: RestartContext, restart: Restart): v
   }
   pass.load.add(host, vm);
   const reason = notYet(pass, context, restart);
-  if (reason !== null) {
+  if (typeof reason === 'string') {
     claim(pass, claims, vm, host);
     pass.wait(vm, reason);
     return;
   }
   releaseClaim(pass, claims, vm);
-  startPrimary(pass, restart, host);
+  startPrimary(pass, restart, host, reason);
 }
 
-/** Why a VM placed on a host does not start yet (a lost copy, its dependencies), or null. */
-function notYet(pass: Pass, context: RestartContext, restart: Restart): string | null {
+/**
+ * Why a VM placed on a host does not start yet (a lost copy, its dependencies), or the
+ * dependencies it starts without: one that will not come (shed, quarantined, unrecoverable) is not
+ * waited for at all, one that is merely late is waited for up to dependencyWaitMaxMs.
+ */
+function notYet(pass: Pass, context: RestartContext, restart: Restart): string | MissingDependency[] {
   if (restart.blockedReason !== null) return restart.blockedReason;
   const { dependencyWaitMaxMs } = pass.input.timings;
   const missing = pass.input.model.info(restart.vm).service.dependsOn.filter((dependency) => !context.instances.healthyServices.has(dependency));
-  if (missing.length === 0 || pass.nowMs - restart.pendingSinceMs >= dependencyWaitMaxMs) return null;
+  if (missing.length === 0) return [];
+  const lost = missing.map((service) => ({ service, reason: dependencyLost(pass, service) }));
+  const late = lost.filter((dependency) => dependency.reason === null).map((dependency) => dependency.service);
+  const gone = lost.filter((dependency): dependency is MissingDependency => dependency.reason !== null);
+  if (late.length === 0) return gone;
+  if (pass.nowMs - restart.pendingSinceMs >= dependencyWaitMaxMs) {
+    return [...gone, ...late.map((service) => ({ service, reason: `did not pass its health check within ${Math.round(dependencyWaitMaxMs / 1000)} s` }))];
+  }
   pass.wake(restart.pendingSinceMs + dependencyWaitMaxMs);
-  return `waiting for ${missing.join(', ')} to pass its health check`;
+  return `waiting for ${late.join(', ')} to pass its health check`;
 }
 
-function startPrimary(pass: Pass, restart: Restart, host: string): void {
+/**
+ * Why a dependency will not come — every VM of it quarantined, shed (by the recovery plan when one
+ * is followed, else by this or an earlier pass), or without a reachable copy of its disk — or null
+ * if it may: a VM merely waiting for capacity or a fence is coming.
+ */
+function dependencyLost(pass: Pass, service: string): string | null {
+  const { model, state, quarantined } = pass.input;
+  const target = pass.target;
+  const dependency = model.index.service.get(service);
+  if (dependency === undefined) return null;
+  const diskUnreachable = diskFor(pass, dependency) === null;
+  let reason: string | null = null;
+  for (const vm of dependency.vms) {
+    const view = state.vms.get(vm.name)!;
+    let why: string | null = null;
+    if (quarantined?.has(vm.name) === true) why = 'quarantined by a security case';
+    else if (diskUnreachable) why = `unrecoverable for now (${UNRECOVERABLE}: ${dependency.datastore} and its replica are down)`;
+    else if (target !== null) {
+      const shedReason = target.shedReasons.get(vm.name) ?? view.shedReason ?? undefined;
+      why = target.primary.has(vm.name) ? null : shedReason !== undefined ? `shed by the recovery plan (${shedReason})` : `not placed by the recovery plan (${NOTHING_TO_SHED})`;
+    }
+    else if (pass.shedNow.has(vm.name) || view.shedReason !== null) why = `shed (${view.shedReason ?? 'to make room in this pass'})`;
+    if (why === null) return null;
+    reason ??= why;
+  }
+  return reason;
+}
+
+function startPrimary(pass: Pass, restart: Restart, host: string, without: readonly MissingDependency[]): void {
   const view = pass.state.vms.get(restart.vm)!;
-  pass.act({ type: 'startVm', vm: restart.vm, host, role: 'primary', datastore: restart.datastore, coldRestart: view.coldRestart, reason: restartReason(view) });
+  pass.act({
+    type: 'startVm',
+    vm: restart.vm,
+    host,
+    role: 'primary',
+    datastore: restart.datastore,
+    coldRestart: view.coldRestart,
+    reason: restartReason(view),
+    ...(without.length === 0 ? {} : { withoutDependencies: without }),
+  });
 }
 
 function readySecondary(hosts: Hosts, secondaries: readonly InstanceObservation[]): InstanceObservation | undefined {

@@ -21,7 +21,10 @@ export function followTargetSheds(pass: Pass, hosts: Hosts, instances: Instances
     const live = (instances.byVm.get(vm) ?? []).find((instance) => instance.role === 'primary' && instance.state !== 'stopping' && hosts.reachable(instance.host));
     if (live === undefined) continue;
     const want = target.primary.get(vm);
-    if (want === live.host) continue;
+    // A live migration is moving it already (off a degraded or held host): the target follows it.
+    if (want === live.host || pass.busy(`migrate:${vm}`)) continue;
+    // A crash loop took it off the host the plan wants (it kept failing there): it stays where it runs.
+    if (want !== undefined && pass.input.health?.restartPolicy(vm, pass.nowMs)?.avoid.includes(want) === true) continue;
     moving.add(vm);
     if (hosts.statusOf(live.host) !== 'fenced') pass.load.remove(live.host, vm);
     if (want === undefined) {

@@ -5,7 +5,7 @@
  */
 import { Controller } from '../../control/controller.ts';
 import type { ControllerTimings } from '../../control/decide.ts';
-import type { Journal, JournalEntry, JournalEvents, JournalEventType } from '../../ports/index.ts';
+import { strikesController, type Fault, type Journal, type JournalEntry, type JournalEvents, type JournalEventType } from '../../ports/index.ts';
 import { createRandom, type Random } from '../../ports/random.ts';
 import { MemoryJournal } from '../../journal/memory.ts';
 import { tierOf, type Blueprint } from '../../model/index.ts';
@@ -178,10 +178,10 @@ function* warmUp({ scheduler, auditor, controller }: DrillWorld): Generator<Dril
 /** One step of the scenario, at its time: faults through the twin, operator requests through the controller. */
 function applyStep({ twin, controller, scheduler, options, record }: DrillWorld, step: ScenarioStep): void {
   if (step.kind === 'inject' && step.fault) {
-    twin.inject(step.fault);
+    strike(twin, controller, step.fault, true);
     record('fault', 'fault.injected', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
   } else if (step.kind === 'heal' && step.fault) {
-    twin.heal(step.fault);
+    strike(twin, controller, step.fault, false);
     record('fault', 'fault.repaired', faultTarget(step.fault), { kind: step.fault.kind, target: faultTarget(step.fault) });
   } else if (step.kind === 'power-on' && step.host) {
     controller.powerOnHost(step.host, 'operator');
@@ -192,6 +192,15 @@ function applyStep({ twin, controller, scheduler, options, record }: DrillWorld,
   } else if (step.kind === 'attack' && step.run) {
     step.run({ twin, clock: scheduler, blueprint: options.blueprint, record });
   }
+}
+
+/** Strikes (or repairs) a fault: the substrate's through the twin, the control plane's (a pause) on the controller. */
+export function strike(twin: Twin, controller: Controller, fault: Fault, on: boolean): void {
+  if (strikesController(fault)) {
+    if (on) controller.pause('drill: the leader stops (controller-pause)');
+    else controller.resume();
+  } else if (on) twin.inject(fault);
+  else twin.heal(fault);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { hostLoad, type Fault } from '../../ports/index.ts';
 import { CYBER_SCENARIOS } from './cyber.ts';
+import { UNSCRIPTED_SCENARIOS } from './unscripted.ts';
 import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
 export type { Scenario, ScenarioContext, ScenarioPlan, ScenarioStep } from './scenario.ts';
 
@@ -166,7 +167,7 @@ export const SCENARIOS: readonly Scenario[] = [
  * ransomware can meet (replication copies the encryption too; the recovery point is the last
  * clean snapshot): test/drill/ransomware.test.ts holds them to their snapshot interval instead.
  */
-export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...CYBER_SCENARIOS];
+export const ALL_SCENARIOS: readonly Scenario[] = [...SCENARIOS, ...CYBER_SCENARIOS, ...UNSCRIPTED_SCENARIOS];
 
 export function findScenario(name: string): Scenario | undefined {
   return ALL_SCENARIOS.find((scenario) => scenario.name === name);

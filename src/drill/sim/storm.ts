@@ -12,6 +12,7 @@ import { Scheduler } from '../../substrate/twin/scheduler.ts';
 import { Twin, faultTarget, type Fault } from '../../substrate/twin/twin.ts';
 import { InvariantAuditor, type Violation } from './auditor.ts';
 import { OracleCheck } from './oracle-check.ts';
+import { strike } from './run.ts';
 
 export interface StormOptions {
   readonly blueprint: Blueprint;
@@ -59,7 +60,20 @@ export const KINDS: readonly FaultKind[] = [
   'power-feed-failure',
   'room-failure',
   'datastore-failure',
+  // Failures nobody scripted (issue 13).
+  'host-slowdown',
+  'vm-health-pattern',
+  'clock-step',
+  'datastore-latency',
+  'datastore-full',
+  'snapshot-failure',
+  'channel-flap',
+  'crash-loop',
+  'controller-pause',
 ];
+
+/** A paused leader with a crash behind it leaves VMs unaccounted for while it sleeps: storms pause it briefly (a long pause is a leader change). */
+const CONTROLLER_PAUSE_MAX_MS = 20_000;
 
 /** Draws one fault of a kind against a random target of the blueprint. */
 export function drawFault(blueprint: Blueprint, random: Random, kind: FaultKind): Fault {
@@ -72,7 +86,23 @@ export function drawFault(blueprint: Blueprint, random: Random, kind: FaultKind)
     case 'power-feed-failure':
       return { kind, feed: random.pick(blueprint.powerFeeds).name };
     case 'datastore-failure':
+    case 'datastore-full':
+    case 'snapshot-failure':
       return { kind, datastore: random.pick(blueprint.datastores).name };
+    case 'datastore-latency':
+      return { kind, datastore: random.pick(blueprint.datastores).name, latencyMs: 50 + random.int(3000) };
+    case 'host-slowdown':
+      return { kind, host: host(), speed: 0.02 + random.next() * 0.5 };
+    case 'vm-health-pattern':
+      return { kind, vm: random.pick(blueprint.vms).name, failS: 1 + random.int(120), passS: 1 + random.int(60) };
+    case 'clock-step':
+      return { kind, host: host(), stepMs: (random.next() < 0.5 ? -1 : 1) * (1_000 + random.int(60_000)) };
+    case 'channel-flap':
+      return { kind, host: host(), downS: 1 + random.int(10), upS: 1 + random.int(20) };
+    case 'crash-loop':
+      return { kind, vm: random.pick(blueprint.vms).name, host: host(), afterS: 5 + random.int(300) };
+    case 'controller-pause':
+      return { kind };
     default:
       return { kind, host: host() };
   }
@@ -114,15 +144,16 @@ export function runStorm(options: StormOptions): StormResult {
   for (let index = 0; index < faultCount; index++) {
     const atMs = swarm.int(stormMs);
     const fault = drawFault(blueprint, swarm, pickKind());
-    const healAtMs = Math.min(stormMs, atMs + Math.round(swarm.exponential(meanDurationMs)));
+    const durationMs = Math.round(swarm.exponential(meanDurationMs));
+    const healAtMs = Math.min(stormMs, atMs + (fault.kind === 'controller-pause' ? Math.min(durationMs, CONTROLLER_PAUSE_MAX_MS) : durationMs));
     faults.push({ atS: atMs / 1000, fault, healAtS: healAtMs / 1000 });
     scheduler.at(atMs, () => {
-      twin.inject(fault);
+      strike(twin, controller, fault, true);
       journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.injected', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
     });
     // A crash or power loss repaired before the storm ends comes back empty, like a real repair.
     scheduler.at(healAtMs, () => {
-      twin.heal(fault);
+      strike(twin, controller, fault, false);
       journal.append({ atMs: scheduler.nowMs(), kind: 'fault', type: 'fault.repaired', subject: faultTarget(fault), actor: 'storm', data: { kind: fault.kind } });
     });
   }
@@ -158,7 +189,7 @@ export function runStorm(options: StormOptions): StormResult {
   // Liveness phase: every fault repaired (in random order), every fenced host powered on again.
   const repair = random.fork('repair');
   const order = [...faults].sort(() => repair.next() - 0.5);
-  for (const { fault } of order) twin.heal(fault);
+  for (const { fault } of order) strike(twin, controller, fault, false);
   // The operator powers hosts on as they are found off, every round: a host fenced after the repairs
   // (still silent, booting) too. Once, 1 s after them, left a room dark for good (seed 2872425148).
   const powerOnOff = () => {

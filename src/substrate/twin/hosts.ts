@@ -8,6 +8,17 @@ import type { HeartbeatChannel } from '../../ports/index.ts';
 import type { TwinDatastore, TwinHost, TwinInstance, TwinState } from './state.ts';
 
 export class TwinHosts {
+  /** The health faults' part of a probe (health.ts), null for a copy no health fault bears on. */
+  probeFault: ((instance: TwinInstance) => { readonly ok: boolean; readonly latencyMs: number } | null) | null = null;
+  /** Called after an ordinary probe, so a copy a health fault bears on goes on being probed. */
+  onProbed: ((instance: TwinInstance) => void) | null = null;
+  /** Truth, not observation: a health fault keeps the copy from serving (health.ts). */
+  sickHook: ((instance: TwinInstance) => boolean) | null = null;
+
+  sick(instance: TwinInstance): boolean {
+    return this.sickHook !== null && this.sickHook(instance);
+  }
+
   constructor(private readonly state: TwinState) {}
 
   powered(host: TwinHost): boolean {
@@ -38,6 +49,18 @@ export class TwinHosts {
     // A quarantined VM answers no probe from the service network.
     if (this.state.security !== null && this.state.security.quarantined.has(instance.vm)) return false;
     return this.state.datastores.get(instance.datastore)?.up === true;
+  }
+
+  /** One health probe now: the copy's state and its host's, and any health fault's verdict; records its latency. */
+  probeNow(instance: TwinInstance): boolean {
+    const healthy = this.isHealthy(instance);
+    const fault = this.probeFault === null ? null : this.probeFault(instance);
+    if (fault === null) {
+      instance.latencyMs = undefined;
+      return healthy;
+    }
+    instance.latencyMs = fault.latencyMs;
+    return healthy && fault.ok;
   }
 
   /** A copy that could serve or write: running or frozen in memory, not fenced off its storage. */
@@ -91,11 +114,13 @@ export class TwinHosts {
     instance.healthTimer = state.clock.at(nextProbeMs, () => {
       instance.healthTimer = null;
       if (!state.instances.has(instance.id)) return;
-      const healthy = this.isHealthy(instance);
-      if (healthy !== instance.healthy) {
+      const latencyBefore = instance.latencyMs;
+      const healthy = this.probeNow(instance);
+      if (healthy !== instance.healthy || (latencyBefore === undefined) !== (instance.latencyMs === undefined)) {
         instance.healthy = healthy;
         state.report(instance);
       }
+      this.onProbed?.(instance);
     });
   }
 
@@ -179,7 +204,9 @@ export class TwinHosts {
       // The controller notices when the next heartbeat does not arrive.
       host[timerKey] = state.clock.at(lastTickMs + interval, () => {
         host[timerKey] = null;
-        state.emit({ type: 'heartbeat.lost', host: host.name, channel, lastSeenAtMs: lastTickMs });
+        // Judged on the reader's clock (the last beat it saw); the host's own stamp on that beat is only reported.
+        const hostStampAtMs = lastTickMs + host.clockOffsetMs;
+        state.emit({ type: 'heartbeat.lost', host: host.name, channel, lastSeenAtMs: lastTickMs, ...(host.clockOffsetMs === 0 ? {} : { hostStampAtMs }) });
       });
     } else {
       host[timerKey] = state.clock.at(lastTickMs + interval, () => {

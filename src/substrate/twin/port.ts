@@ -92,6 +92,7 @@ export class TwinPort {
       instance.lifecycleTimer = null;
       if (instance.state !== 'booting' || instance.lost) return;
       instance.state = 'running';
+      instance.runningSinceMs = state.clock.nowMs();
       if (instance.role === 'secondary') instance.synced = true;
       state.report(instance);
       this.hosts.scheduleHealth(instance);
@@ -247,7 +248,8 @@ export class TwinPort {
         const service = state.index.service.get(vm.service)!;
         return { demandCores: cpuDemand(vm.vcpu, service.demand, now, state.surge), shares: instance.shares };
       });
-      const grants = shareCpu(host.cores, claims);
+      // A slowed host (a throttled CPU) gives its guests that fraction of its cores: they wait, CPU ready rises.
+      const grants = shareCpu(host.cores * (state.health.slowdowns.get(hostName) ?? 1), claims);
       instances.forEach((instance, index) => {
         result.push({
           vm: instance.vm,

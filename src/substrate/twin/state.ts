@@ -45,6 +45,8 @@ export interface TwinHost {
   datastoreLostAtMs: number;
   managementTimer: TimerHandle | null;
   datastoreTimer: TimerHandle | null;
+  /** Its wall clock minus the simulation's: what it stamps is off by this much (a clock step). */
+  clockOffsetMs: number;
 }
 
 export interface TwinInstance {
@@ -64,6 +66,22 @@ export interface TwinInstance {
   migrating: boolean;
   healthTimer: TimerHandle | null;
   lifecycleTimer: TimerHandle | null;
+  /** When it last came up running on its host (a crash-looping guest dies a while after). */
+  runningSinceMs: number | null;
+  /** Its last health probe's answer time, reported only while a health fault is on (else undefined). */
+  latencyMs: number | undefined;
+}
+
+/** The health faults in force: what makes a copy slow or sick while its host's heartbeats are fine. */
+export interface TwinHealthFaults {
+  /** Host → the fraction of its CPU and disk speed it runs at. */
+  readonly slowdowns: Map<string, number>;
+  /** VM → its health pattern: failing `failMs`, passing `passMs`, from `sinceMs`. */
+  readonly patterns: Map<string, { readonly failMs: number; readonly passMs: number; readonly sinceMs: number }>;
+  /** Datastore → extra I/O latency. */
+  readonly datastoreLatencyMs: Map<string, number>;
+  /** VM → the host on which its guest crashes `afterMs` after each boot. */
+  readonly crashLoops: Map<string, { readonly host: string; readonly afterMs: number }>;
 }
 
 export interface TwinDatastore {
@@ -75,6 +93,8 @@ export interface TwinDatastore {
   downSinceMs: number | null;
   /** Closed and open intervals when it was down: snapshots are not taken then. */
   readonly outages: { fromMs: number; toMs: number | null }[];
+  /** Closed and open intervals when its snapshots failed (it was full, or its snapshot service broken), and why. */
+  readonly snapshotOutages: { fromMs: number; toMs: number | null; reason: string }[];
 }
 
 /** What a new instance starts as; the rest (id, timers, pauses, migration) starts empty. */
@@ -105,6 +125,8 @@ export class TwinState {
   surge = false;
   /** The security model: null until a network policy is applied, so other drills pay nothing for it. */
   security: SecurityModel | null = null;
+  /** Health faults (issue 13), empty unless a drill strikes one (see health.ts). */
+  readonly health: TwinHealthFaults = { slowdowns: new Map(), patterns: new Map(), datastoreLatencyMs: new Map(), crashLoops: new Map() };
   private readonly listeners = new Set<(event: SubstrateEvent) => void>();
   private instanceSeq = 0;
 
@@ -138,6 +160,7 @@ export class TwinState {
         datastoreLostAtMs: 0,
         managementTimer: null,
         datastoreTimer: null,
+        clockOffsetMs: 0,
       });
     }
     for (const store of blueprint.datastores) {
@@ -149,6 +172,7 @@ export class TwinState {
         up: true,
         downSinceMs: null,
         outages: [],
+        snapshotOutages: [],
       });
     }
   }
@@ -217,6 +241,8 @@ export class TwinState {
       migrating: false,
       healthTimer: null,
       lifecycleTimer: null,
+      runningSinceMs: fields.state === 'running' ? this.clock.nowMs() : null,
+      latencyMs: undefined,
     };
     this.instances.set(instance.id, instance);
     return instance;
@@ -232,6 +258,7 @@ export class TwinState {
       healthy: instance.healthy,
       synced: instance.synced,
       datastore: instance.datastore,
+      ...(instance.latencyMs === undefined ? {} : { latencyMs: instance.latencyMs }),
     };
   }
 

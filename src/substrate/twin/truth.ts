@@ -54,7 +54,7 @@ export class TwinTruthView {
   healthyPrimaries(): Set<string> {
     const healthy = new Set<string>();
     for (const instance of this.state.instances.values()) {
-      if (instance.role === 'primary' && this.hosts.isHealthy(instance)) healthy.add(instance.vm);
+      if (instance.role === 'primary' && this.hosts.isHealthy(instance) && !this.hosts.sick(instance)) healthy.add(instance.vm);
     }
     return healthy;
   }

@@ -33,6 +33,7 @@ import type { Random } from '../../ports/random.ts';
 import type { Blueprint, Tier } from '../../model/index.ts';
 import type { SegmentationPolicy } from '../../model/segmentation.ts';
 import { TwinFaults } from './faults.ts';
+import { TwinHealth } from './health.ts';
 import { TwinHosts } from './hosts.ts';
 import { DEFAULT_TWIN_PARAMETERS, type TwinParameters } from './parameters.ts';
 import { TwinPort } from './port.ts';
@@ -62,6 +63,7 @@ export class Twin implements Substrate, FaultInjector {
   private readonly telemetry: TwinTelemetry;
   private readonly restores: TwinRestores;
   private readonly faults: TwinFaults;
+  private readonly health: TwinHealth;
   private readonly view: TwinTruthView;
 
   constructor(
@@ -83,7 +85,8 @@ export class Twin implements Substrate, FaultInjector {
     this.security = new TwinSecurity(this.state, hosts, securityRandom);
     this.telemetry = new TwinTelemetry(this.state, securityRandom);
     this.restores = new TwinRestores(this.state, hosts, this.snapshots);
-    this.faults = new TwinFaults(this.state, hosts, this.storage);
+    this.health = new TwinHealth(this.state, hosts, random);
+    this.faults = new TwinFaults(this.state, hosts, this.storage, this.health, this.snapshots);
     this.view = new TwinTruthView(this.state, hosts, this.telemetry);
   }
 
