@@ -33,7 +33,7 @@ export interface GrayVerdict {
 
 export interface GrayJudgement {
   readonly degrade: readonly { readonly host: string; readonly verdict: GrayVerdict }[];
-  readonly recover: readonly { readonly host: string; readonly evidence: GrayEvidence; readonly degradedForMs: number }[];
+  readonly recover: readonly { readonly host: string; readonly evidence: GrayEvidence; readonly degradedForMs: number; readonly early: boolean }[];
 }
 
 /** The least a copy must have run in the window before its health counts as evidence. */
@@ -104,12 +104,12 @@ export class GrayFailureJudge {
   }
 
   /** Which hosts become degraded now, and which are trusted again; the caller applies both (apply()). */
-  judge(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number): GrayJudgement {
+  judge(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number, capacityLost = false): GrayJudgement {
     const { grayMinCopies, grayFailingShare, grayEstateShareMax, grayProbationMs, grayProbationMaxMs } = this.timings;
     const evidence = this.evidence(history, statusOf, datastoreUp, nowMs);
     this.shared = this.sharedFailure(evidence);
     const degrade: { host: string; verdict: GrayVerdict }[] = [];
-    const recover: { host: string; evidence: GrayEvidence; degradedForMs: number }[] = [];
+    const recover: { host: string; evidence: GrayEvidence; degradedForMs: number; early: boolean }[] = [];
     for (const [host, found] of [...evidence].sort((a, b) => a[0].localeCompare(b[0]))) {
       if (this.degraded.has(host)) continue;
       if (found.failing.length < grayMinCopies || found.failingShare < grayFailingShare || found.estateFailingShare > grayEstateShareMax) continue;
@@ -118,11 +118,14 @@ export class GrayFailureJudge {
       degrade.push({ host, verdict: { sinceMs: nowMs, untilMs: nowMs + probationMs, episodes, evidence: found } });
     }
     for (const [host, verdict] of [...this.degraded].sort((a, b) => a[0].localeCompare(b[0]))) {
-      if (nowMs < verdict.untilMs) continue;
+      // While the estate has lost a host, a probation does not keep a host that fails nothing out:
+      // keeping critical services down to honour it is the wrong trade (a storm found a rack lost
+      // beside a host whose slowdown had healed: no critical VM ran, seed 177872246).
+      if (nowMs < verdict.untilMs && !capacityLost) continue;
       const found = evidence.get(host) ?? { windowS: this.timings.grayWindowMs / 1000, copies: 0, failing: [], failingShare: 0, estateFailingShare: 0 };
       // Whatever still runs there must be well before it takes anything again.
       if (found.failing.length > 0) continue;
-      recover.push({ host, evidence: found, degradedForMs: nowMs - verdict.sinceMs });
+      recover.push({ host, evidence: found, degradedForMs: nowMs - verdict.sinceMs, early: nowMs < verdict.untilMs });
     }
     return { degrade, recover };
   }

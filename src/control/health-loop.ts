@@ -66,7 +66,8 @@ export class HealthLoop {
     // A healthy estate, nothing degraded: no evidence to weigh (a pass stays cheap on a large estate).
     if (this.degradedHosts.size === 0 && this.gray.shared === null && !this.history.anySickSince(nowMs, timings.grayWindowMs)) return false;
     const sharedBefore = this.gray.shared;
-    const judgement = this.gray.judge(this.history, (host) => state.hostStatus.get(host), (name) => state.datastoresUp.get(name) !== false, nowMs);
+    const capacityLost = [...state.hostStatus.values()].some((status) => status !== 'up' && status !== 'suspect');
+    const judgement = this.gray.judge(this.history, (host) => state.hostStatus.get(host), (name) => state.datastoresUp.get(name) !== false, nowMs, capacityLost);
     if ((sharedBefore === null) !== (this.gray.shared === null)) {
       this.options.record('decision', 'health.shared-failure', 'estate', {
         active: this.gray.shared !== null,
@@ -79,12 +80,14 @@ export class HealthLoop {
       this.degradedHosts.add(host);
       this.declare(host, verdict);
     }
-    for (const { host, evidence, degradedForMs } of judgement.recover) {
+    for (const { host, evidence, degradedForMs, early } of judgement.recover) {
       this.degradedHosts.delete(host);
       this.options.record('decision', 'host.trusted', host, {
         degradedForS: Math.round(degradedForMs / 1000),
         copies: evidence.copies,
-        reason: 'its probation is over and what still runs on it answers its health checks: it takes VMs again',
+        reason: early
+          ? 'the estate lost a host and nothing on this one fails now: it takes VMs again before its probation ends'
+          : 'its probation is over and what still runs on it answers its health checks: it takes VMs again',
       });
     }
     return true;

@@ -41,11 +41,13 @@ describe('the storm oracle', () => {
     }
     console.log(`the oracle caught the defect in ${caught.length} of ${SEEDS.length} regional-hospital storms (seeds ${caught.join(', ')})`);
     expect(caught.length).toBeGreaterThanOrEqual(3);
-    expect(caught).toContain(1);
+    // Seeds 7, 14, 19, 29 and 39 with the storm's present fault mix (1, 11, 24, 26, 33 and 37 before
+    // the nine new fault kinds joined it): a storm is a pure function of its seed.
+    expect(caught).toContain(14);
   });
 
   it('names what the optimum keeps that the defective controller shed', () => {
-    const result = runStorm({ blueprint: shipped('regional-hospital'), seed: 1, decide: decideWithDoubleCountedReservations });
+    const result = runStorm({ blueprint: shipped('regional-hospital'), seed: 14, decide: decideWithDoubleCountedReservations });
     expect(result.ok).toBe(false);
     expect(result.violations).toEqual([
       expect.objectContaining({ invariant: 'over-shedding', detail: expect.stringMatching(/keeps 0 VM\(s\) of priority 0, an optimum keeps 1 .*ehr-app-2 would fit/) }),

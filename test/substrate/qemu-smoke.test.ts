@@ -79,7 +79,7 @@ describe.skipIf(reason !== null)('one real VM on QEMU', () => {
     // The workload publishes its newest durable sequence number; it must move.
     let seq = 0;
     for (let attempt = 0; attempt < 50 && seq < 3; attempt++) {
-      seq = Number((await (await fetch(`http://${VM_ADDRESS}/seq`, { signal: AbortSignal.timeout(1_000) })).text()).trim());
+      seq = Number.parseInt((await (await fetch(`http://${VM_ADDRESS}/seq`, { signal: AbortSignal.timeout(1_000) })).text()).trim(), 10);
       if (seq < 3) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(seq).toBeGreaterThanOrEqual(3);

@@ -92,7 +92,9 @@ export class OracleCheck {
   /** The problem of the oracle's header, and what the controller keeps of its candidates. */
   problem(): { problem: OracleProblem; kept: KeptByController } {
     const { model, state } = this.controller;
-    const hosts = this.blueprint.hosts.filter((host) => state.hostStatus.get(host.name) === 'up').map((host) => ({ name: host.name, cores: host.cores, memoryGiB: host.memoryGiB }));
+    // A degraded host is not capacity the controller may use (it takes VMs again once trusted).
+    const degraded = this.controller.health.degraded;
+    const hosts = this.blueprint.hosts.filter((host) => state.hostStatus.get(host.name) === 'up' && !degraded.has(host.name)).map((host) => ({ name: host.name, cores: host.cores, memoryGiB: host.memoryGiB }));
     const vms = this.blueprint.vms
       .filter((vm) => this.diskReachable(vm.name))
       .map((vm) => {
