@@ -106,8 +106,12 @@ export class GrayFailureJudge {
   /** Which hosts become degraded now, and which are trusted again; the caller applies both (apply()). */
   judge(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number, capacityLost = false): GrayJudgement {
     const { grayMinCopies, grayFailingShare, grayEstateShareMax, grayProbationMs, grayProbationMaxMs } = this.timings;
-    const evidence = this.evidence(history, statusOf, datastoreUp, nowMs);
-    this.shared = this.sharedFailure(evidence);
+    const all = this.evidence(history, statusOf, datastoreUp, nowMs);
+    this.shared = this.sharedFailure(all);
+    // While the estate has lost a host, slowness alone takes no host out (nor keeps one out): only
+    // copies that fail. A slow datastore behind the few hosts left once looked like a slow host and
+    // kept every critical VM down for 13 minutes (storm seed 370138022).
+    const evidence = capacityLost ? failingOnly(all, grayFailingShare) : all;
     const degrade: { host: string; verdict: GrayVerdict }[] = [];
     const recover: { host: string; evidence: GrayEvidence; degradedForMs: number; early: boolean }[] = [];
     for (const [host, found] of [...evidence].sort((a, b) => a[0].localeCompare(b[0]))) {
@@ -150,4 +154,14 @@ export class GrayFailureJudge {
     }
     return next;
   }
+}
+
+/** The evidence with only the copies that fail their health checks (slow answers left out). */
+function failingOnly(evidence: ReadonlyMap<string, GrayEvidence>, failingShare: number): Map<string, GrayEvidence> {
+  const result = new Map<string, GrayEvidence>();
+  for (const [host, found] of evidence) {
+    const failing = found.failing.filter((copy) => copy.unhealthyShare >= failingShare);
+    result.set(host, { ...found, failing, failingShare: found.copies === 0 ? 0 : Math.round((failing.length / found.copies) * 1000) / 1000 });
+  }
+  return result;
 }

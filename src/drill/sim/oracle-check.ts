@@ -67,7 +67,7 @@ export class OracleCheck {
   /** Judges the state as it is (at the end of a storm, after the repairs). */
   judge(nowMs: number): OracleJudgement {
     this.judged++;
-    const { problem, kept } = this.problem();
+    const { problem, kept } = this.problem(nowMs);
     // Keeping every candidate is optimal without a solve: the common case.
     const optimum = kept.running.size === problem.vms.length ? null : solveOptimum(problem);
     if (optimum !== null) this.solved++;
@@ -90,19 +90,25 @@ export class OracleCheck {
   }
 
   /** The problem of the oracle's header, and what the controller keeps of its candidates. */
-  problem(): { problem: OracleProblem; kept: KeptByController } {
+  problem(nowMs: number = Number.POSITIVE_INFINITY): { problem: OracleProblem; kept: KeptByController } {
     const { model, state } = this.controller;
+    const health = this.controller.health.view();
     // A degraded host is not capacity the controller may use (it takes VMs again once trusted).
     const degraded = this.controller.health.degraded;
     const hosts = this.blueprint.hosts.filter((host) => state.hostStatus.get(host.name) === 'up' && !degraded.has(host.name)).map((host) => ({ name: host.name, cores: host.cores, memoryGiB: host.memoryGiB }));
+    // The oracle judges shedding, not health: a primary that runs is kept, answering or not (the
+    // controller restarts a failing one by its own health rules: a window, a shared cause, backoff);
+    // a VM a crash-loop backoff holds is not the oracle's to place until the backoff ends.
+    const running = new Set(this.twin.copies().filter((copy) => copy.role === 'primary').map((copy) => copy.vm));
     const vms = this.blueprint.vms
       .filter((vm) => this.diskReachable(vm.name))
+      .filter((vm) => running.has(vm.name) || (health.restartPolicy(vm.name, nowMs)?.notBeforeMs ?? 0) <= nowMs)
       .map((vm) => {
         const { tier } = model.info(vm.name);
         const cost = model.cost(vm.name);
         return { name: vm.name, priority: tier.priority, sheddable: tier.sheddable, cores: cost.cores, memoryGiB: cost.memoryGiB };
       });
-    return settledProblem({ hosts, copies: this.twin.copies(), healthy: this.twin.healthyPrimaries(), vms });
+    return settledProblem({ hosts, copies: this.twin.copies(), healthy: running, vms });
   }
 
   private diskReachable(vm: string): boolean {
