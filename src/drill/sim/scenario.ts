@@ -2,7 +2,7 @@
  * The shape of a drill scenario: its steps (faults, repairs, attacker moves) planned from the state
  * of the substrate it strikes, through the FaultInjector port — the twin, or the real-VM lab.
  */
-import type { Fault, FaultInjector } from '../../ports/index.ts';
+import { hostLoad, type Fault, type FaultInjector } from '../../ports/index.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { Attacker, AttackRuntime } from './attacker.ts';
@@ -48,4 +48,18 @@ export interface Scenario {
   /** The controller runs its security loop (segmentation enforced, telemetry, ransomware detection). */
   readonly security?: boolean;
   plan(context: ScenarioContext): ScenarioPlan;
+}
+
+/** Hosts from the busiest (vCPU, then memory, then blueprint order): where a one-host fault hurts most. */
+export function busiestHosts(context: ScenarioContext): string[] {
+  const load = hostLoad(context.blueprint, context.faults.copies());
+  const order = new Map(context.blueprint.hosts.map((host, index) => [host.name, index]));
+  return [...load.entries()]
+    .sort((a, b) => b[1].vcpu - a[1].vcpu || b[1].memoryGiB - a[1].memoryGiB || order.get(a[0])! - order.get(b[0])!)
+    .map(([host]) => host);
+}
+
+/** The host a one-host scenario strikes: the caller's choice, or the busiest. */
+export function struckHost(context: ScenarioContext): string {
+  return context.host ?? busiestHosts(context)[0]!;
 }

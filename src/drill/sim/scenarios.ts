@@ -7,23 +7,10 @@
 import { hostLoad, type Fault } from '../../ports/index.ts';
 import { CYBER_SCENARIOS } from './cyber.ts';
 import { UNSCRIPTED_SCENARIOS } from './unscripted.ts';
-import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
+import { busiestHosts, struckHost, type Scenario, type ScenarioContext, type ScenarioStep } from './scenario.ts';
 export type { Scenario, ScenarioContext, ScenarioPlan, ScenarioStep } from './scenario.ts';
 
 const HOUR_S = 3600;
-
-function busiestHosts(context: ScenarioContext): string[] {
-  const load = hostLoad(context.blueprint, context.faults.copies());
-  const order = new Map(context.blueprint.hosts.map((host, index) => [host.name, index]));
-  return [...load.entries()]
-    .sort((a, b) => b[1].vcpu - a[1].vcpu || b[1].memoryGiB - a[1].memoryGiB || order.get(a[0])! - order.get(b[0])!)
-    .map(([host]) => host);
-}
-
-/** The host a one-host scenario strikes: the caller's choice, or the busiest. */
-function struckHost(context: ScenarioContext): string {
-  return context.host ?? busiestHosts(context)[0]!;
-}
 
 function busiestGroup(context: ScenarioContext, key: 'rack' | 'room'): string {
   const load = hostLoad(context.blueprint, context.faults.copies());

@@ -11,19 +11,7 @@ import { tierOf, type Blueprint } from '../../model/index.ts';
 import type { Random } from '../../ports/random.ts';
 import { Attacker, MINUTE_S } from './attacker.ts';
 import { attackTarget } from './cyber.ts';
-import type { Scenario, ScenarioContext, ScenarioStep } from './scenario.ts';
-
-function rankedHosts(context: ScenarioContext): string[] {
-  const load = hostLoad(context.blueprint, context.faults.copies());
-  const order = new Map(context.blueprint.hosts.map((host, index) => [host.name, index]));
-  return [...load.entries()]
-    .sort((a, b) => b[1].vcpu - a[1].vcpu || b[1].memoryGiB - a[1].memoryGiB || order.get(a[0])! - order.get(b[0])!)
-    .map(([host]) => host);
-}
-
-function struckHost(context: ScenarioContext): string {
-  return context.host ?? rankedHosts(context)[0]!;
-}
+import { busiestHosts, struckHost, type Scenario, type ScenarioContext, type ScenarioStep } from './scenario.ts';
 
 /** A fault struck at `fromS` and repaired at `toS`. */
 function window(fault: Fault, fromS: number, toS: number): ScenarioStep[] {
@@ -133,7 +121,7 @@ export const UNSCRIPTED_SCENARIOS: readonly Scenario[] = [
     summary: 'the busiest room and the two busiest hosts of the other rooms are lost: lower tiers are shed, and what depends on a shed system starts without it, at once',
     plan(context) {
       const { blueprint } = context;
-      const ranked = rankedHosts(context);
+      const ranked = busiestHosts(context);
       const roomOf = (host: string) => blueprint.hosts.find((candidate) => candidate.name === host)!.room;
       const room = roomOf(ranked[0]!);
       const others = ranked.filter((host) => roomOf(host) !== room).slice(0, 2);
