@@ -3,6 +3,7 @@
  * strikes, which of its steps come from the twin's own scenario definitions, and which faults the
  * lab's injector refuses before it touches the machine.
  */
+import type { Blueprint } from '../../src/model/index.ts';
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/control/controller.ts';
 import { LabFaultInjector, type LabFault } from '../../src/drill/lab/faults.ts';
@@ -20,6 +21,17 @@ import { shipped } from '../support/blueprints.ts';
 /** An injector that strikes nothing: planning reads only where the copies run. */
 function placedOnly(copies: readonly PlacedCopy[]): FaultInjector<LabFault> {
   return { inject: () => undefined, heal: () => undefined, copies: () => copies };
+}
+
+
+/** A lab injector on a lab that does not exist, over the twin: what it refuses, it refuses before touching anything. */
+function offlineInjector(blueprint: Blueprint): LabFaultInjector {
+  const layout = new LabLayout('/nonexistent/tomaranai-lab');
+  const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
+  const scheduler = new Scheduler();
+  const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
+  const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
+  return new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
 }
 
 describe('real drill plans', () => {
@@ -56,12 +68,7 @@ describe('real drill plans', () => {
   });
 
   it("the lab's injector refuses what it cannot strike, and a power cut's repair behind the controller's back, before touching the machine", async () => {
-    const layout = new LabLayout('/nonexistent/tomaranai-lab');
-    const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
-    const scheduler = new Scheduler();
-    const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
-    const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
-    const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
+    const faults = offlineInjector(blueprint);
     await expect(faults.inject({ kind: 'rack-failure', rack: blueprint.hosts[0]!.rack })).rejects.toThrow(/cannot strike rack-failure/);
     await expect(faults.inject({ kind: 'host-crash', host: first })).rejects.toThrow(/cannot strike host-crash/);
     await expect(faults.heal({ kind: 'host-power-loss', host: first })).rejects.toThrow(/powers the host on through the controller/);
@@ -69,12 +76,7 @@ describe('real drill plans', () => {
   });
 
   it('refuses the faults nobody scripted that it has no part for with a coded error that says why', async () => {
-    const layout = new LabLayout('/nonexistent/tomaranai-lab');
-    const manifest = labPlan(blueprint, { blueprintFile: 'lab.yaml', imageDirectory: '/nonexistent/image', accelerator: 'tcg' });
-    const scheduler = new Scheduler();
-    const twin = new Twin(blueprint, scheduler, createRandom(1, 'twin'));
-    const controller = new Controller({ blueprint, substrate: twin, clock: scheduler, journal: new MemoryJournal(), epoch: 1 });
-    const faults = new LabFaultInjector({ layout, manifest, power: new PowerController(layout, manifest), controller });
+    const faults = offlineInjector(blueprint);
     const refused: LabFault[] = [
       { kind: 'clock-step', host: first, stepMs: 30_000 },
       { kind: 'datastore-full', datastore: blueprint.datastores[0]!.name },
