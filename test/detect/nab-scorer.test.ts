@@ -1,6 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   NAB_PROFILES,
   nabProfile,
@@ -14,10 +12,9 @@ import {
   windowsFromAnomalyIndices,
   type NabFile,
 } from '../../src/detect/nab-scorer.ts';
-import { loadNabCorpus, loadPublishedAnomalyScores, loadPublishedScores } from '../../scripts/eval-nab.ts';
+import { loadNabCorpus, loadPublishedAnomalyScores, loadPublishedScores, resolveNabDirectory } from '../../scripts/eval-nab.ts';
 
-const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
-const nabDirectory = join(repositoryRoot, '..', 'shared', 'data', 'nab');
+const nabDirectory = resolveNabDirectory();
 const corpus = loadNabCorpus(nabDirectory);
 const standard = nabProfile('standard');
 
