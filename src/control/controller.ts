@@ -93,6 +93,8 @@ export class Controller {
   /** The recovery being followed, and the failure set it was computed for. */
   private target: { primary: Map<string, string>; secondary: Map<string, string>; shedReasons: ReadonlyMap<string, string> } | null = null;
   private targetKey: string | null = null;
+  /** A VM started off the target (its crash loop sent it elsewhere): the next pass recomputes the target, or what it shed stays shed beside free room. */
+  private targetStale = false;
   /** Bumped by every event that can change a host's or datastore's status. */
   private topologyVersion = 0;
   private targetTopologyVersion = -1;
@@ -328,6 +330,7 @@ export class Controller {
           (instance.role === 'primary' ? this.target.primary : this.target.secondary).set(instance.vm, instance.host);
           queue.settle(`migrate:${instance.vm}`);
         }
+        if (before === undefined && instance.role === 'primary' && this.target !== null && this.target.primary.get(instance.vm) !== instance.host) this.targetStale = true;
         state.instances.set(instance.id, instance);
         this.health.observe(instance, now);
         if (instance.state === 'running' && !instance.healthy) {
@@ -371,6 +374,7 @@ export class Controller {
         if (host !== undefined && event.ok && host.fencedAtMs === null) {
           host.fencedAtMs = now;
           queue.settle(`fence:${event.host}`);
+          queue.settleOnHost(event.host);
           // Its instances are gone: a fenced host runs nothing.
           for (const instance of [...state.instances.values()]) {
             if (instance.host !== event.host) continue;
@@ -484,16 +488,19 @@ export class Controller {
     // channel is down: otherwise the failure set is the one the target was computed for.
     let channelDown = false;
     for (const host of this.state.hosts.values()) if (!host.channels.management.up || !host.channels.datastore.up) channelDown = true;
-    if (!channelDown && this.topologyVersion === this.targetTopologyVersion) return;
+    const stale = this.targetStale && this.target !== null;
+    this.targetStale = false;
+    if (!stale && !channelDown && this.topologyVersion === this.targetTopologyVersion) return;
     this.targetTopologyVersion = this.topologyVersion;
     const degraded = this.health.degraded;
     const key = failureSet(this.state, this.held, now, this.timings.detectionTimeoutMs, degraded);
-    if (key === null || key === this.targetKey) return;
+    if (key === null || (key === this.targetKey && !stale)) return;
     this.targetKey = key;
     const start = recoveryStart(this.state, this.held, now, this.timings.detectionTimeoutMs, degraded);
     const simulation = simulateRecovery({ blueprint: this.blueprint, model: this.model, order: this.order, plan: this.plan, state: start, decide: this.decide });
     this.target = { primary: new Map(simulation.primary), secondary: new Map(simulation.secondary), shedReasons: simulation.shedReasons };
     this.record('decision', 'recovery.planned', this.actor, {
+      ...(stale ? { because: 'a VM started off the plan (away from a host it kept failing on)' } : {}),
       unavailable: key === '' ? [] : key.split(','),
       running: simulation.primary.size,
       shed: [...simulation.shedReasons.keys()],

@@ -50,7 +50,7 @@ export class Executor {
     const vm = operation.vm;
     const token: FencingToken = vm === null ? { epoch } : { epoch, vmGeneration: this.generations.get(vm) ?? 0 };
     // In flight from the moment it is sent; events the call itself causes may settle it.
-    if (work !== null) queue.begin(work.key, nowMs, nowMs + work.timeoutMs);
+    if (work !== null) queue.begin(work.key, nowMs, nowMs + work.timeoutMs, workHost(action));
     if (vm !== null) this.generations.set(vm, (token.vmGeneration ?? 0) + 1);
     this.whenDone(operation.call(this.options.substrate, token), (outcome) => {
       this.record(operation.subject, action.type, operation.journal(outcome, token, epoch), operation.actor ?? this.options.actor);
@@ -98,5 +98,18 @@ export class Executor {
 
   private record(subject: string, type: string, data: Record<string, unknown>, actor: string): void {
     this.options.journal.append({ atMs: this.options.clock.nowMs(), kind: 'action', type, subject, actor, data });
+  }
+}
+
+/** The host a unit of work lands on: its fence ends a start or promotion, and a migration's room is held there while it runs. */
+function workHost(action: ControlAction): string | undefined {
+  switch (action.type) {
+    case 'startVm':
+    case 'promoteSecondary':
+      return action.host;
+    case 'migrateVm':
+      return action.toHost;
+    default:
+      return undefined;
   }
 }

@@ -31,6 +31,8 @@ export interface VmView {
 export interface InFlight {
   readonly issuedAtMs: number;
   readonly deadlineMs: number;
+  /** The host a start or promotion acts on: its fence ends the work at once (a fenced host runs nothing). */
+  readonly host?: string;
 }
 
 export interface ControllerState {

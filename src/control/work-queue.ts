@@ -37,9 +37,19 @@ export class WorkQueue {
     return this.inFlight.has(key);
   }
 
-  /** The work on `key` is sent at `nowMs` and given up at `deadlineMs`. */
-  begin(key: WorkKey, nowMs: number, deadlineMs: number): void {
-    this.inFlight.set(key, { issuedAtMs: nowMs, deadlineMs });
+  /** The work on `key` is sent at `nowMs` and given up at `deadlineMs`; `host` is the host it acts on, if one. */
+  begin(key: WorkKey, nowMs: number, deadlineMs: number, host?: string): void {
+    this.inFlight.set(key, host === undefined ? { issuedAtMs: nowMs, deadlineMs } : { issuedAtMs: nowMs, deadlineMs, host });
+  }
+
+  /**
+   * `host` is fenced: a start or promotion sent to it can no longer complete, so its key is free now
+   * rather than at its deadline (a boot cut by a power loss once held a priority-1 restart 215 s).
+   */
+  settleOnHost(host: string): void {
+    for (const [key, flight] of this.inFlight) {
+      if (flight.host === host && (key.startsWith('start:') || key.startsWith('promote:')) && !this.refusals.has(key as WorkKey)) this.inFlight.delete(key);
+    }
   }
 
   /** The substrate showed the result (or the thing is gone): the key is free. */

@@ -94,8 +94,8 @@ describe('the executor', () => {
     expect(executor.execute(start)).toBe(true);
     expect(substrate.calls).toEqual([{ call: 'startVm', token: { epoch: 3, vmGeneration: 7 } }]);
     expect(executor.generations.get('pacs-1')).toBe(8);
-    // Twice the boot time (60 s) plus startTimeoutExtraMs.
-    expect(inFlight.get('start:pacs-1:primary')).toEqual({ issuedAtMs: 0, deadlineMs: 120_000 + DEFAULT_TIMINGS.startTimeoutExtraMs });
+    // Twice the boot time (60 s) plus startTimeoutExtraMs; the host is kept, so its fence frees the key.
+    expect(inFlight.get('start:pacs-1:primary')).toEqual({ issuedAtMs: 0, deadlineMs: 120_000 + DEFAULT_TIMINGS.startTimeoutExtraMs, host: 'h2' });
     expect(executor.execute(start)).toBe(false);
     expect(journal.entries().map((entry) => [entry.kind, entry.type, entry.subject, entry.data])).toEqual([
       ['action', 'startVm', 'pacs-1', { host: 'h2', role: 'primary', datastore: 'ds-1', coldRestart: false, restorePointMs: 42, reason: 'restart', epoch: 3, generation: 7, ok: true }],

@@ -31,6 +31,18 @@ describe('the work queue', () => {
     expect(work.refused('start:a-1:primary', 0)).toBe(1_000);
   });
 
+  it('frees the starts and promotions sent to a host once it is fenced, and nothing else', () => {
+    const { inFlight, queue: work } = queue();
+    work.begin('start:a-1:primary', 0, 300_000, 'h1');
+    work.begin('promote:b-1', 0, 30_000, 'h1');
+    work.begin('start:c-1:primary', 0, 300_000, 'h2');
+    work.begin('migrate:d-1', 0, 120_000, 'h1');
+    work.begin('fence:h1', 0, 15_000);
+    work.refused('start:e-1:primary', 0);
+    work.settleOnHost('h1');
+    expect([...inFlight.keys()].sort()).toEqual(['fence:h1', 'migrate:d-1', 'start:c-1:primary', 'start:e-1:primary']);
+  });
+
   it('holds custody keys until their deadline, renewed by each hold', () => {
     const { queue: work } = queue();
     work.hold('promote:a-1', 0, 3_600_000);

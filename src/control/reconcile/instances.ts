@@ -55,6 +55,13 @@ export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
     }
     if (instance.state === 'running' && !instance.healthy && unhealthySince !== undefined) judgeHealth(pass, hosts, instance, unhealthySince);
   }
+  // A live migration under way holds its room on the destination already: nothing else is placed
+  // into it meanwhile (a secondary booted beside an arriving migration once overcommitted a host).
+  for (const [key, flight] of state.inFlight) {
+    if (flight.host === undefined || !key.startsWith('migrate:')) continue;
+    const vm = key.slice('migrate:'.length);
+    if (!(byVm.get(vm) ?? []).some((instance) => instance.host === flight.host)) pass.load.add(flight.host, vm);
+  }
   const healthyServices = new Set<string>();
   for (const instance of state.instances.values()) {
     if (instance.role === 'primary' && instance.healthy && hosts.reachable(instance.host)) healthyServices.add(pass.input.model.info(instance.vm).service.name);

@@ -46,6 +46,17 @@ describe('the instances reconciler', () => {
     expect(pass.decision().actions).toEqual([]);
   });
 
+  it('holds the room of a live migration under way on its destination, and counts it once when it has arrived', () => {
+    const w = world();
+    w.state.inFlight.set('migrate:dwh-1', { issuedAtMs: NOW, deadlineMs: NOW + 60_000, host: 'h3' });
+    expect(run(w, NOW + 1_000).pass.load.usedCores('h3')).toBe(4);
+    // Arrived: the instance is on h3 now, and its room there is counted once.
+    const dwh = w.state.instances.get('dwh-1#p')!;
+    w.state.instances.set(dwh.id, { ...dwh, host: 'h3' });
+    const { pass } = run(w, NOW + 2_000);
+    expect([pass.load.usedCores('h1'), pass.load.usedCores('h3')]).toEqual([4, 4]);
+  });
+
   it('stops the copies of a host that lost its storage path, and no longer counts a stopping copy', () => {
     const w = world();
     w.state.hosts.get('h1')!.channels.datastore = { up: false, lastSeenAtMs: NOW };
