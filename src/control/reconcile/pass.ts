@@ -56,6 +56,8 @@ export class Pass {
   readonly shedNow = new Set<string>();
   readonly target: RecoveryTarget | null;
   private nextWakeMs: number | null = null;
+  /** The room the target's own plan takes on each host, built on first use. */
+  private targetLoad: HostLoad | null = null;
 
   constructor(readonly input: DecideInput) {
     this.load = new HostLoad(input.model);
@@ -93,6 +95,22 @@ export class Pass {
   /** Records why `vm` waits (null: it no longer does), when that changes. */
   wait(vm: string, reason: string | null): void {
     if (this.state.vms.get(vm)!.waitReason !== reason) this.marks.push({ type: 'vm.waiting', vm, reason });
+  }
+
+  /**
+   * Whether the target plans more onto `host` than it holds: it was computed before something it
+   * did not foresee landed there (a live migration, a copy started off the plan), so room it
+   * promises there will never come.
+   */
+  targetOverfull(host: string): boolean {
+    if (this.target === null) return false;
+    if (this.targetLoad === null) {
+      const load = new HostLoad(this.input.model);
+      for (const [vm, planned] of this.target.primary) load.add(planned, vm);
+      for (const [vm, planned] of this.target.secondary) load.add(planned, vm);
+      this.targetLoad = load;
+    }
+    return this.targetLoad.freeCores(host) < -1e-9 || this.targetLoad.freeMemoryGiB(host) < -1e-9;
   }
 
   /** Each VM's place in the restart order: the canonical tie-break, never the order events arrived in. */

@@ -119,6 +119,11 @@ function placeByTarget(pass: Pass, context: RestartContext, restart: Restart): v
     return;
   }
   if (!context.hosts.eligible(want) || !pass.load.fits(want, vm)) {
+    // The target overbooked the host (something it did not foresee landed there): it goes where it fits.
+    if (context.hosts.eligible(want) && pass.targetOverfull(want)) {
+      placeGreedily(pass, context, restart);
+      return;
+    }
     pass.wait(vm, blockedReason ?? `waiting for room the recovery plan frees on ${want}`);
     return;
   }

@@ -119,6 +119,19 @@ describe('the restarts reconciler', () => {
     expect(summary(restart(w, 'pacs-1', { target }))).toEqual([['startVm', 'pacs-1', 'h3']]);
   });
 
+  it('does not wait for room a target overbooked (computed before something landed there): it goes where it fits', () => {
+    const w = world();
+    loseHost(w.state, 'h1', NOW);
+    w.state.instances.set('ehr-1#p2', { id: 'ehr-1#p2', vm: 'ehr-1', host: 'h3', role: 'primary', state: 'running', healthy: true, synced: false, datastore: 'ds-1' });
+    // The target keeps DWH and EHR on h3 and adds PACS there: 8 + 4 + 8 cores on a 16-core host.
+    const target = {
+      primary: new Map([['pacs-1', 'h3'], ['dwh-1', 'h3'], ['ehr-1', 'h3'], ['pharmacy-1', 'h2']]),
+      secondary: new Map(),
+      shedReasons: new Map(),
+    };
+    expect(summary(restart(w, 'pacs-1', { target }))).toEqual([['startVm', 'pacs-1', 'h2']]);
+  });
+
   it('with no room and nothing lower to shed, a critical VM waits and a sheddable one is shed', () => {
     // Two 8-core hosts: h1 (lost) ran PACS (critical, 6 cores) and DWH (deferred, 8 vCPU = 2 cores); LIS fills h2.
     const blueprint = tinyHospital({
