@@ -118,6 +118,15 @@ export function formatMigration(plan: MigrationPlan): string {
 }
 
 export function registerVsphereCommands(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  registerImportCommand(program, io, setExitCode);
+  registerMigratePlanCommand(program, io, loadBlueprintOrReport, setExitCode);
+  const vsphere = program.command('vsphere').description("a blueprint's tiers as vSphere HA, FT and DRS settings: plan, apply, drift");
+  registerPlanCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
+  registerApplyCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
+  registerDriftCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
+}
+
+function registerImportCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
   const fail = (error: unknown) => reportError(io, setExitCode, error);
   const importCommand = program.command('import').description('draft a blueprint from an existing estate');
   withConnection(importCommand.command('vsphere').description("read vCenter's inventory and write a blueprint draft and a review of every guess"))
@@ -143,6 +152,9 @@ export function registerVsphereCommands(program: Command, io: CliIo, loadBluepri
       }
     });
 
+}
+
+function registerMigratePlanCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
   program
     .command('migrate-plan')
     .description('the order and waves to move services to another hypervisor without breaking dependencies or tiers, with downtime per service')
@@ -162,7 +174,10 @@ export function registerVsphereCommands(program: Command, io: CliIo, loadBluepri
       setExitCode(0);
     });
 
-  const vsphere = program.command('vsphere').description("a blueprint's tiers as vSphere HA, FT and DRS settings: plan, apply, drift");
+}
+
+function registerPlanCommand(vsphere: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  const fail = (error: unknown) => reportError(io, setExitCode, error);
   withConnection(vsphere.command('plan').description('the settings the blueprint implies, as a diff against the live cluster').argument('<file>', 'blueprint YAML'))
     .option('--json', 'one JSON document on standard output')
     .action(async (file: string, options: ConnectionOptions & { json?: boolean }) => {
@@ -182,6 +197,10 @@ export function registerVsphereCommands(program: Command, io: CliIo, loadBluepri
       }
     });
 
+}
+
+function registerApplyCommand(vsphere: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  const fail = (error: unknown) => reportError(io, setExitCode, error);
   withConnection(vsphere.command('apply').description('apply the settings through vCenter tasks (idempotent, journaled; needs TOMARANAI_TOKEN of an admin or operator)').argument('<file>', 'blueprint YAML'))
     .option('--dry-run', 'show what would change, change nothing (no token needed)')
     .option('--db <url>', 'the service database whose accounts check the token and whose journal records the apply', DEFAULT_DB)
@@ -224,6 +243,10 @@ export function registerVsphereCommands(program: Command, io: CliIo, loadBluepri
       }
     });
 
+}
+
+function registerDriftCommand(vsphere: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  const fail = (error: unknown) => reportError(io, setExitCode, error);
   withConnection(vsphere.command('drift').description('watch the change stream; report every setting or placement that no longer matches the blueprint').argument('<file>', 'blueprint YAML'))
     .option('--watch <seconds>', 'keep watching this long (default: report once and stop)', parsePositive)
     .option('--json', 'one JSON line per report on standard output')
