@@ -29,7 +29,7 @@ const LAYERS = {
   journal: ['errors', 'model', 'ports'],
   runtime: ['errors', 'model', 'ports'],
   notify: ['errors', 'model', 'ports', 'dto'],
-  vsphere: ['errors', 'model', 'ports', 'capacity', 'control', 'plan', 'analysis', 'substrate/vsphere'],
+  vsphere: ['errors', 'model', 'ports', 'capacity', 'control', 'plan', 'analysis', 'substrate/vsphere', 'journal', 'runtime'],
   'drill/sim': ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'journal'],
   'drill/lab': ['errors', 'model', 'ports', 'capacity', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/qemu', 'journal', 'runtime', 'drill/sim'],
   service: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'notify'],

@@ -5,20 +5,9 @@
  */
 import type { Blueprint } from '../model/index.ts';
 import type { Inventory, InventoryHost, InventoryVm } from '../substrate/vsphere/inventory.ts';
+import { blueprintName } from '../substrate/vsphere/names.ts';
 
-const BLUEPRINT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/** `DC0_C0_H0` → `dc0-c0-h0`, `ESX01.hospital.local` → `esx01-hospital-local`; never empty. */
-export function blueprintName(vsphereName: string, fallback = 'unnamed'): string {
-  const name = vsphereName
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63)
-    .replace(/-+$/g, '');
-  return BLUEPRINT_NAME.test(name) ? name : fallback;
-}
+export { blueprintName };
 
 /** A VM's service by its name: `ehr-app-3` → `ehr-app`, `ssmix2-1` → `ssmix2`, `pacs02` → `pacs`; null when no number ends it. */
 export function serviceByName(vmName: string): string | null {
