@@ -232,12 +232,13 @@ function registerApplyCommand(vsphere: Command, io: CliIo, loadBlueprintOrReport
             const result = await withClient(options, (client) => applySettings(client, blueprint, desired, { dryRun: false, onStep: (step) => io.err(`${step.ok ? 'ok' : 'FAIL'}: ${step.what}\n`) }));
             await storage.accounts.queueAudit('vsphere.applied', options.url, actor, { blueprint: blueprint.name, planned: result.planned.length, steps: result.steps, remaining: result.remaining.map((difference) => `${difference.area} ${difference.target}`) });
             print(result);
+            // 3, as drift: applied, but something still differs (the server refused or did not keep it).
+            setExitCode(result.remaining.length === 0 ? 0 : 3);
           } catch (error) {
             await storage.accounts.queueAudit('vsphere.apply-failed', options.url, actor, { blueprint: blueprint.name, error: error instanceof Error ? error.message : String(error) });
             throw error;
           }
         });
-        setExitCode(0);
       } catch (error) {
         fail(error);
       }
