@@ -113,6 +113,7 @@ export class VsphereClient {
       await this.soap.call('Logout', `<Logout>${moRef('_this', this.content.sessionManager)}</Logout>`);
     } finally {
       this.soap.clearSession();
+      this.soap.close();
     }
   }
 

@@ -6,7 +6,7 @@
  * (simulators and labs): never silently.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { TomaranaiError } from '../../errors/index.ts';
 import { child, childAnyPrefix, parseXml, path, text, type XmlNode } from './xml.ts';
@@ -44,9 +44,20 @@ const normalisedFingerprint = (value: string): string => value.replace(/:/g, '')
 
 export class SoapTransport {
   private cookie: string | null = null;
+  /**
+   * Its own agent, with no TLS session cache: the pin is checked in the handshake
+   * (checkServerIdentity), which a resumed session or another client's pooled socket would skip.
+   */
+  private readonly agent: HttpsAgent;
 
   constructor(private readonly endpoint: SoapEndpoint) {
     checkEndpoint(endpoint);
+    this.agent = new HttpsAgent({ keepAlive: true, maxSockets: 8, maxCachedSessions: 0, ...this.tlsOptions() });
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
   }
 
   get sessionCookie(): string | null {
@@ -105,7 +116,7 @@ export class SoapTransport {
       };
       const options = { method: 'POST', headers, timeout: timeoutMs };
       const request =
-        url.protocol === 'http:' ? httpRequest(url, options, onResponse) : httpsRequest(url, { ...options, ...this.tlsOptions() }, onResponse);
+        url.protocol === 'http:' ? httpRequest(url, options, onResponse) : httpsRequest(url, { ...options, ...this.tlsOptions(), agent: this.agent }, onResponse);
       request.on('timeout', () => request.destroy(new TomaranaiError('TMR_VSPHERE_UNREACHABLE', `${method}: no answer from ${url.host} within ${timeoutMs} ms`)));
       request.on('error', (error: Error) => {
         if (error instanceof TomaranaiError) return reject(error);
