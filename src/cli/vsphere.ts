@@ -88,6 +88,25 @@ async function withClient<T>(options: ConnectionOptions, work: (client: VsphereC
   }
 }
 
+/** `serve --vsphere-drift FILE`: the connection as YAML (url, credentials, caFile, pinSha256, allowInsecure). */
+export function readDriftConnection(file: string): ConnectionOptions {
+  const document = (parse(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+  if (typeof document.url !== 'string') throw new TomaranaiError('TMR_VSPHERE_CREDENTIALS', `${file}: needs "url" (https://VCENTER/sdk)`, 'and "credentials": the path of a YAML file with username and password');
+  const text = (key: string) => (typeof document[key] === 'string' ? (document[key] as string) : undefined);
+  return {
+    url: document.url,
+    ...(text('credentials') === undefined ? {} : { credentials: text('credentials')! }),
+    ...(text('caFile') === undefined ? {} : { caFile: text('caFile')! }),
+    ...(text('pinSha256') === undefined ? {} : { pinSha256: text('pinSha256')! }),
+    allowInsecure: document.allowInsecure === true,
+  };
+}
+
+/** Connects as the vSphere commands do (for the serve loop). */
+export function connectVsphere(options: ConnectionOptions): Promise<VsphereClient> {
+  return connect(options);
+}
+
 export function formatDifferences(cluster: string, differences: readonly SettingDifference[]): string {
   if (differences.length === 0) return `cluster ${cluster}: every setting matches the blueprint`;
   const counts = new Map<string, number>();
