@@ -62,6 +62,7 @@ export function draftFromInventory(inventory: Inventory, options: { name: string
     services,
     protection: { survive: ['host'] },
   };
+  guess('blueprint', 'hosts[].watts', '750', 'vCenter does not report a host\'s nameplate power: used by `tomaranai size` only');
   guess('blueprint', 'protection.survive', '[host]', 'vSphere HA protects against host failures; add rack, room or powerFeed if the hospital must survive them');
   guess('blueprint', 'flows', '(none)', 'vCenter does not record which systems talk to which; segmentation is default-deny, so add the allowed flows before enforcing it');
   return {

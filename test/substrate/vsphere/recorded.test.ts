@@ -29,7 +29,7 @@ interface Recorded {
 
 /** Answers each method from its fixture; RetrievePropertiesEx by the type asked for (or the task's id). */
 function answer(method: string, body: string, faults: ReadonlySet<string>): string {
-  if (faults.has(method)) return fixture('Fault.NoPermission');
+  if (faults.has(method)) return fixture(method === 'Login' ? 'Fault.InvalidLogin' : 'Fault.NoPermission');
   if (method === 'RetrievePropertiesEx') {
     if (body.includes('task-9002')) return fixture('RetrievePropertiesEx.Task.error');
     const type = /<propSet><type>(\w+)<\/type>/.exec(body)?.[1] ?? '';
@@ -106,6 +106,18 @@ describe('vSphere answers the simulator cannot give (recorded shapes)', () => {
     expect(requests.map((request) => request.method)).toEqual(['RetrieveServiceContent', 'Login', 'CreateContainerView', 'RetrievePropertiesEx', 'ContinueRetrievePropertiesEx', 'DestroyView', 'Logout']);
     expect(requests.slice(2).every((request) => request.cookie === 'vmware_soap_session="52c3f3a8"')).toBe(true);
     expect(requests[1]!.body).toContain('<userName>tomaranai</userName>');
+  });
+
+  it('keeps the session alive with CurrentTime, on the session cookie', async () => {
+    const client = await connected();
+    expect(await client.keepAlive()).toBe('2026-12-01T09:00:00.123456Z');
+    expect(requests.at(-1)).toMatchObject({ method: 'CurrentTime', cookie: 'vmware_soap_session="52c3f3a8"' });
+  });
+
+  it('turns a refused login into TMR_VSPHERE_LOGIN and sends nothing after it', async () => {
+    faults.add('Login');
+    await expect(connected()).rejects.toMatchObject({ code: 'TMR_VSPHERE_LOGIN', message: expect.stringContaining('incorrect user name or password') });
+    expect(requests.map((request) => request.method)).toEqual(['RetrieveServiceContent', 'Login']);
   });
 
   it('reads every page of a paged retrieval, continuing with the token vCenter gave', async () => {
