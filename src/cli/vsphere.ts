@@ -5,6 +5,7 @@
  * the audit inbox) and `vsphere drift` (watch the change stream). Credentials come from a file or
  * the environment, never from the command line or the blueprint.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Command } from 'commander';
@@ -14,11 +15,14 @@ import type { Blueprint } from '../model/index.ts';
 import { allows } from '../service/auth/roles.ts';
 import { VsphereClient, type VsphereCredentials } from '../substrate/vsphere/client.ts';
 import { readInventory } from '../substrate/vsphere/inventory.ts';
+import { blueprintName } from '../substrate/vsphere/names.ts';
 import { applySettings, type ApplyResult } from '../vsphere/apply.ts';
 import { diffSettings, type SettingDifference } from '../vsphere/diff.ts';
 import { watchDrift } from '../vsphere/drift.ts';
 import { draftFromInventory, formatReview } from '../vsphere/import.ts';
 import { compileSettings } from '../vsphere/settings.ts';
+import { runHostFailureDrill, type HostDrillReport } from '../vsphere/drill.ts';
+import type { PowerFence } from '../substrate/vsphere/substrate.ts';
 import { planMigration, type MigrationPlan } from '../plan/migration.ts';
 import { table } from './format.ts';
 import type { CliIo } from './io.ts';
@@ -143,6 +147,68 @@ export function registerVsphereCommands(program: Command, io: CliIo, loadBluepri
   registerPlanCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
   registerApplyCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
   registerDriftCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
+  registerDrillCommand(vsphere, io, loadBlueprintOrReport, setExitCode);
+}
+
+/** A power fence through a program (a fence agent wrapper): run with the host's name, exit 0 = confirmed off. */
+function commandFence(program: string): PowerFence {
+  return {
+    off: (host) =>
+      new Promise((resolve) => {
+        execFile(program, [host], { timeout: 60_000 }, (error, stdout) => resolve({ ok: error === null, detail: `${program} ${host}: ${error === null ? 'exit 0' : error.message}${stdout.trim() ? `: ${stdout.trim().slice(0, 200)}` : ''}` }));
+      }),
+  };
+}
+
+export function formatDrill(report: HostDrillReport): string {
+  return [
+    `host failure on vSphere: ${report.host} stopped answering vCenter; ${report.vmsOnHost.length} VMs on it (${report.vmsOnHost.join(', ')})`,
+    `fence confirmed: ${report.fenceConfirmed ? 'yes' : 'no'}; restarted: ${report.restarted.length}; started before a confirmed fence: ${report.startedUnfenced.length}`,
+    ...report.restarted.map((restart) => `  ${restart.vm} → ${restart.toHost} at +${restart.afterFailureS} s`),
+    '',
+    'the controller, from its journal:',
+    ...report.decisions.map((decision) => `  +${decision.atS.toFixed(1)} s  ${decision.kind.padEnd(8)} ${decision.type.padEnd(16)} ${decision.subject.padEnd(22)} ${decision.detail.slice(0, 140)}`),
+    '',
+    ...report.notes.map((note) => `note: ${note}`),
+  ].join('\n');
+}
+
+function registerDrillCommand(vsphere: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
+  const fail = (error: unknown) => reportError(io, setExitCode, error);
+  withConnection(vsphere.command('drill').description("a host failure on govmomi's simulator (its /peer/host-state endpoint) through the unchanged controller").argument('<file>', 'blueprint YAML'))
+    .requiredOption('--simulator', 'strike through the simulator\'s test endpoint (a real vCenter has no way to fail a host)')
+    .option('--host <name>', 'the host to fail (default: the one running the most critical VMs)')
+    .option('--fence-command <program>', 'power-fence with this program, run with the host name (a fence agent wrapper; exit 0 = off)')
+    .option('--watch <seconds>', 'how long to watch the controller', parsePositive, 15)
+    .option('--json', 'one JSON document on standard output')
+    .action(async (file: string, options: ConnectionOptions & { host?: string; fenceCommand?: string; watch: number; json?: boolean }) => {
+      const blueprint = loadBlueprintOrReport(file);
+      if (blueprint === null) return setExitCode(1);
+      try {
+        const origin = new URL(options.url).origin;
+        const vsphereNames = new Map<string, string>();
+        const setHost = async (host: string, state: string) => {
+          const response = await fetch(`${origin}/peer/host-state?host=${encodeURIComponent(vsphereNames.get(host) ?? host)}&state=${state}`, { method: 'POST' });
+          if (!response.ok) throw new TomaranaiError('TMR_VSPHERE_FAULT', `the simulator's /peer/host-state answered ${response.status}: ${(await response.text()).trim()}`, 'is --url a vcsim built from shared/tools/vcsim?');
+        };
+        const report = await withClient(options, async (client) => {
+          for (const host of (await readInventory(client)).hosts) vsphereNames.set(blueprintName(host.name), host.name);
+          return runHostFailureDrill({
+            client,
+            blueprint,
+            strike: (host) => setHost(host, 'notResponding'),
+            heal: (host) => setHost(host, 'connected'),
+            watchMs: options.watch * 1000,
+            ...(options.host === undefined ? {} : { host: options.host }),
+            ...(options.fenceCommand === undefined ? {} : { powerFence: commandFence(options.fenceCommand) }),
+          });
+        });
+        io.out(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDrill(report)}\n`);
+        setExitCode(report.startedUnfenced.length === 0 ? 0 : 1);
+      } catch (error) {
+        fail(error);
+      }
+    });
 }
 
 function registerImportCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {

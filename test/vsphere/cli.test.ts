@@ -98,4 +98,11 @@ describe.skipIf(binary === null)('tomaranai import vsphere, vsphere apply and dr
     expect(drift.code).toBe(3);
     expect(drift.out).toMatch(/admission/);
   });
+
+  it('drills a host failure on the simulator through the controller, fencing nothing it cannot', async () => {
+    const drill = await run(['vsphere', 'drill', blueprintFile, '--url', sim.url.href, '--credentials', credentials, '--allow-insecure', '--simulator', '--watch', '3']);
+    expect(drill.code).toBe(0);
+    expect(drill.out).toMatch(/fence confirmed: no; restarted: 0; started before a confirmed fence: 0/);
+    expect(drill.out).toContain("not vSphere's");
+  }, 30_000);
 });
