@@ -6,7 +6,8 @@
  *   errors ← model ← ports ← capacity, detect, report
  *          ← control (capacity, detect) and plan (capacity)   — siblings: never each other
  *          ← analysis (control, plan)
- *          ← adapters: substrate/twin, substrate/qemu, substrate/remote, journal, runtime (ports, model only)
+ *          ← adapters: substrate/twin, substrate/qemu, substrate/remote, substrate/vsphere, journal, runtime (ports, model only)
+ *          ← vsphere (import, plan, apply, drift and migrate-plan of a vSphere estate: analysis and substrate/vsphere)
  *          ← notify (alerts and their receivers: ports, model, errors, dto only)
  *          ← drill/sim ← drill/lab ← service ← api, cli, web
  *   dto (the API's response shapes, zod) stands alone: api validates with it, web reads its types
@@ -24,9 +25,11 @@ const LAYERS = {
   'substrate/twin': ['errors', 'model', 'ports'],
   'substrate/qemu': ['errors', 'model', 'ports'],
   'substrate/remote': ['errors', 'model', 'ports'],
+  'substrate/vsphere': ['errors', 'model', 'ports'],
   journal: ['errors', 'model', 'ports'],
   runtime: ['errors', 'model', 'ports'],
   notify: ['errors', 'model', 'ports', 'dto'],
+  vsphere: ['errors', 'model', 'ports', 'capacity', 'control', 'plan', 'analysis', 'substrate/vsphere', 'journal', 'runtime'],
   'drill/sim': ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'journal'],
   'drill/lab': ['errors', 'model', 'ports', 'capacity', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/qemu', 'journal', 'runtime', 'drill/sim'],
   service: ['errors', 'model', 'ports', 'capacity', 'detect', 'report', 'control', 'plan', 'analysis', 'substrate/twin', 'substrate/remote', 'journal', 'runtime', 'drill/sim', 'notify'],

@@ -19,6 +19,7 @@ import { registerSecurityCommands } from './security.ts';
 import { registerServiceCommands } from './service.ts';
 import { TomaranaiError } from '../errors/index.ts';
 import { registerNotifyCommands } from './notify.ts';
+import { registerVsphereCommands } from './vsphere.ts';
 
 export type { CliIo } from './io.ts';
 export { readBlueprintFile } from './blueprint.ts';
@@ -54,6 +55,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   registerStormCommand(program, io, loadBlueprintOrReport, setExitCode);
   registerDemoCommand(program, io, loadBlueprintOrReport, setExitCode);
   registerNotifyCommands(program, io, setExitCode);
+  registerVsphereCommands(program, io, loadBlueprintOrReport, setExitCode);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

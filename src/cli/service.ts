@@ -11,6 +11,8 @@ import { exportAudit } from '../service/audit.ts';
 import { parseForwardTarget } from '../service/audit-forwarder.ts';
 import { auditFilesFor, loadSigningKey, openAuditSigner, readCheckpoints, verifyCheckpoints } from '../service/audit-trail.ts';
 import { startService } from '../api/server.ts';
+import { startDriftLoop } from '../vsphere/drift-loop.ts';
+import { connectVsphere, readDriftConnection } from './vsphere.ts';
 import { registerAccountCommands } from './accounts.ts';
 import { DEFAULT_DB, DEMO_SPEED, DEMO_USER, parseNonNegative, parsePort, parsePositive, parseTime, readSource, REFERENCE_BLUEPRINT, reportError, withStorage, type ServiceIo } from './service-common.ts';
 
@@ -32,6 +34,7 @@ export function registerServiceCommands(program: Command, io: ServiceIo, setExit
 }
 
 interface ServeOptions {
+  vsphereDrift?: string;
   db: string;
   substrate: string;
   blueprint: string;
@@ -81,6 +84,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
     .option('--trust-proxy <addresses>', 'comma-separated reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client')
     .option('--directory <file>', 'LDAP / Active Directory and OpenID Connect login, groups mapped to roles, YAML (docs/security.md)')
     .option('--notify <file>', 'notification receivers and routes, YAML (docs/alerts.md); the leader delivers them')
+    .option('--vsphere-drift <file>', 'watch a vCenter for drift from the blueprint and journal it: YAML with url, credentials, caFile, pinSha256, allowInsecure (docs/vsphere.md)')
     .action(async (options: ServeOptions, command: Command) => {
       try {
         const demo = options.demo === true;
@@ -114,6 +118,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
         });
         io.err(`tomaranai serving on ${service.url} (${service.storage.kind}, ${service.substrate.name}); Ctrl-C stops it gracefully\n`);
         let stopIncidents = () => {};
+        const drift = options.vsphereDrift ? startServeDrift(options.vsphereDrift, service, io) : null;
         if (demo) {
           // Only demo mode makes an account by itself; a production start never does.
           const password = randomBytes(18).toString('base64url');
@@ -131,7 +136,7 @@ function registerServeCommand(program: Command, io: ServiceIo, setExitCode: (cod
           const stop = (signal: string) => {
             io.err(`${signal}: stopping gracefully\n`);
             stopIncidents();
-            void service.stop().then(resolve);
+            void (drift?.stop() ?? Promise.resolve()).then(() => service.stop()).then(resolve);
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));
@@ -292,4 +297,29 @@ function openBrowser(url: string): void {
   } catch {
     // No browser: the URL is printed above.
   }
+}
+
+/**
+ * `serve --vsphere-drift FILE`: the drift watch beside the control plane, against the blueprint the
+ * service runs; every report goes to the audit inbox, which the leader journals (run it on one
+ * instance: each instance that has the option watches).
+ */
+function startServeDrift(file: string, service: RunningService, io: ServiceIo): { stop(): Promise<void> } {
+  const connection = readDriftConnection(file);
+  io.err(`watching ${connection.url} for drift from ${service.plane.blueprint.name}\n`);
+  return startDriftLoop({
+    blueprint: service.plane.blueprint,
+    connect: () => connectVsphere(connection),
+    nowMs: () => Date.now(),
+    log: (line) => io.err(line),
+    record: (report) =>
+      // At most 100 lines of each kind per entry (a first report of an unconfigured cluster has hundreds).
+      service.storage.accounts.queueAudit('vsphere.drift', connection.url, 'vsphere-drift', {
+        differences: report.current.length,
+        appearedCount: report.appeared.length,
+        appeared: report.appeared.slice(0, 100).map((difference) => `${difference.area} ${difference.target}: ${difference.before} (blueprint: ${difference.after})`),
+        clearedCount: report.cleared.length,
+        cleared: report.cleared.slice(0, 100).map((difference) => `${difference.area} ${difference.target}`),
+      }),
+  });
 }

@@ -8,7 +8,7 @@
  * they are reported as a list (model/problems.ts).
  */
 
-export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report' | 'notify' | 'fence';
+export type ErrorArea = 'api' | 'account' | 'service' | 'journal' | 'drill' | 'lab' | 'plan' | 'size' | 'segmentation' | 'report' | 'notify' | 'fence' | 'vsphere';
 
 export interface ErrorSpec {
   readonly area: ErrorArea;
@@ -450,6 +450,55 @@ export const ERRORS = {
     status: 500,
     message: 'Chromium cannot be started for the PDF',
     hint: 'install it (Debian: apt-get install -y chromium) or use --format html',
+  },
+  TMR_VSPHERE_INSECURE: {
+    area: 'vsphere',
+    status: 400,
+    message: 'the vCenter URL is http:// or its certificate is not verified',
+    hint: 'use https:// with --ca-file (a CA, or the server\'s own certificate) and optionally --pin-sha256; --allow-insecure only for simulators and labs',
+  },
+  TMR_VSPHERE_CREDENTIALS: {
+    area: 'vsphere',
+    status: 400,
+    message: 'the vCenter credentials cannot be read',
+    hint: 'pass --credentials FILE (YAML or JSON with username and password) or set TOMARANAI_VSPHERE_USERNAME and TOMARANAI_VSPHERE_PASSWORD',
+  },
+  TMR_VSPHERE_LOGIN: {
+    area: 'vsphere',
+    status: 401,
+    message: 'vCenter refused the login',
+    hint: 'check the user name and password in the credentials file, and that the account may read the inventory',
+  },
+  TMR_VSPHERE_UNREACHABLE: {
+    area: 'vsphere',
+    status: 503,
+    message: 'vCenter did not answer',
+    hint: 'check --url (https://VCENTER/sdk), the network path and the certificate options',
+    transient: true,
+  },
+  TMR_VSPHERE_FAULT: {
+    area: 'vsphere',
+    status: 502,
+    message: 'vCenter answered a call with a fault',
+    hint: 'the message names the method and vCenter\'s fault; check the account\'s privileges and the object it names',
+  },
+  TMR_VSPHERE_TASK_FAILED: {
+    area: 'vsphere',
+    status: 502,
+    message: 'a vCenter task failed',
+    hint: 'the message names the task and vCenter\'s error; nothing after it was applied, so fix the cause and run apply again (it is idempotent)',
+  },
+  TMR_VSPHERE_NOT_IN_INVENTORY: {
+    area: 'vsphere',
+    status: 400,
+    message: 'the blueprint names a VM, host or cluster that vCenter does not have',
+    hint: 'import the estate again (`tomaranai import vsphere`) or correct the names in the blueprint',
+  },
+  TMR_VSPHERE_FORBIDDEN: {
+    area: 'vsphere',
+    status: 403,
+    message: 'applying vSphere settings needs a token of a role with blueprint.apply (admin or operator)',
+    hint: 'create one with `tomaranai token create USER` and pass it in TOMARANAI_TOKEN, or use --dry-run',
   },
 } as const satisfies Record<string, ErrorSpec>;
 
