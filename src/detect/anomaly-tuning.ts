@@ -8,14 +8,14 @@ import type { ProfileThresholds } from './nab-cv.ts';
 
 /**
  * The axes the cross-validation chooses along; every other option keeps its designed value. Each
- * axis is a method switch or a scale, not a per-file knob: the robust rolling median/MAD component
- * (off, or one day of 5-minute samples), the discount on records set early in a stream, and how
- * long an alert damps the lesser scores that follow it.
+ * axis is a method switch or a scale, not a per-file knob: the robust rolling median/MAD ensemble
+ * member (off, or one day of 5-minute samples), the discount on records set early in a stream, and
+ * whether the prediction-surprise member takes part.
  */
 export const ANOMALY_GRID = Object.freeze({
   robustWindowPoints: [0, 288],
   rangeYouthGain: [0, 0.2, 0.4],
-  suppressionPoints: [300, 450],
+  predictionWeight: [1, 0],
 } as const satisfies { [K in keyof AnomalyDetectorOptions]?: readonly number[] });
 
 type GridKey = keyof typeof ANOMALY_GRID;

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { crossValidate, cvGroupOf, foldPartition, nabDirectoryGroupOf } from '../../src/detect/nab-cv.ts';
-import { optimiseThreshold, nabProfile, type NabFile, type NabScoredSeries } from '../../src/detect/nab-scorer.ts';
-import { loadNabCorpus, resolveNabDirectory } from '../../scripts/eval-nab.ts';
+import { SortedRows, crossValidate, cvGroupOf, foldPartition, nabDirectoryGroupOf } from '../../src/detect/nab-cv.ts';
+import { NAB_PROFILES, optimiseThreshold, nabProfile, type NabFile, type NabScoredSeries } from '../../src/detect/nab-scorer.ts';
+import { loadNabCorpus, loadPublishedAnomalyScores, resolveNabDirectory } from '../../scripts/eval-nab.ts';
 
 const standard = nabProfile('standard');
 
@@ -36,6 +36,24 @@ describe('cross-validation groups', () => {
       expect(fold.training.length + fold.heldOut.length).toBe(corpus.length);
     }
     expect(heldOutOnce.every((count) => count === 1)).toBe(true);
+  });
+});
+
+describe('SortedRows', () => {
+  it('gives optimiseThreshold\'s θ and raw score on any subset of files (published ARTime scores)', () => {
+    const directory = resolveNabDirectory();
+    const corpus = loadNabCorpus(directory);
+    const series = corpus.map((entry) => ({ file: entry.file, anomalyScores: loadPublishedAnomalyScores(directory, 'ARTime', entry.file.name) }));
+    const sorted = new SortedRows(series);
+    const subsets = [corpus.map((_, index) => index), [0, 3, 7, 19], [12], [1, 2, 5, 8, 13, 14, 15, 16]];
+    for (const subset of subsets) {
+      for (const profile of NAB_PROFILES) {
+        const expected = optimiseThreshold(subset.map((index) => series[index]!), profile);
+        const actual = sorted.optimise(subset, profile);
+        expect(actual.threshold).toBe(expected.threshold);
+        expect(actual.rawScore).toBeCloseTo(expected.rawScore, 9);
+      }
+    }
   });
 });
 
