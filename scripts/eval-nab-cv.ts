@@ -53,7 +53,10 @@ function describeCandidate(candidate: AnomalyCandidate): string {
 }
 
 /** Prints the section; returns false when the shipped defaults are not the cross-validated choice. */
-export function printCrossValidation(corpus: readonly NabSeries[]): boolean {
+export function printCrossValidation(
+  corpus: readonly NabSeries[],
+  published: ReadonlyMap<string, readonly NabScoredSeries[]> = new Map(),
+): boolean {
   const started = performance.now();
   const report = crossValidateDetector(corpus);
   const { result, coarse, candidates } = report;
@@ -78,6 +81,10 @@ export function printCrossValidation(corpus: readonly NabSeries[]): boolean {
   );
   console.log(`cross-validated (each group scored by a choice made without it):   ${triple(result.crossValidated)}`);
   console.log(`cross-validated over NAB's 2 directories (2 folds, for comparison): ${triple(coarse.crossValidated)}`);
+  const groups = corpus.map((series) => cvGroupOf(series.file.name));
+  for (const [name, series] of published) {
+    console.log(`${`${name} (published outputs, only θ cross-validated, same folds):`.padEnd(67)} ${triple(crossValidate([series], groups).crossValidated)}`);
+  }
   console.log(`in-sample (CV choice, θ optimised on all 20 files):                 ${triple(inSample)}`);
   console.log(`CV choice at its shipped θ on all 20 files:                         ${triple(atShipped)}`);
   console.log(`CV choice: candidate ${result.shippedCandidateIndex} (${describeCandidate(candidates[result.shippedCandidateIndex]!)}), chosen by ` +

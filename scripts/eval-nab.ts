@@ -269,7 +269,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): number {
       `(${totalRows} points in ${elapsedMs.toFixed(1)} ms; see bench/detector.ts for the steady-state figure)`,
   );
   console.log('');
-  return printCrossValidation(corpus) ? 0 : 1;
+  return printCrossValidation(corpus, published) ? 0 : 1;
 }
 
 /** Exposed so that other tools can score a profile by name without importing the scorer. */
