@@ -11,7 +11,7 @@ import {
   type AnomalyCandidate,
 } from '../src/detect/anomaly-tuning.ts';
 import { crossValidate, cvGroupOf, nabDirectoryGroupOf, type CvResult } from '../src/detect/nab-cv.ts';
-import { NAB_PROFILES, scoreCorpus, type NabScoredSeries } from '../src/detect/nab-scorer.ts';
+import { NAB_PROFILES, normaliseScore, scoreCorpus, type NabScoredSeries } from '../src/detect/nab-scorer.ts';
 import { runDetector, type NabSeries } from './nab-corpus.ts';
 
 export interface CvReport {
@@ -80,6 +80,12 @@ export function printCrossValidation(
     NAB_PROFILES.map((profile) => [profile.name, scoreCorpus(shipped, profile, result.shippedThresholds[profile.name]).normalisedScore]),
   );
   console.log(`cross-validated (each group scored by a choice made without it):   ${triple(result.crossValidated)}`);
+  const aws = result.folds.filter((fold) => fold.heldOutGroup.startsWith('realAWSCloudwatch/'));
+  const awsWindows = aws.reduce((sum, fold) => sum + fold.heldOutWindows, 0);
+  const awsScores = Object.fromEntries(
+    NAB_PROFILES.map((profile) => [profile.name, normaliseScore(aws.reduce((sum, fold) => sum + fold.heldOutRaw[profile.name], 0), awsWindows, profile)]),
+  );
+  console.log(`  of which the realAWSCloudwatch groups (${awsWindows} windows):                ${triple(awsScores)}`);
   console.log(`cross-validated over NAB's 2 directories (2 folds, for comparison): ${triple(coarse.crossValidated)}`);
   const groups = corpus.map((series) => cvGroupOf(series.file.name));
   for (const [name, series] of published) {
