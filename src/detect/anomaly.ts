@@ -11,17 +11,19 @@
 //    still growing (early in a stream, or during a ramp). The level grows with the log of the
 //    points since the side was last extended, the surprise of a record under a stable process,
 //    in proportion to the excess up to 1 % of the span (a record broken by a hair means little).
+//    Records set while the stream is young (fewer than rangeYouthReferencePoints points) count
+//    for less, by rangeYouthGain per unit of log: early on, records come whatever happens.
 // 3. Prediction surprise. Several cheap predictors (slow level, last value, time-of-week and
 //    time-of-day profiles when timestamps are given) each track their recent absolute error; the
 //    one with the smallest error is trusted, and its normalised error is turned into a tail
 //    probability under the detector's own decayed history of such errors. This self-calibration
 //    is what lets one threshold serve metrics of any scale (the idea of NAB's anomaly likelihood).
-//    Whether this component takes part (predictionWeight) is chosen by cross-validation: on the
-//    shared NAB files it is off, because it added more false alarms than detections.
+//    Whether this component takes part (predictionWeight) is chosen by cross-validation (on).
 // 4. Robust local baseline. A rolling median and MAD over the last day (288 five-minute points)
 //    give robust z-scores of the value and of its difference from the previous value, each turned
 //    into a tail probability like 3.: a change against the recent past that one old outlier,
-//    having stretched the range, would hide from 1. and 2.
+//    having stretched the range, would hide from 1. and 2. Cross-validation leaves it off
+//    (robustWindowPoints 0): on the shared NAB files it cost more in false alarms than it found.
 // 5. Alert suppression. NAB, like an on-call engineer, values the first alert of an episode and
 //    charges for every further one outside the anomaly window, so after an alert lesser scores are
 //    damped for a while unless the episode escalates.
@@ -92,14 +94,14 @@ export const DEFAULT_ANOMALY_OPTIONS: Readonly<AnomalyDetectorOptions> = Object.
   rangeQuietGain: 0.15,
   rangeQuietReferencePoints: 100,
   rangeQuietFullExcess: 0.01,
-  rangeYouthGain: 0,
+  rangeYouthGain: 0.4,
   rangeYouthReferencePoints: 3000,
   seasonalMemoryVisits: 3,
   alertScore: 0.45,
   suppressionPoints: 300,
   suppressionFactor: 0.5,
-  predictionWeight: 0,
-  robustWindowPoints: 288,
+  predictionWeight: 1,
+  robustWindowPoints: 0,
 });
 
 const HISTOGRAM_BIN_COUNT = 48;

@@ -1,8 +1,9 @@
 // Leave-one-group-out cross-validation of a detector's parameters and NAB threshold.
 //
 // For each group of series: choose, on the other groups only, the candidate parameter set with the
-// best NAB score (standard profile, each candidate at its own optimised θ) and that candidate's θ
-// for each profile; then score the left-out group at those θ. The cross-validated score pools the
+// best NAB score by cross-validation among those groups (each scored at the θ the others give; by
+// plain fit when only one group is left to train on), and that candidate's θ for each profile
+// optimised on all of them; then score the left-out group at those θ. The cross-validated score pools the
 // left-out groups' raw scores (every file is scored exactly once, by a choice that never saw it)
 // and normalises them over all windows, as NAB normalises a corpus.
 //
@@ -18,6 +19,8 @@ import {
   normaliseScore,
   rowWeights,
   scoreCorpus,
+  scoreFile,
+  type NabRowWeights,
   type NabProfile,
   type NabProfileName,
   type NabScoredSeries,
@@ -177,6 +180,33 @@ function thresholdsOn(sorted: SortedRows, fileIndices: readonly number[]): Profi
 }
 
 /**
+ * How a candidate does on the training series by cross-validation among them (standard profile):
+ * each training group scored at the θ optimised on the other training groups. Choosing candidates
+ * by this rather than by their fit to all the training series prefers a candidate whose θ carries
+ * over from one group of series to another, which is what an unseen series needs.
+ */
+function innerCrossValidatedRaw(
+  sorted: SortedRows,
+  series: readonly NabScoredSeries[],
+  weightsByFile: readonly NabRowWeights[],
+  training: readonly number[],
+  groups: readonly string[],
+): number {
+  const standard = nabProfile('standard');
+  let raw = 0;
+  for (const innerGroup of new Set(training.map((index) => groups[index]!))) {
+    const innerTraining = training.filter((index) => groups[index] !== innerGroup);
+    const threshold = sorted.optimise(innerTraining, standard).threshold;
+    for (const index of training) {
+      if (groups[index] !== innerGroup) continue;
+      const entry = series[index]!;
+      raw += scoreFile(entry.file, entry.anomalyScores, standard, threshold, weightsByFile[index]).rawScore;
+    }
+  }
+  return raw;
+}
+
+/**
  * Cross-validates candidates. scoresByCandidate[c][i] is candidate c's output on series i (the same
  * files in the same order for every candidate); groups[i] is series i's group.
  */
@@ -191,11 +221,17 @@ export function crossValidate(scoresByCandidate: readonly (readonly NabScoredSer
   if (partition.length < 2) throw new Error('crossValidate: needs at least two groups to leave one out');
   const standard = nabProfile('standard');
   const sortedByCandidate = scoresByCandidate.map((series) => new SortedRows(series));
+  const weightsByFile = scoresByCandidate[0]!.map((entry) => rowWeights(entry.file));
   const folds: CvFold[] = partition.map(({ group, training, heldOut }) => {
+    const innerGroups = groups.filter((_, index) => training.includes(index));
+    const selection = (index: number): number =>
+      new Set(innerGroups).size >= 2
+        ? innerCrossValidatedRaw(sortedByCandidate[index]!, scoresByCandidate[index]!, weightsByFile, training, groups)
+        : sortedByCandidate[index]!.optimise(training, standard).rawScore;
     let candidateIndex = 0;
     let bestRaw = -Infinity;
-    for (const [index, sorted] of sortedByCandidate.entries()) {
-      const raw = sorted.optimise(training, standard).rawScore;
+    for (let index = 0; index < scoresByCandidate.length; index += 1) {
+      const raw = selection(index);
       if (raw > bestRaw) {
         bestRaw = raw;
         candidateIndex = index;

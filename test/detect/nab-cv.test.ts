@@ -104,6 +104,40 @@ describe('crossValidate', () => {
   });
 });
 
+describe('crossValidate on the shared NAB files', () => {
+  it('gives a fold the same candidate and θ whatever its held-out group\'s scores are (no leak)', () => {
+    const directory = resolveNabDirectory();
+    const corpus = loadNabCorpus(directory);
+    const groups = corpus.map((entry) => cvGroupOf(entry.file.name));
+    // The published detectors' outputs stand in for four candidates.
+    const candidates = ['ARTime', 'numenta', 'contextOSE', 'windowedGaussian'].map((detector) =>
+      corpus.map((entry) => ({ file: entry.file, anomalyScores: loadPublishedAnomalyScores(directory, detector, entry.file.name) })),
+    );
+    const original = crossValidate(candidates, groups);
+    for (const heldOutGroup of ['realAWSCloudwatch/ec2_cpu', 'realKnownCause/nyc_taxi', 'realKnownCause/rogue_agent']) {
+      const before = original.folds.find((fold) => fold.heldOutGroup === heldOutGroup)!;
+      // On the held-out group, make a candidate the fold did not choose find every window at the
+      // first row, and every other candidate alarm on every row outside the windows: if that group
+      // fed the choice or the θ, the fold would now choose differently.
+      const boosted = (before.candidateIndex + 1) % candidates.length;
+      const altered = candidates.map((series, candidate) =>
+        series.map((entry, index) => {
+          if (groups[index] !== heldOutGroup) return entry;
+          const scores = new Float64Array(entry.file.rowCount).fill(candidate === boosted ? 0 : 0.999);
+          for (const window of entry.file.windows) {
+            scores.fill(0, window.startIndex, window.endIndex + 1);
+            if (candidate === boosted) scores[window.startIndex] = 0.999;
+          }
+          return { file: entry.file, anomalyScores: scores };
+        }),
+      );
+      const after = crossValidate(altered, groups).folds.find((fold) => fold.heldOutGroup === heldOutGroup)!;
+      expect(after.candidateIndex).toBe(before.candidateIndex);
+      expect(after.thresholds).toEqual(before.thresholds);
+    }
+  });
+});
+
 describe('the shipped anomaly detector on the shared NAB files', () => {
   it('ships the cross-validated choice of parameters and thresholds, and scores the same on every run', async () => {
     const { crossValidateDetector } = await import('../../scripts/eval-nab-cv.ts');
