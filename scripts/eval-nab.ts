@@ -3,7 +3,12 @@
 // NAB's threshold optimisation next to the published detectors, (3) prints held-out checks
 // (threshold chosen on one group, applied to the other) so that overfitting to these files shows.
 //
+// (5) cross-validates the detector's parameters and threshold leaving one group of series out and
+// checks that the shipped defaults are that choice (exit code 1 if not).
+//
 // Run: npm run eval:nab   (NAB_DIR overrides where the data is looked for)
+//      npm run eval:nab -- --corpus DIR --results OUT   (shipped detector and θ on any NAB-layout
+//      corpus: writes NAB results files, prints θ, scores when DIR has labels; see eval-nab-corpus.ts)
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,24 +20,19 @@ import {
   scoreCorpus,
   scoreFile,
   windowsFromAnomalyIndices,
-  windowsFromTimestampBounds,
   normaliseNabTimestamp,
   type NabFile,
   type NabProfile,
   type NabProfileName,
   type NabScoredSeries,
 } from '../src/detect/nab-scorer.ts';
-import { AnomalyDetector } from '../src/detect/anomaly.ts';
+import { column, loadCorpusDirectory, readCsv, runDetector, type NabSeries } from './nab-corpus.ts';
+import { printCrossValidation } from './eval-nab-cv.ts';
+import { parseCorpusArguments, runOnCorpus } from './eval-nab-corpus.ts';
+
+export { runDetector, timestampToMs, type NabSeries } from './nab-corpus.ts';
 
 export const PUBLISHED_DETECTORS_WITH_ROWS = ['ARTime', 'numenta', 'contextOSE', 'windowedGaussian'] as const;
-
-export interface NabSeries {
-  readonly file: NabFile;
-  readonly group: string;
-  readonly timestamps: readonly string[];
-  readonly timestampsMs: Float64Array;
-  readonly values: Float64Array;
-}
 
 /** Finds shared/data/nab: $NAB_DIR, else ../shared/data/nab beside the repository root. */
 export function resolveNabDirectory(environment: NodeJS.ProcessEnv = process.env): string {
@@ -47,47 +47,11 @@ export function resolveNabDirectory(environment: NodeJS.ProcessEnv = process.env
   return found;
 }
 
-function readCsv(path: string): { header: string[]; rows: string[][] } {
-  const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((line) => line.length > 0);
-  const [headerLine, ...rowLines] = lines;
-  if (headerLine === undefined) throw new Error(`${path} is empty`);
-  return { header: headerLine.split(','), rows: rowLines.map((line) => line.split(',')) };
-}
-
-function column(header: readonly string[], name: string, path: string): number {
-  const index = header.indexOf(name);
-  if (index === -1) throw new Error(`${path} has no column ${name}`);
-  return index;
-}
-
-/** NAB timestamps are UTC-less wall-clock strings; reading them as UTC keeps arithmetic stable. */
-export function timestampToMs(timestamp: string): number {
-  return Date.parse(`${normaliseNabTimestamp(timestamp).replace(' ', 'T')}Z`);
-}
-
+/** The shared NAB subset: every file labelled (combined_windows.json), sorted by name. */
 export function loadNabCorpus(nabDirectory: string = resolveNabDirectory()): NabSeries[] {
-  const windowBounds = JSON.parse(readFileSync(join(nabDirectory, 'labels', 'combined_windows.json'), 'utf8')) as Record<
-    string,
-    [string, string][]
-  >;
-  return Object.keys(windowBounds)
-    .sort()
-    .map((name) => {
-      const path = join(nabDirectory, 'data', name);
-      const { header, rows } = readCsv(path);
-      const timestampColumn = column(header, 'timestamp', path);
-      const valueColumn = column(header, 'value', path);
-      const timestamps = rows.map((row) => row[timestampColumn] ?? '');
-      const values = Float64Array.from(rows, (row) => Number(row[valueColumn]));
-      const windows = windowsFromTimestampBounds(timestamps, windowBounds[name] ?? []);
-      return {
-        file: { name, rowCount: rows.length, windows },
-        group: name.split('/')[0] ?? '',
-        timestamps,
-        timestampsMs: Float64Array.from(timestamps, timestampToMs),
-        values,
-      };
-    });
+  const loaded = loadCorpusDirectory(nabDirectory);
+  if (!loaded.labelled) throw new Error(`${nabDirectory} has no labels/combined_windows.json`);
+  return [...loaded.series];
 }
 
 /** Checks that the windows NAB ships equal the ones our labeller builds from the anomaly points. */
@@ -131,15 +95,6 @@ export function loadPublishedAnomalyScores(nabDirectory: string, detector: strin
   const { header, rows } = readCsv(path);
   const scoreColumn = column(header, 'anomaly_score', path);
   return Float64Array.from(rows, (row) => Number(row[scoreColumn]));
-}
-
-export function runDetector(series: NabSeries): Float64Array {
-  const detector = new AnomalyDetector();
-  const scores = new Float64Array(series.values.length);
-  for (let row = 0; row < series.values.length; row += 1) {
-    scores[row] = detector.update(series.values[row]!, series.timestampsMs[row]!);
-  }
-  return scores;
 }
 
 interface ReferenceScores {
@@ -218,7 +173,12 @@ function scoresForAllProfiles(series: readonly NabScoredSeries[], thresholdFrom?
   });
 }
 
-export function main(): void {
+export function main(argv: readonly string[] = process.argv.slice(2)): number {
+  const corpusArguments = parseCorpusArguments(argv);
+  if (corpusArguments !== null) {
+    runOnCorpus(corpusArguments.corpus, corpusArguments.results);
+    return 0;
+  }
   const nabDirectory = resolveNabDirectory();
   const corpus = loadNabCorpus(nabDirectory);
   const reference = JSON.parse(readFileSync(join(nabDirectory, 'reference_subset_scores.json'), 'utf8')) as ReferenceScores;
@@ -308,6 +268,8 @@ export function main(): void {
     `throughput on NAB (single core, including array writes): ${((totalRows / elapsedMs) * 1000 / 1e6).toFixed(2)} M points/s ` +
       `(${totalRows} points in ${elapsedMs.toFixed(1)} ms; see bench/detector.ts for the steady-state figure)`,
   );
+  console.log('');
+  return printCrossValidation(corpus, published) ? 0 : 1;
 }
 
 /** Exposed so that other tools can score a profile by name without importing the scorer. */
@@ -316,4 +278,11 @@ export function profileByName(name: NabProfileName): NabProfile {
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) main();
+if (invokedDirectly) {
+  try {
+    process.exitCode = main();
+  } catch (error) {
+    console.error(`eval:nab: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
+}

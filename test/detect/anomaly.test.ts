@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { AnomalyDetector, RangeNovelty } from '../../src/detect/anomaly.ts';
+import { AnomalyDetector, RangeNovelty, type AnomalyDetectorOptions } from '../../src/detect/anomaly.ts';
 
 /** mulberry32, so the synthetic series are the same on every run. */
 function seededRandom(seed: number): () => number {
@@ -92,6 +92,35 @@ describe('AnomalyDetector', () => {
     const stableScores = scoreAll(stable, false);
     expect(stableScores[2500]).toBeGreaterThan(maxOf(rampScores, 1000, 3000));
     expect(stableScores[2500]).toBeGreaterThan(maxOf(stableScores, 1000, 2500));
+  });
+});
+
+describe('AnomalyDetector options on the cross-validation grid', () => {
+  function scoresWith(values: readonly number[], options: Partial<AnomalyDetectorOptions>): number[] {
+    const detector = new AnomalyDetector(options);
+    return values.map((value, index) => detector.update(value, START_MS + index * STEP_MS));
+  }
+
+  it('discounts a record set early in a stream (rangeYouthGain) but not one set late', () => {
+    const values = noisySeries(8, 4000);
+    values[400] = 51.1; // just above the noise (±1) while the stream is young
+    values[3500] = 51.2; // the same, late
+    const plain = scoresWith(values, { rangeYouthGain: 0, robustWindowPoints: 0 });
+    const discounted = scoresWith(values, { rangeYouthGain: 0.4, rangeYouthReferencePoints: 3000, robustWindowPoints: 0 });
+    expect(discounted[400]).toBeLessThan(plain[400]! - 0.05);
+    expect(discounted[3500]).toBeCloseTo(plain[3500]!, 12);
+  });
+
+  it('lets the robust median/MAD component flag a spike inside the old range', () => {
+    // A wide early excursion stretches the range; later a spike within it is only seen as unusual
+    // against the recent, robust baseline.
+    const values = noisySeries(9, 3000);
+    for (let index = 200; index < 210; index += 1) values[index] = 90;
+    values[2600] = 70;
+    const withRobust = scoresWith(values, { robustWindowPoints: 288, predictionWeight: 0 });
+    const without = scoresWith(values, { robustWindowPoints: 0, predictionWeight: 0 });
+    expect(without[2600]).toBe(0);
+    expect(withRobust[2600]).toBeGreaterThan(0.3);
   });
 });
 
