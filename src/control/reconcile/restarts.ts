@@ -119,8 +119,9 @@ function placeByTarget(pass: Pass, context: RestartContext, restart: Restart): v
     return;
   }
   if (!context.hosts.eligible(want) || !pass.load.fits(want, vm)) {
-    // The target overbooked the host (something it did not foresee landed there): it goes where it fits.
-    if (context.hosts.eligible(want) && pass.targetOverfull(want)) {
+    // The target overbooked the host, or sent it to one that takes nothing now (a live migration
+    // the target followed landed on a host degraded in the same instant): it goes where it fits.
+    if (!context.hosts.eligible(want) || pass.targetOverfull(want)) {
       placeGreedily(pass, context, restart);
       return;
     }
