@@ -150,6 +150,7 @@ describe('the ransomware drill’s checks', () => {
     phase: 'recovered',
     snapshotId: 'pacs-1-1',
     restorePointBeforeAttackMs: 1_200,
+    restoredSnapshotDocuments: { files: 16, clean: 16, encrypted: 0, unreadable: 0 },
     ackedBeforeRestorePoint: 400,
     ackedWritesLostBeforeRestorePoint: 0,
     writesAfterRestorePoint: 120,
@@ -158,11 +159,14 @@ describe('the ransomware drill’s checks', () => {
     snapshotsTaken: 12,
   };
 
-  it('holds only when detected, quarantined, recovered from before the attack, clean, and nothing acknowledged before the restore point lost', () => {
+  it('holds only when detected, quarantined, recovered from a snapshot with no encrypted document, clean, and nothing acknowledged before the restore point lost', () => {
     expect(labRansomwareHeld(held)).toBe(true);
     expect(labRansomwareHeld({ ...held, detectionDelayMs: null })).toBe(false);
     expect(labRansomwareHeld({ ...held, phase: 'unrecoverable' })).toBe(false);
-    expect(labRansomwareHeld({ ...held, restorePointBeforeAttackMs: -500 })).toBe(false);
+    // A snapshot taken a moment after the encryptor's start still counts if it holds no encrypted document.
+    expect(labRansomwareHeld({ ...held, restorePointBeforeAttackMs: -500 })).toBe(true);
+    expect(labRansomwareHeld({ ...held, restoredSnapshotDocuments: { files: 16, clean: 15, encrypted: 1, unreadable: 0 } })).toBe(false);
+    expect(labRansomwareHeld({ ...held, restoredSnapshotDocuments: null })).toBe(false);
     expect(labRansomwareHeld({ ...held, ackedWritesLostBeforeRestorePoint: 1 })).toBe(false);
     expect(labRansomwareHeld({ ...held, ackedWritesLostBeforeRestorePoint: null })).toBe(false);
     expect(labRansomwareHeld({ ...held, documents: { files: 16, clean: 15, encrypted: 1, unreadable: 0 } })).toBe(false);

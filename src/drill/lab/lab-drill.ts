@@ -109,8 +109,14 @@ export interface LabRansomwareChecks {
   readonly recoveredAfterMs: number | null;
   readonly phase: string | null;
   readonly snapshotId: string | null;
-  /** How long before the encryptor started the restored snapshot was taken (positive: before). */
+  /**
+   * How long before the drill started the encryptor the restored snapshot was taken (negative:
+   * after). The encryptor's first write follows its start by up to a few seconds on a busy machine,
+   * so a snapshot a moment after the start may still be clean: `restoredSnapshotDocuments` says.
+   */
   readonly restorePointBeforeAttackMs: number | null;
+  /** The restored snapshot's documents, read from the host: all clean means it predates the first malicious write. */
+  readonly restoredSnapshotDocuments: DocumentCheck | null;
   readonly ackedBeforeRestorePoint: number | null;
   readonly ackedWritesLostBeforeRestorePoint: number | null;
   /** Writes acknowledged after the restore point, before the cut-over: discarded with the infected disk (the RPO). */

@@ -14,6 +14,7 @@
  * every write the guest acknowledged before that point is still there, and whether any document is
  * still encrypted.
  */
+import { join } from 'node:path';
 import type { ControllerTimings } from '../../control/timings.ts';
 import { eventsOf, isEvent } from '../../ports/index.ts';
 import { parseHexDump } from '../../substrate/qemu/block-telemetry.ts';
@@ -42,7 +43,7 @@ export const LAB_SECURITY = Object.freeze({ intervalMs: 2_000, caseStepMs: 500, 
  * poll late (seen: all three fenced while other jobs kept the load at 20, and again with 10 s and
  * 15 s), which would be a host drill inside the ransomware drill.
  */
-export const LAB_SECURITY_TIMINGS: Partial<ControllerTimings> = Object.freeze({ restoredUnhealthyGraceMs: 45_000, detectionTimeoutMs: 30_000, isolationResponseMs: 60_000 });
+export const LAB_SECURITY_TIMINGS: Partial<ControllerTimings> = Object.freeze({ restoredUnhealthyGraceMs: 90_000, detectionTimeoutMs: 30_000, isolationResponseMs: 60_000 });
 
 /** The guest's documents (scripts/vm-image.sh, /etc/tmr-layout): 16 of 64 KiB from sector 65536. */
 export const GUEST_DOCUMENTS = Object.freeze({ firstSector: 65_536, count: 16, sectors: 128 });
@@ -123,8 +124,9 @@ export async function runLabRansomware(lab: LabDrill): Promise<RealDrillRun> {
       throw new TomaranaiError('TMR_DRILL_WARMUP', `the encryptor in ${vm} did not start (${started ?? 'no answer'})`, 'rebuild the guest image: npm run vm:image');
     }
     // The controller's turn: alert, quarantine, restore, verify, cut over.
-    const { recoveryMs } = labWaits(manifest.bootMs);
-    const deadline = Date.now() + recoveryMs;
+    // Detection, quarantine, a restored guest's boot and check, and the cut-over's boot: longer
+    // than one host drill's recovery.
+    const deadline = Date.now() + 2 * labWaits(manifest.bootMs).recoveryMs;
     while (Date.now() < deadline) {
       const phase = controller.securityCases.get(vm)?.phase;
       if (phase !== undefined && phase !== 'detected') await schedule.stop();
@@ -189,6 +191,7 @@ async function measure(lab: LabDrill, context: { vm: string; variant: LabRansomw
     phase: controller.securityCases.get(vm)?.phase ?? null,
     snapshotId,
     restorePointBeforeAttackMs: restorePointMs === null ? null : attackAtMs - restorePointMs,
+    restoredSnapshotDocuments: snapshotId === null ? null : await documentsOnDisk(join(layout.snapshots(datastore, vm), `${snapshotId}.qcow2`)),
     ackedBeforeRestorePoint: acked ?? null,
     ackedWritesLostBeforeRestorePoint: lost,
     writesAfterRestorePoint: acked === undefined || newestAcked === null ? null : Math.max(0, newestAcked - acked),
@@ -246,17 +249,17 @@ async function fetchWithin(url: string, timeoutMs: number): Promise<string | nul
 }
 
 /**
- * Whether the drill did what the issue asks: detected, quarantined, restored from a snapshot taken
- * before the encryptor started, every document clean, no write acknowledged before the restore
- * point lost.
+ * Whether the drill did what the issue asks: detected, quarantined, recovered from a snapshot whose
+ * documents are all clean (it predates the first malicious write), every document of the VM clean
+ * afterwards, no write acknowledged before the restore point lost.
  */
 export function labRansomwareHeld(checks: LabRansomwareChecks): boolean {
   return (
     checks.detectionDelayMs !== null &&
     checks.quarantinedAfterMs !== null &&
     checks.phase === 'recovered' &&
-    checks.restorePointBeforeAttackMs !== null &&
-    checks.restorePointBeforeAttackMs > 0 &&
+    checks.restoredSnapshotDocuments !== null &&
+    checks.restoredSnapshotDocuments.clean === checks.restoredSnapshotDocuments.files &&
     checks.ackedWritesLostBeforeRestorePoint === 0 &&
     checks.documents !== null &&
     checks.documents.clean === checks.documents.files
@@ -269,7 +272,7 @@ export function formatLabRansomware(checks: LabRansomwareChecks): string {
   const documents = (check: DocumentCheck | null) => (check === null ? 'unreadable' : `${check.clean} of ${check.files} clean, ${check.encrypted} encrypted, ${check.unreadable} unreadable`);
   return [
     `Ransomware (${checks.variant}) in ${checks.vm}: detected ${s(checks.detectionDelayMs)} after the encryptor started, quarantined after ${s(checks.quarantinedAfterMs)}, recovered (cut over, healthy) after ${s(checks.recoveredAfterMs)}; case ${checks.phase ?? 'none'}`,
-    `Restore point: ${checks.snapshotId ?? 'none'}, taken ${s(checks.restorePointBeforeAttackMs)} before the encryptor started (${checks.snapshotsTaken} snapshots taken, every ${SNAPSHOT_EVERY_MS / 1000} s)`,
+    `Restore point: ${checks.snapshotId ?? 'none'}, taken ${checks.restorePointBeforeAttackMs === null ? '—' : checks.restorePointBeforeAttackMs >= 0 ? `${s(checks.restorePointBeforeAttackMs)} before` : `${s(-checks.restorePointBeforeAttackMs)} after`} the drill started the encryptor; its documents: ${documents(checks.restoredSnapshotDocuments)} (${checks.snapshotsTaken} snapshots taken, every ${SNAPSHOT_EVERY_MS / 1000} s)`,
     `Acknowledged writes before the restore point: ${checks.ackedBeforeRestorePoint ?? '?'}, lost ${checks.ackedWritesLostBeforeRestorePoint ?? '?'}; writes after it, discarded with the infected disk (RPO): ${checks.writesAfterRestorePoint ?? '?'}`,
     `Documents now: ${documents(checks.documents)}; on the infected disk kept as evidence: ${documents(checks.evidenceDocuments)}`,
     `Result: ${labRansomwareHeld(checks) ? 'held' : 'NOT held'}`,

@@ -8,7 +8,8 @@
  * VM's disk, and the VM starts from it under its lease with its own address — one copy at a time,
  * never two.
  */
-import { rename } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { ActionOutcome, FencingToken, RestoreObservation, RestoreRequest, SnapshotObservation } from '../../ports/index.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { FencingTokens } from './fencing-tokens.ts';
@@ -20,7 +21,7 @@ import { revokeStoppedLease, type StorageFenceContext } from './storage-fence.ts
 const RESTORE_PORT_BASE = 18_000;
 const HEALTH_TIMEOUT_MS = 1_000;
 /** The guest reads 16 documents' first sectors; under TCG beside six guests that takes a while. */
-const VERIFY_TIMEOUT_MS = 5_000;
+const VERIFY_TIMEOUT_MS = 10_000;
 /** How long a copy started here is kept although its agent's state does not show it yet. */
 const EXPECTED_FOR_MS = 30_000;
 
@@ -100,6 +101,9 @@ export class LabRestores {
     if (!(await this.verified(copy))) return { ok: false, reason: `restored copy ${copy.id} has not passed its check` };
     const vm = lab.manifest.vms.find((candidate) => candidate.name === request.vm)!;
     const epoch = request.token.epoch;
+    const evidence = lab.layout.evidenceDisk(vm.datastore, `${vm.name}-${copy.id}`);
+    // Everything that can fail without stopping a copy is done first.
+    await mkdir(dirname(evidence), { recursive: true });
     return lab.tokens.vmAction(request.token, request.vm, async (generation) => {
       const stopped = await lab.agents.post(copy.host, '/vms/restore-stop', { epoch, vm: vm.name, restoreId: copy.id });
       if (!stopped.ok) return stopped;
@@ -112,7 +116,7 @@ export class LabRestores {
         await lab.agents.post(infected.host, '/vms/quarantine', { epoch, vm: vm.name, quarantined: false, allow: [] });
       }
       // The infected disk is evidence; the verified one takes its place.
-      await rename(lab.layout.disk(vm.datastore, vm.name), lab.layout.evidenceDisk(vm.datastore, `${vm.name}-${copy.id}`));
+      await rename(lab.layout.disk(vm.datastore, vm.name), evidence);
       await rename(lab.layout.restoreDisk(vm.datastore, copy.id), lab.layout.disk(vm.datastore, vm.name));
       const instanceId = `${vm.name}.g${generation}`;
       lab.observer.expect(instanceId, Date.now() + EXPECTED_FOR_MS);
