@@ -140,7 +140,7 @@ FILE_COUNT=16
 FILE_SECTORS=128
 LAYOUT
 # The lab's encryptor: the ransomware drill's attacker inside the guest. It stands in for real
-# ransomware with busybox tools: lateral probing first (connections the segmentation denies), then
+# ransomware with busybox tools: lateral probing first (SMB on the other VMs: the segmentation denies it), then
 # each document overwritten in place, its first sector stamped TMRCRYPT (the ransomware's marker);
 # /dev/urandom's bytes stand in for ciphertext (the same entropy).
 #   whole         every document, whole, one after another (a pause of pace_ms between two)
@@ -153,7 +153,9 @@ cat >"$ROOT/bin/tmr-encrypt" <<'ENCRYPT'
 variant="$1" pace_ms="${2:-400}" burst="${3:-3}" off_ms="${4:-5000}" disk=/dev/vda
 echo "tmr-attack: $variant starts at $(cut -d' ' -f1 /proc/uptime) s" >/dev/console
 echo "running $variant 0" >/www/attack
-(for last in 200 201 202; do wget -q -T 1 -O /dev/null "http://10.77.1.$last:445/" 2>/dev/null; done) &
+# Addresses that exist (the lab's VMs), so the frames leave the guest (an address nobody answers ARP
+# for is never sent to) and the segmentation drops them: SMB is no flow of the blueprint's.
+(for last in 10 11 12 13 14 15; do wget -q -T 1 -O /dev/null "http://10.77.1.$last:445/" 2>/dev/null; done) &
 i=0
 while [ $i -lt $FILE_COUNT ]; do
   sector=$((FILES_SECTOR + i * FILE_SECTORS))
