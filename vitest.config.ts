@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 /** The real-VM tests (QEMU guests, network namespaces) run alone, after everything else: they
  * share the machine's `tmr-` namespaces, and their RTOs are real time, measured on an idle machine. */
-const REAL_VMS = ['test/substrate/qemu-smoke.test.ts', 'test/substrate/qemu-lab.test.ts', 'test/substrate/qemu-clock.test.ts'];
+const REAL_VMS = ['test/substrate/qemu-smoke.test.ts', 'test/substrate/qemu-lab.test.ts', 'test/substrate/qemu-clock.test.ts', 'test/substrate/qemu-ransomware.test.ts'];
 
 export default defineConfig({
   test: {

@@ -6,7 +6,7 @@
 #   .lab/image/vmlinuz          the same kernel as Debian ships it (bzImage), kept for comparison
 #   .lab/image/initramfs.cpio   busybox + the virtio modules + /init (network from the kernel
 #                               command line, GET /health on port 80, a durable write workload)
-#   .lab/image/disk-base.qcow2  the empty base disk every VM's overlay sits on
+#   .lab/image/disk-base.qcow2  the base disk every VM's overlay sits on: no records, 16 documents
 #   .lab/image/image.json       what was built, for src/substrate/qemu (paths, kernel version)
 # Idempotent and cached: a second run with nothing changed does nothing. Progress on stderr;
 # `--force` rebuilds. Needs root only to install the packages when they are missing.
@@ -18,7 +18,12 @@
 # publishes the newest durable sequence number at GET /seq ("SEQ BOOT", BOOT the first 8 characters
 # of the guest's boot id: which run of the guest wrote it). A VM restarted from the same disk
 # resumes after the newest record it finds. The host reads the disk without mounting it:
-#   qemu-img dd if=OVERLAY.qcow2 of=/dev/stdout bs=512 skip=N count=1   (or convert to raw)
+#   qemu-io -r -U -f qcow2 OVERLAY.qcow2 -c 'read -v OFFSET 512'
+# The second half of the disk holds the guest's documents: FILE_COUNT files of 64 KiB each from
+# sector FILES_SECTOR (a fixed table, no filesystem: the guest has no filesystem modules and the host
+# reads them without mounting anything). Each begins "TMRFILE doc-NN v=K"; the workload rewrites
+# the first 4 KiB of one of them every tmr.edit_every records. /cgi-bin/attack?variant=V starts the
+# lab's encryptor (the ransomware drill's attacker), /cgi-bin/verify reads every document's header.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.lab/image
@@ -127,6 +132,71 @@ for module in "${MODULES[@]}"; do
   done
   loaded="$loaded$module "
 done
+mkdir -p "$ROOT/etc"
+# The disk's layout, shared by /init, the encryptor and the verifier (and src/substrate/qemu/guest-files.ts).
+cat >"$ROOT/etc/tmr-layout" <<'LAYOUT'
+FILES_SECTOR=65536
+FILE_COUNT=16
+FILE_SECTORS=128
+LAYOUT
+# The lab's encryptor: the ransomware drill's attacker inside the guest. It stands in for real
+# ransomware with busybox tools: lateral probing first (SMB on the other VMs: the segmentation denies it), then
+# each document overwritten in place, its first sector stamped TMRCRYPT (the ransomware's marker);
+# /dev/urandom's bytes stand in for ciphertext (the same entropy).
+#   whole         every document, whole, one after another (a pause of pace_ms between two)
+#   partial       the first 2.5 KiB of each 64 KiB document (4 %)
+#   intermittent  whole documents in bursts: burst documents, then off_ms without a write
+#   low-entropy   whole documents, the ciphertext base64-encoded (6 bits per byte, not 8)
+cat >"$ROOT/bin/tmr-encrypt" <<'ENCRYPT'
+#!/bin/sh
+. /etc/tmr-layout
+variant="$1" pace_ms="${2:-400}" burst="${3:-3}" off_ms="${4:-5000}" disk=/dev/vda
+echo "tmr-attack: $variant starts at $(cut -d' ' -f1 /proc/uptime) s" >/dev/console
+echo "running $variant 0" >/www/attack
+# Addresses that exist (the lab's VMs), so the frames leave the guest (an address nobody answers ARP
+# for is never sent to) and the segmentation drops them: SMB is no flow of the blueprint's.
+(for last in 10 11 12 13 14 15; do wget -q -T 1 -O /dev/null "http://10.77.1.$last:445/" 2>/dev/null; done) &
+i=0
+while [ $i -lt $FILE_COUNT ]; do
+  sector=$((FILES_SECTOR + i * FILE_SECTORS))
+  case "$variant" in
+    partial) head -c 2560 /dev/urandom >/run/crypt; sectors=5 ;;
+    low-entropy) head -c 49152 /dev/urandom | base64 | head -c 65536 >/run/crypt; sectors=$FILE_SECTORS ;;
+    *) head -c 65536 /dev/urandom >/run/crypt; sectors=$FILE_SECTORS ;;
+  esac
+  printf 'TMRCRYPT doc-%02d\n' $i | dd of=/run/crypt conv=notrunc 2>/dev/null
+  dd if=/run/crypt of=$disk bs=512 seek=$sector count=$sectors conv=notrunc,fsync oflag=direct 2>/dev/null
+  i=$((i + 1))
+  echo "running $variant $i" >/www/attack
+  usleep $((pace_ms * 1000))
+  if [ "$variant" = intermittent ] && [ $((i % burst)) -eq 0 ]; then usleep $((off_ms * 1000)); fi
+done
+echo "done $variant $i" >/www/attack
+echo "tmr-attack: $variant done, $i documents, at $(cut -d' ' -f1 /proc/uptime) s" >/dev/console
+ENCRYPT
+cat >"$ROOT/www/cgi-bin/attack" <<'ATTACK'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+variant="${QUERY_STRING#variant=}"
+case "$variant" in whole|partial|intermittent|low-entropy) ;; *) echo "unknown variant"; exit 0 ;; esac
+if [ -e /www/attack ]; then cat /www/attack; exit 0; fi
+setsid /bin/tmr-encrypt "$variant" </dev/null >/dev/null 2>&1 &
+echo "started $variant"
+ATTACK
+# Every document's first sector, read from the disk: readable and TMRFILE (clean), or not.
+cat >"$ROOT/www/cgi-bin/verify" <<'VERIFY'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+. /etc/tmr-layout
+clean=0 encrypted=0 unreadable=0 i=0
+while [ $i -lt $FILE_COUNT ]; do
+  head=$(dd if=/dev/vda bs=512 skip=$((FILES_SECTOR + i * FILE_SECTORS)) count=1 iflag=direct 2>/dev/null | head -c 8)
+  case "$head" in TMRFILE*) clean=$((clean + 1)) ;; TMRCRYPT) encrypted=$((encrypted + 1)) ;; *) unreadable=$((unreadable + 1)) ;; esac
+  i=$((i + 1))
+done
+echo "files $FILE_COUNT clean $clean encrypted $encrypted unreadable $unreadable"
+VERIFY
+chmod 755 "$ROOT/bin/tmr-encrypt" "$ROOT/www/cgi-bin/attack" "$ROOT/www/cgi-bin/verify"
 printf 'ok\n' >"$ROOT/www/health"
 printf '0\n' >"$ROOT/www/seq"
 cat >"$ROOT/init" <<'INIT'
@@ -140,13 +210,15 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo "tmr-guest: init at $(cut -d' ' -f1 /proc/uptime) s" >/dev/console
 for module in MODULE_LIST; do insmod /lib/modules/$module.ko 2>/dev/null; done
 
-vm=guest ip= gw= interval_ms=100
+vm=guest ip= gw= interval_ms=100 edit_every=30
+. /etc/tmr-layout
 for word in $(cat /proc/cmdline); do
   case "$word" in
     tmr.vm=*) vm="${word#tmr.vm=}" ;;
     tmr.ip=*) ip="${word#tmr.ip=}" ;;
     tmr.gw=*) gw="${word#tmr.gw=}" ;;
     tmr.interval_ms=*) interval_ms="${word#tmr.interval_ms=}" ;;
+    tmr.edit_every=*) edit_every="${word#tmr.edit_every=}" ;;
   esac
 done
 hostname "$vm"
@@ -163,9 +235,19 @@ httpd -p 80 -h /www
 echo "tmr-guest: $vm up at $(cut -d' ' -f1 /proc/uptime) s, ip ${ip:-none}" >/dev/console
 
 # The durable write workload on the raw disk (see scripts/vm-image.sh).
+# The application's own edits: the first 4 KiB of one document, rewritten (low entropy, like the text it was).
+edit_document() {
+  doc=$(( ($1 / edit_every) % FILE_COUNT ))
+  # The application cannot open a document that is no longer its own format (encrypted): it leaves it.
+  [ "$(dd if=$disk bs=512 skip=$((FILES_SECTOR + doc * FILE_SECTORS)) count=1 iflag=direct 2>/dev/null | head -c 7)" = TMRFILE ] || return 0
+  { printf 'TMRFILE doc-%02d v=%d\n' $doc "$1"; yes "ward note $doc: edited after record $1, plan unchanged"; } | head -c 4096 >/run/edit
+  dd if=/run/edit of=$disk bs=512 seek=$((FILES_SECTOR + doc * FILE_SECTORS)) count=8 conv=notrunc,fsync oflag=direct 2>/dev/null
+}
 workload() {
   disk=/dev/vda
   sectors=$(( $(blockdev --getsize64 $disk) / 512 ))
+  # Records stop where the documents begin (on the base disk: no guest writes them at boot).
+  [ "$sectors" -gt "$FILES_SECTOR" ] && sectors=$FILES_SECTOR
   record_at() { dd if=$disk bs=512 skip="$1" count=1 iflag=direct 2>/dev/null | head -c 4; }
   # Records are contiguous from sector 1: binary search for the newest.
   low=0 high=$sectors
@@ -191,6 +273,7 @@ workload() {
       seq=$next
       echo "$seq $boot" >/www/seq.new && mv /www/seq.new /www/seq
     fi
+    [ "$edit_every" -gt 0 ] && [ $((seq % edit_every)) -eq 0 ] && edit_document "$seq"
     usleep "$pause_us"
   done
   echo "tmr-guest: disk full at seq $seq" >/dev/console
@@ -210,9 +293,18 @@ mv "$OUT/initramfs.cpio.new" "$OUT/initramfs.cpio"
 log "initramfs: $(du -h "$OUT/initramfs.cpio" | cut -f1)"
 
 # ── 5. Base disk and manifest ───────────────────────────────────────────────────────────────────
-if [ ! -f "$OUT/disk-base.qcow2" ]; then
-  qemu-img create -q -f qcow2 "$OUT/disk-base.qcow2" "$DISK_SIZE"
-fi
+# The documents are on the base disk, so a guest's first boot writes nothing but its records (a
+# burst of writes at boot would be what the ransomware detector's baselines learn first). Every
+# build writes the base disk afresh; no lab may be up while the image is rebuilt.
+. "$ROOT/etc/tmr-layout"
+RAW="$WORK/disk-base.raw"
+truncate -s "$DISK_SIZE" "$RAW"
+for i in $(seq 0 $((FILE_COUNT - 1))); do
+  { printf 'TMRFILE doc-%02d v=0\n' "$i"; yes "ward note $i: vitals stable, medication given as ordered, next review at the morning round" || true; } | head -c 65536 \
+    | dd of="$RAW" bs=512 seek=$((FILES_SECTOR + i * FILE_SECTORS)) conv=notrunc status=none
+done
+qemu-img convert -q -f raw -O qcow2 "$RAW" "$OUT/disk-base.qcow2.new"
+mv "$OUT/disk-base.qcow2.new" "$OUT/disk-base.qcow2"
 ABS="$(cd "$OUT" && pwd)"
 cat >"$OUT/image.json" <<JSON
 {

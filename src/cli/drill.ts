@@ -22,6 +22,7 @@ import { parseSeed } from './arguments.ts';
 import { formatDrillReport } from './format.ts';
 import type { CliIo } from './io.ts';
 import { runQemuDrillCommand } from './lab.ts';
+import { LAB_RANSOMWARE_VARIANTS } from '../drill/lab/ransomware.ts';
 import { createLivePrinter } from './live.ts';
 
 export const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
@@ -96,6 +97,7 @@ interface DrillCommandOptions {
   seed: number;
   journal: string;
   target?: string;
+  variant?: string;
   json?: boolean;
   quiet?: boolean;
   lab: string;
@@ -116,6 +118,7 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
     .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
     .option('--journal <path>', 'SQLite journal file, or :memory:', '')
     .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
+    .option('--variant <name>', `qemu ransomware: how the guest's encryptor plays (${LAB_RANSOMWARE_VARIANTS.join(', ')}; default whole)`)
     .option('--json', 'print the report as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (file: string, options: DrillCommandOptions) => {
@@ -126,7 +129,7 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
       }
       if (options.substrate === 'qemu') {
         const journalPath = options.journal === '' ? `out/journal-qemu-${options.scenario}.db` : options.journal;
-        setExitCode(await runQemuDrillCommand({ io, file, blueprint, scenario: options.scenario, journal: openJournal(journalPath), journalPath, json: options.json === true, quiet: options.quiet === true, keepLab: options.keepLab === true, lab: options.lab }));
+        setExitCode(await runQemuDrillCommand({ io, file, blueprint, scenario: options.scenario, journal: openJournal(journalPath), journalPath, json: options.json === true, quiet: options.quiet === true, keepLab: options.keepLab === true, lab: options.lab, ...(options.variant ? { variant: options.variant } : {}), ...(options.target ? { target: options.target } : {}) }));
         return;
       }
       if (!ALL_SCENARIOS.some((scenario) => scenario.name === options.scenario)) {

@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Journal, JournalEntry } from '../ports/index.ts';
 import { labStatus, REAL_SCENARIOS, runRealDrill, type RealDrillRun } from '../drill/lab/real.ts';
+import { formatLabRansomware, labRansomwareHeld } from '../drill/lab/ransomware.ts';
 import type { Blueprint } from '../model/index.ts';
 import { LabLayout, readManifest, readToken } from '../substrate/qemu/lab.ts';
 import { labDown, labUp } from '../substrate/qemu/power.ts';
@@ -129,6 +130,8 @@ export async function runQemuDrillCommand(options: {
   quiet: boolean;
   keepLab: boolean;
   lab: string;
+  variant?: string;
+  target?: string;
 }): Promise<number> {
   const { io } = options;
   if (!(REAL_SCENARIOS as readonly string[]).includes(options.scenario)) {
@@ -144,6 +147,8 @@ export async function runQemuDrillCommand(options: {
       layout: layoutOf(options.lab),
       journal: options.journal,
       keepLab: options.keepLab,
+      ...(options.variant === undefined ? {} : { variant: options.variant }),
+      ...(options.target === undefined ? {} : { target: options.target }),
       ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint: options.blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
     });
   } catch (error) {
@@ -155,15 +160,17 @@ export async function runQemuDrillCommand(options: {
   } finally {
     options.journal.close?.();
   }
-  if (options.json) io.out(`${JSON.stringify({ ...run.report, checks: run.checks }, null, 2)}\n`);
+  if (options.json) io.out(`${JSON.stringify({ ...run.report, checks: run.checks, ...(run.ransomware === undefined ? {} : { ransomware: run.ransomware }) }, null, 2)}\n`);
   else {
     io.out(`${formatDrillReport(run.report)}\n`);
     io.out(`\nOn the machine: copies per VM at the end ${JSON.stringify(run.checks.finalCopiesPerVm)}, most at any probe ${JSON.stringify(run.checks.maxCopiesPerVm)}\n`);
     io.out(`Acknowledged writes lost ${JSON.stringify(run.checks.ackedWritesLost)}; restarts after the fault ${JSON.stringify(run.checks.restartsPerVm)}\n`);
     const silent = Object.entries(run.checks.noAnswerMs).filter(([, ms]) => ms > 0);
     if (silent.length > 0) io.out(`Guests that kept running but did not answer for a while (not outages): ${silent.map(([vm, ms]) => `${vm} ${(ms / 1000).toFixed(1)} s`).join(', ')}\n`);
+    if (run.ransomware !== undefined) io.out(`${formatLabRansomware(run.ransomware)}\n`);
   }
   if (!options.quiet) io.err(`journal: ${options.journalPath} (${run.journal.length} entries)\n`);
+  if (run.ransomware !== undefined && !labRansomwareHeld(run.ransomware)) return 1;
   const report = run.report;
   const held = report.invariants.splitBrain === 0 && report.invariants.lostVms === 0 && Object.values(run.checks.finalCopiesPerVm).every((copies) => copies.writable === 1);
   const topTiersMet = report.services.every((service) => service.met || (service.tier !== 'continuous' && service.tier !== 'critical'));

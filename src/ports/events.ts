@@ -204,6 +204,27 @@ export interface JournalEvents {
   /** lostFrom: how the acknowledged writes lost were counted (the disk's records by run, or the console). */
   'probe.outage': { readonly downAtMs: number; readonly upAtMs: number | null; readonly ackedBefore: number; readonly resumedAfter: number | null; readonly writesLost?: number | null; readonly writeIntervalMs: number; readonly lostFrom?: 'disk' | 'console'; readonly runs?: readonly { readonly boot: string; readonly firstSeq: number; readonly maxSeq: number }[] };
   'probe.unknown-loss': { readonly primary: string | null; readonly host: string | null; readonly consoleTail: readonly string[] };
+  /**
+   * The lab's ransomware drill, measured outside the controller: when the encryptor was started
+   * (its first write follows), when the controller alerted, quarantined and cut over, the snapshot
+   * restored, the writes acknowledged before it and how many of those the VM's disk lost, and its
+   * documents after the recovery and on the infected disk kept as evidence.
+   */
+  'drill.ransomware': {
+    readonly variant: string;
+    readonly attackAtMs: number;
+    readonly alertAtMs: number | null;
+    readonly quarantinedAtMs: number | null;
+    readonly recoveredAtMs: number | null;
+    readonly snapshotId: string | null;
+    readonly restorePointMs: number | null;
+    readonly ackedBeforeRestorePoint: number | null;
+    readonly ackedWritesLostBeforeRestorePoint: number | null;
+    readonly writesAfterRestorePoint: number | null;
+    readonly documents: { readonly files: number; readonly clean: number; readonly encrypted: number; readonly unreadable: number } | null;
+    readonly evidenceDocuments: { readonly files: number; readonly clean: number; readonly encrypted: number; readonly unreadable: number } | null;
+    readonly snapshotsTaken: number;
+  };
   'drill.check': {
     readonly finalCopiesPerVm: Readonly<Record<string, { readonly writable: number; readonly standby: number }>>;
     readonly finalAnswers: Readonly<Record<string, boolean>>;

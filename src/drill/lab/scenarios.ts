@@ -13,7 +13,7 @@ import type { Blueprint } from '../../model/index.ts';
 import { findScenario, type ScenarioPlan, type ScenarioStep } from '../sim/scenarios.ts';
 import type { LabFault } from './faults.ts';
 
-export const REAL_SCENARIOS = ['host-failure', 'host-isolation', 'storage-path-loss', 'agent-failure', 'migrate'] as const;
+export const REAL_SCENARIOS = ['host-failure', 'host-isolation', 'storage-path-loss', 'agent-failure', 'migrate', 'ransomware'] as const;
 export type RealScenario = (typeof REAL_SCENARIOS)[number];
 
 export const REAL_SCENARIO_SUMMARIES: Readonly<Record<RealScenario, string>> = {
@@ -22,6 +22,7 @@ export const REAL_SCENARIO_SUMMARIES: Readonly<Record<RealScenario, string>> = {
   'storage-path-loss': "the continuous service's primary host loses its path to the datastore; restored after the recovery",
   'agent-failure': "the host agent of the continuous service's primary host is killed (the host and its VMs keep running)",
   migrate: 'maintenance: the busiest host without a continuous VM is evacuated by live migration, then released',
+  ransomware: "an encryptor inside the first critical service's VM overwrites its documents; detected from the host's telemetry, quarantined, restored from an immutable snapshot, verified, cut over",
 };
 
 /**
@@ -69,6 +70,9 @@ export function realDrillPlan(scenario: RealScenario, context: { readonly bluepr
       return { strike: [{ kind: 'inject', fault: { kind: 'agent-failure', host } }], repair: [] };
     case 'migrate':
       return { strike: [{ kind: 'evacuate', host }], repair: [{ kind: 'release', host }] };
+    case 'ransomware':
+      // The attack is not a host fault: the ransomware drill (ransomware.ts) strikes inside the guest.
+      return { strike: [], repair: [] };
   }
 }
 

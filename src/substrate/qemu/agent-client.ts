@@ -6,12 +6,14 @@
  */
 import type { Agent as HttpsAgent } from 'node:https';
 import type { AgentAnswer, AgentState } from './agent-protocol.ts';
+import type { HostTelemetry } from './block-telemetry.ts';
 import { agentConnectionPool, agentRequest, readControlPlaneTls, type TlsMaterial } from './agent-tls.ts';
 import type { LabManifest } from './lab.ts';
 
 const CALL_TIMEOUT_MS = 20_000;
 const POLL_TIMEOUT_MS = 600;
 const HEALTH_TIMEOUT_MS = 400;
+const TELEMETRY_TIMEOUT_MS = 8_000;
 
 export class AgentClient {
   private readonly addresses: ReadonlyMap<string, string>;
@@ -44,6 +46,11 @@ export class AgentClient {
   /** The agent's state, or null when it does not answer within a poll's budget. */
   state(host: string): Promise<AgentState | null> {
     return this.call<AgentState>(host, 'GET', '/state', undefined, POLL_TIMEOUT_MS).catch(() => null);
+  }
+
+  /** The host's security telemetry (closing its window), or null when the agent does not answer in time. */
+  telemetry(host: string): Promise<HostTelemetry | null> {
+    return this.call<HostTelemetry>(host, 'GET', '/telemetry', undefined, TELEMETRY_TIMEOUT_MS).catch(() => null);
   }
 
   /** Asks the agent of `host` for an operation; silence is a refusal that says so. */

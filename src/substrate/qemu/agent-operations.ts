@@ -204,7 +204,12 @@ export class VmOperations {
     return { ok: true, detail: `nice ${nice}` };
   }
 
-  /** A point-in-time copy of a running VM's disk (QMP drive-backup, full), made read-only. */
+  /**
+   * A point-in-time copy of a running VM's disk, made read-only: QMP drive-backup of the overlay's
+   * own clusters (`sync: top`; the copy's backing file is the same read-only guest image), a few MiB
+   * instead of the whole disk, so the lab can take one every few seconds. Its time is when the
+   * backup started: the point in time it holds.
+   */
   async snapshot(request: SnapshotRequest): Promise<AgentAnswer> {
     const host = this.host;
     const refused = await host.checkEpoch(request.epoch);
@@ -215,12 +220,13 @@ export class VmOperations {
       const vm = host.vm(instance.vm)!;
       const directory = host.layout.snapshots(vm.datastore, vm.name);
       const target = join(directory, `${request.snapshotId}.qcow2`);
-      await writeAtomic(join(directory, `${request.snapshotId}.json`), JSON.stringify({ id: request.snapshotId, vm: vm.name, takenAtMs: Date.now(), retainUntilMs: request.retainUntilMs, complete: false }));
+      const takenAtMs = Date.now();
+      await writeAtomic(join(directory, `${request.snapshotId}.json`), JSON.stringify({ id: request.snapshotId, vm: vm.name, takenAtMs, retainUntilMs: request.retainUntilMs, complete: false }));
       const done = instance.qemu.qmp.waitForEvent('BLOCK_JOB_COMPLETED', 30_000, (event) => (event.data as { device?: string } | undefined)?.device === `snap-${request.snapshotId}`.slice(0, 60));
-      await instance.qemu.qmp.execute('drive-backup', { 'job-id': `snap-${request.snapshotId}`.slice(0, 60), device: 'disk0', target, sync: 'full', format: 'qcow2', mode: 'absolute-paths' });
+      await instance.qemu.qmp.execute('drive-backup', { 'job-id': `snap-${request.snapshotId}`.slice(0, 60), device: 'disk0', target, sync: 'top', format: 'qcow2', mode: 'absolute-paths' });
       await done;
       await run(['chmod', '0444', target]);
-      await writeAtomic(join(directory, `${request.snapshotId}.json`), JSON.stringify({ id: request.snapshotId, vm: vm.name, takenAtMs: Date.now(), retainUntilMs: request.retainUntilMs, complete: true }), 0o444);
+      await writeAtomic(join(directory, `${request.snapshotId}.json`), JSON.stringify({ id: request.snapshotId, vm: vm.name, takenAtMs, retainUntilMs: request.retainUntilMs, complete: true }), 0o444);
       return { ok: true, detail: target };
     });
   }

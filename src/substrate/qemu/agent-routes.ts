@@ -11,7 +11,9 @@ import type { z } from 'zod';
 import type { AgentHost } from './agent-host.ts';
 import { isControlPlaneCertificate, type TlsMaterial } from './agent-tls.ts';
 import type { VmOperations } from './agent-operations.ts';
-import { type AgentAnswer, EpochBody, MigrateBody, PolicyBody, PromoteBody, QuarantineBody, SharesBody, SnapshotBody, StartBody, VmBody } from './agent-protocol.ts';
+import { type AgentAnswer, EpochBody, MigrateBody, PolicyBody, PromoteBody, QuarantineBody, RestoreStartBody, RestoreStopBody, SharesBody, SnapshotBody, StartBody, VmBody } from './agent-protocol.ts';
+import type { RestoreOperations } from './agent-restore.ts';
+import type { BlockTelemetryReader } from './block-telemetry.ts';
 import { applyPolicy, quarantine } from './network-policy.ts';
 
 /** Large enough for a segmentation policy of 20,000 rules. */
@@ -23,8 +25,15 @@ function authorized(header: string | undefined, token: Buffer): boolean {
   return offered.length === token.length && timingSafeEqual(offered, token);
 }
 
-export function buildAgentServer(options: { readonly host: AgentHost; readonly operations: VmOperations; readonly token: Buffer; readonly tls?: TlsMaterial }): FastifyInstance {
-  const { host, operations, token, tls } = options;
+export function buildAgentServer(options: {
+  readonly host: AgentHost;
+  readonly operations: VmOperations;
+  readonly restores: RestoreOperations;
+  readonly telemetry: BlockTelemetryReader;
+  readonly token: Buffer;
+  readonly tls?: TlsMaterial;
+}): FastifyInstance {
+  const { host, operations, restores, telemetry, token, tls } = options;
   // With TLS, the handshake itself refuses a client without a certificate of our CA.
   const app = tls === undefined ? Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES }) : (Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, https: { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true } }) as unknown as FastifyInstance);
   app.addHook('onRequest', async (request, reply) => {
@@ -64,5 +73,9 @@ export function buildAgentServer(options: { readonly host: AgentHost; readonly o
   app.post('/vms/quarantine', handle(QuarantineBody, (body) => quarantine(host, body)));
   app.post('/vms/snapshot', handle(SnapshotBody, (body) => operations.snapshot(body)));
   app.post('/policy', handle(PolicyBody, (body) => applyPolicy(host, body)));
+  // Security telemetry (block-telemetry.ts): each reading closes the previous window.
+  app.get('/telemetry', () => telemetry.read());
+  app.post('/vms/restore', handle(RestoreStartBody, (body) => restores.start(body)));
+  app.post('/vms/restore-stop', handle(RestoreStopBody, (body) => restores.stop(body)));
   return app;
 }

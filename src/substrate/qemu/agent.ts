@@ -15,6 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import { AgentHeartbeat, fenceStanding } from './agent-heartbeat.ts';
 import { AgentHost } from './agent-host.ts';
 import { VmOperations } from './agent-operations.ts';
+import { RestoreOperations } from './agent-restore.ts';
+import { BlockTelemetryReader } from './block-telemetry.ts';
 import { buildAgentServer } from './agent-routes.ts';
 import type { TlsMaterial } from './agent-tls.ts';
 import type { LabLayout, LabManifest } from './lab.ts';
@@ -29,6 +31,8 @@ export class HostAgent {
   private readonly host: AgentHost;
   private readonly heartbeat: AgentHeartbeat;
   private readonly operations: VmOperations;
+  private readonly restores: RestoreOperations;
+  private readonly telemetry: BlockTelemetryReader;
   private readonly tokenBuffer: Buffer;
   private server: FastifyInstance | null = null;
 
@@ -46,6 +50,8 @@ export class HostAgent {
     this.host = new AgentHost(options.layout, options.manifest, options.host);
     this.heartbeat = new AgentHeartbeat(this.host);
     this.operations = new VmOperations(this.host);
+    this.restores = new RestoreOperations(this.host);
+    this.telemetry = new BlockTelemetryReader(this.host);
     this.tokenBuffer = Buffer.from(options.token, 'utf8');
   }
 
@@ -75,6 +81,6 @@ export class HostAgent {
   }
 
   buildServer(): FastifyInstance {
-    return buildAgentServer({ host: this.host, operations: this.operations, token: this.tokenBuffer, ...(this.options.tls === undefined ? {} : { tls: this.options.tls }) });
+    return buildAgentServer({ host: this.host, operations: this.operations, restores: this.restores, telemetry: this.telemetry, token: this.tokenBuffer, ...(this.options.tls === undefined ? {} : { tls: this.options.tls }) });
   }
 }

@@ -16,6 +16,8 @@
  *   LAB/datastore/<ds>/leases/<vm>.json  who may run the VM's writable copy, until when
  *   LAB/datastore/<ds>/fence/<host>.json a storage fence of a host, and the agent's .ack
  *   LAB/datastore/<ds>/snapshots/<vm>/   immutable point-in-time copies of the disk
+ *   LAB/datastore/<ds>/restores/<id>.qcow2  a restored copy's disk (an overlay on a snapshot)
+ *   LAB/datastore/<ds>/evidence/         infected disks a restored copy replaced
  *   LAB/hosts/<host>/run/                QMP sockets, pid files, consoles, instance records
  *   LAB/hosts/<host>/agent.log           the agent's log (JSON lines)
  *   LAB/hosts/<host>/power               "on" or "off", as the power controller or the BMC left it
@@ -181,6 +183,14 @@ export class LabLayout {
   }
   fenceAck(ds: string, host: string): string {
     return join(this.datastore(ds), 'fence', `${host}.ack.json`);
+  }
+  /** A restored copy's disk: an overlay on the snapshot it was restored from. */
+  restoreDisk(ds: string, restoreId: string): string {
+    return join(this.datastore(ds), 'restores', `${restoreId}.qcow2`);
+  }
+  /** An infected disk, kept as evidence after a clean copy replaced it. */
+  evidenceDisk(ds: string, name: string): string {
+    return join(this.datastore(ds), 'evidence', `${name}.qcow2`);
   }
   snapshots(ds: string, vm: string): string {
     return join(this.datastore(ds), 'snapshots', vm);

@@ -28,6 +28,9 @@ const POLICY_FILE = 'policy.json';
 export function policyScript(policy: Omit<NetworkPolicyRequest, 'epoch'>): string {
   const lines = [
     `table bridge ${POLICY_TABLE} {`,
+    // Every dropped frame's (source, destination), with a packet counter per pair: the denied
+    // flows of the security telemetry (block-telemetry.ts reads it).
+    '  set denied { type ipv4_addr . ipv4_addr; size 4096; flags dynamic; }',
     '  chain forward {',
     '    type filter hook forward priority 0; policy accept;',
     '    ether type { arp, 0x8035 } accept',
@@ -37,6 +40,7 @@ export function policyScript(policy: Omit<NetworkPolicyRequest, 'epoch'>): strin
         ? [`    ip saddr ${rule.from} ip daddr ${rule.to} accept`, `    ip saddr ${rule.to} ip daddr ${rule.from} accept`]
         : [`    ip saddr ${rule.from} ip daddr ${rule.to} ${rule.protocol} dport ${rule.port} accept`, `    ip saddr ${rule.to} ip daddr ${rule.from} ${rule.protocol} sport ${rule.port} accept`],
     ),
+    '    iifname "tmr-t*" ip protocol { tcp, udp, icmp } add @denied { ip saddr . ip daddr counter }',
     '    iifname "tmr-t*" drop',
     '    oifname "tmr-t*" drop',
     '  }',

@@ -20,12 +20,15 @@ import type {
   Clock,
   FenceAgentOutcome,
   FencingToken,
+  RestoreObservation,
+  RestoreRequest,
   SnapshotObservation,
   StartRequest,
   Substrate,
   SubstrateEvent,
   SubstrateSnapshot,
   VmMetrics,
+  VmSecuritySample,
 } from '../../ports/index.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { SegmentationPolicy } from '../../model/segmentation.ts';
@@ -38,6 +41,8 @@ import { LabObserver, type ObservedInstance } from './observer.ts';
 import { PowerController } from './power.ts';
 import { fenceOutcome, FencePower } from './fence-power.ts';
 import { liftFence, revokeLeases, revokeStoppedLease, storageFence } from './storage-fence.ts';
+import { LabRestores } from './lab-restore.ts';
+import { SecurityTelemetry } from './security-telemetry.ts';
 
 export { networkRules } from './network-policy.ts';
 
@@ -75,6 +80,8 @@ export class QemuSubstrate implements Substrate {
   private readonly vmDatastore: ReadonlyMap<string, string>;
   /** Hosts being fenced, so a fence is not raced by a start on the same host. */
   private readonly fencing = new Set<string>();
+  private readonly telemetry: SecurityTelemetry;
+  private readonly restores: LabRestores;
 
   constructor(private readonly options: QemuSubstrateOptions) {
     this.power = new PowerController(options.layout, options.manifest);
@@ -90,6 +97,8 @@ export class QemuSubstrate implements Substrate {
     });
     this.vmAddress = new Map(options.manifest.vms.map((vm) => [vm.name, vm.address]));
     this.vmDatastore = new Map(options.manifest.vms.map((vm) => [vm.name, vm.datastore]));
+    this.telemetry = new SecurityTelemetry(this.vmAddress);
+    this.restores = new LabRestores({ layout: options.layout, manifest: options.manifest, agents: this.agents, observer: this.observer, tokens: this.tokens, listSnapshots: (vm) => this.listSnapshots(vm) });
   }
 
   /** Loads the persisted epoch and generations, reads every host once, then polls. */
@@ -313,6 +322,7 @@ export class QemuSubstrate implements Substrate {
       const snapshot = (await this.listSnapshots(vm)).find((candidate) => candidate.id === request.snapshotId);
       if (snapshot === undefined) continue;
       if (snapshot.retainUntilMs > this.options.clock.nowMs()) {
+        this.telemetry.deletionRefused(vm);
         return { ok: false, reason: `snapshot ${request.snapshotId} is immutable until its retention ends (${Math.round((snapshot.retainUntilMs - this.options.clock.nowMs()) / 1000)} s)` };
       }
       const directory = this.options.layout.snapshots(this.vmDatastore.get(vm)!, vm);
@@ -321,6 +331,47 @@ export class QemuSubstrate implements Substrate {
       return { ok: true };
     }
     return { ok: false, reason: `no snapshot ${request.snapshotId}` };
+  }
+
+  /**
+   * Takes a snapshot of the VM's running primary now (its host's agent: QMP drive-backup into the
+   * datastore's snapshot directory, read-only, immutable until `retainMs` from now). The twin takes
+   * its snapshots on the tier's schedule itself; on the lab the drill drives the schedule.
+   */
+  async takeSnapshot(request: { epoch: number; vm: string; retainMs: number }): Promise<ActionOutcome> {
+    const primary = this.observer.copiesOf(request.vm).find((copy) => copy.role === 'primary' && copy.state === 'running');
+    if (primary === undefined) return { ok: false, reason: `${request.vm} has no running primary` };
+    const snapshotId = `${request.vm}-${Date.now()}`;
+    return this.agents.post(primary.host, '/vms/snapshot', { epoch: request.epoch, vm: request.vm, snapshotId, retainUntilMs: Date.now() + request.retainMs });
+  }
+
+  // ── Security: telemetry and restores (security-telemetry.ts, lab-restore.ts) ─────────────────
+
+  /** One sample per running primary: every powered-on host's agent closes its window now. */
+  async securityTelemetry(): Promise<readonly VmSecuritySample[]> {
+    const readings = await Promise.all(this.observer.poweredOnHosts().map((host) => this.agents.telemetry(host)));
+    const serving = (instanceId: string) => {
+      const copy = this.observer.instance(instanceId);
+      return copy !== undefined && copy.state === 'running';
+    };
+    return this.telemetry.samples(readings.filter((reading) => reading !== null), { atMs: this.options.clock.nowMs(), serving });
+  }
+
+  restoreSnapshot(request: RestoreRequest): Promise<ActionOutcome> {
+    return this.restores.restore(request);
+  }
+
+  restoreStatus(restoreId: string): Promise<RestoreObservation | null> {
+    return this.restores.status(restoreId);
+  }
+
+  promoteRestored(request: { token: FencingToken; vm: string; restoreId: string }): Promise<ActionOutcome> {
+    return this.restores.promote(request);
+  }
+
+  /** Stops the restored copies still running (a drill's end). */
+  closeRestores(epoch: number): Promise<void> {
+    return this.restores.close(epoch);
   }
 
   // ── Network ──────────────────────────────────────────────────────────────────────────────────

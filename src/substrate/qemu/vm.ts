@@ -68,6 +68,12 @@ export interface VmSpec {
   /** The qcow2 the VM writes to (an overlay on the image's base disk); no disk when absent. */
   readonly disk?: string;
   readonly network?: VmNetwork;
+  /**
+   * Instead of `network`: an isolated network of its own (QEMU user networking, `restrict=on`: the
+   * guest reaches nothing outside), whose only way in is the guest's port 80 forwarded from
+   * `forward` (`ADDRESS:PORT` on the host): a restored copy is checked there before it serves.
+   */
+  readonly isolatedNetwork?: { readonly forward: string };
   /** The host's network namespace QEMU runs in (so it can open the host's tap). */
   readonly namespace?: string;
   readonly accelerator?: Accelerator;
@@ -128,6 +134,10 @@ export function qemuArguments(spec: VmSpec): string[] {
     append.push(`tmr.ip=${spec.network.address}`);
     if (spec.network.gateway !== undefined) append.push(`tmr.gw=${spec.network.gateway}`);
   }
+  // QEMU's user networking hands a forwarded connection to the guest with the client's own address
+  // (only loopback clients become 10.0.2.2): the guest needs its route back through 10.0.2.2.
+  // restrict=on still routes nothing out.
+  if (spec.isolatedNetwork !== undefined) append.push(`tmr.ip=${ISOLATED_GUEST_ADDRESS}/24`, 'tmr.gw=10.0.2.2');
   if (spec.writeIntervalMs !== undefined) append.push(`tmr.interval_ms=${Math.max(1, Math.round(spec.writeIntervalMs))}`);
   // The process name (15 characters at most) lets teardown find every QEMU of ours by its prefix.
   const processName = `tmr-${spec.name}`.slice(0, 15);
@@ -164,6 +174,12 @@ export function qemuArguments(spec: VmSpec): string[] {
       '-device', `virtio-net-pci,netdev=net0,mac=${spec.network.mac ?? macForVm(spec.name)}`,
     );
   }
+  if (spec.isolatedNetwork !== undefined) {
+    args.push(
+      '-netdev', `user,id=net0,restrict=on,net=10.0.2.0/24,hostfwd=tcp:${spec.isolatedNetwork.forward}-${ISOLATED_GUEST_ADDRESS}:80`,
+      '-device', 'virtio-net-pci,netdev=net0',
+    );
+  }
   if (spec.incoming !== undefined) args.push('-incoming', spec.incoming);
   return args;
 }
@@ -175,6 +191,8 @@ export function qemuCommand(spec: VmSpec): string[] {
 }
 
 export const HOTPLUG_PORT = 'hotplug0';
+/** A restored copy's address on its isolated network (QEMU user networking's default guest address). */
+export const ISOLATED_GUEST_ADDRESS = '10.0.2.15';
 
 /**
  * Gives a running VM its disk (the promotion of a hot standby, once the old primary is fenced):
