@@ -51,17 +51,21 @@ export class GrayFailureJudge {
   evidence(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number): Map<string, GrayEvidence> {
     const { grayWindowMs, grayFailingShare, grayLatencyMs } = this.timings;
     const perHost = new Map<string, { copies: number; failing: GrayEvidence['failing'][number][] }>();
+    // Only a copy sick at some time in the window can be failing; any other is counted, not weighed
+    // (a large estate has thousands). With a failing share of zero every copy fails: all are weighed.
+    const suspects = grayFailingShare > 0 ? history.sickSince(nowMs - grayWindowMs) : null;
     for (const [id, copy] of history.copies) {
       if (!copy.running || copy.runningSinceMs === null || statusOf(copy.host) !== 'up' || !datastoreUp(copy.datastore)) continue;
       const fromMs = Math.max(nowMs - grayWindowMs, copy.runningSinceMs);
       const watchedMs = nowMs - fromMs;
       if (watchedMs < MIN_WATCHED_MS) continue;
-      const unhealthyShare = history.unhealthyMs(id, fromMs, nowMs) / watchedMs;
-      // Slow answers count once they have lasted as long as failures must (one slow probe is not a trend).
-      const slow = copy.slowSinceMs !== null && nowMs - copy.slowSinceMs >= grayFailingShare * grayWindowMs && (copy.latencyMs ?? 0) >= grayLatencyMs;
       let entry = perHost.get(copy.host);
       if (entry === undefined) perHost.set(copy.host, (entry = { copies: 0, failing: [] }));
       entry.copies++;
+      if (suspects !== null && !suspects.has(id)) continue;
+      const unhealthyShare = history.unhealthyMs(id, fromMs, nowMs) / watchedMs;
+      // Slow answers count once they have lasted as long as failures must (one slow probe is not a trend).
+      const slow = copy.slowSinceMs !== null && nowMs - copy.slowSinceMs >= grayFailingShare * grayWindowMs && (copy.latencyMs ?? 0) >= grayLatencyMs;
       if (unhealthyShare >= grayFailingShare || slow) {
         entry.failing.push({ vm: copy.vm, role: copy.role, unhealthyShare: Math.round(unhealthyShare * 1000) / 1000, latencyMs: copy.latencyMs ?? null });
       }
