@@ -12,7 +12,7 @@ export interface InstanceIndex {
   readonly byVm: ReadonlyMap<string, readonly InstanceObservation[]>;
   readonly byHost: ReadonlyMap<string, readonly InstanceObservation[]>;
   readonly byDatastore: ReadonlyMap<string, readonly InstanceObservation[]>;
-  /** The copies that fail their health check (not healthy), in no particular order. */
+  /** The copies that run and fail their health check, in no particular order (booting ones are not among them). */
   readonly unwell: Iterable<InstanceObservation>;
   /** A copy's place in the Map's order. */
   placeOf(instance: InstanceObservation): number;
@@ -65,8 +65,8 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
     if (instance.id !== id) throw new Error(`instance table: ${instance.vm}'s copy ${instance.id} set under the id ${id}; key each copy by its own id`);
     const before = super.get(id);
     super.set(id, instance);
-    if (instance.healthy) this.unwellCopies.delete(id);
-    else this.unwellCopies.set(id, instance);
+    if (instance.state === 'running' && !instance.healthy) this.unwellCopies.set(id, instance);
+    else this.unwellCopies.delete(id);
     this.hostVersions.set(instance.host, this.nextVersion++);
     if (before === undefined) {
       this.places.set(id, this.nextPlace++);
@@ -136,7 +136,7 @@ export function indexInstances(instances: ReadonlyMap<string, InstanceObservatio
     push(byVm, instance.vm, instance);
     push(byHost, instance.host, instance);
     push(byDatastore, instance.datastore, instance);
-    if (!instance.healthy) unwell.push(instance);
+    if (instance.state === 'running' && !instance.healthy) unwell.push(instance);
   }
   return { byVm, byHost, byDatastore, unwell, placeOf: (instance) => places.get(instance)!, hostVersion: () => null };
 }

@@ -10,23 +10,25 @@ function copy(id: number, vm: string, host: string, healthy = true): InstanceObs
   return { id: `${vm}#${id}`, vm, host, role: id % 2 === 0 ? 'primary' : 'secondary', state: 'running', healthy, synced: false, datastore: 'ds' };
 }
 
-/** Each index as plain arrays of ids, for comparison. */
-function ids(index: ReturnType<typeof indexInstances>): { byVm: Record<string, string[]>; byHost: Record<string, string[]> } {
+/** Each index as plain arrays of ids, for comparison; the unwell copies in the Map's order. */
+function ids(index: ReturnType<typeof indexInstances>) {
   const flat = (map: ReadonlyMap<string, readonly InstanceObservation[]>) => Object.fromEntries([...map].sort((x, y) => x[0].localeCompare(y[0])).map(([key, list]) => [key, list.map((instance) => instance.id)]));
-  return { byVm: flat(index.byVm), byHost: flat(index.byHost) };
+  const unwell = [...index.unwell].sort((a, b) => index.placeOf(a) - index.placeOf(b)).map((instance) => instance.id);
+  return { byVm: flat(index.byVm), byHost: flat(index.byHost), byDatastore: flat(index.byDatastore), unwell };
 }
 
-type Step = { kind: 'add'; vm: number; host: number } | { kind: 'update'; pick: number; host: number; healthy: boolean } | { kind: 'delete'; pick: number } | { kind: 'clear' };
+type Step = { kind: 'add'; vm: number; host: number } | { kind: 'update'; pick: number; host: number; healthy: boolean; state: InstanceObservation['state']; datastore: string } | { kind: 'delete'; pick: number } | { kind: 'clear' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('add' as const), vm: fc.nat(VMS.length - 1), host: fc.nat(HOSTS.length - 1) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('update' as const), pick: fc.nat(50), host: fc.nat(HOSTS.length - 1), healthy: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('update' as const), pick: fc.nat(50), host: fc.nat(HOSTS.length - 1), healthy: fc.boolean(), state: fc.constantFrom('booting' as const, 'running' as const, 'stopping' as const), datastore: fc.constantFrom('ds', 'ds-2') }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat(50) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const) }) },
 );
 
 describe('the instance table', () => {
   it('keeps its indexes as a walk of the same Map would build them, through adds, moves, deletes and clears', () => {
+    // A copy: healthy and running when added, then seen again in any state, on any host and datastore.
     fc.assert(
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
         const table = new InstanceTable();
@@ -41,7 +43,7 @@ describe('the instance table', () => {
           } else if (change.kind === 'update' && existing.length > 0) {
             // A copy seen again: healthier or not, or on another host (a live migration).
             const before = existing[change.pick % existing.length]!;
-            const after = { ...before, host: HOSTS[change.host]!, healthy: change.healthy };
+            const after = { ...before, host: HOSTS[change.host]!, healthy: change.healthy, state: change.state, datastore: change.datastore };
             table.set(after.id, after);
             plain.set(after.id, after);
           } else if (change.kind === 'delete' && existing.length > 0) {
@@ -53,6 +55,8 @@ describe('the instance table', () => {
           }
           expect([...table.entries()]).toEqual([...plain.entries()]);
           expect(ids(indexInstances(table))).toEqual(ids(indexInstances(plain)));
+          const places = [...table.values()].map((instance) => table.placeOf(instance));
+          expect(places).toEqual([...places].sort((a, b) => a - b));
         }
       }),
       { numRuns: 300 },

@@ -38,8 +38,8 @@ export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
     const held = heldBy(index, model, host, copies);
     if (held.copies > 0) pass.load.addTotals(host, held.cores, held.memoryGiB);
   }
-  // Only a copy on an isolated or storage-lost host, on an unreachable datastore, or failing its
-  // health check may need an action: those, in the copies' order; every other copy runs on.
+  // Only a copy on an isolated or storage-lost host, on an unreachable datastore, or running and
+  // failing its health check may need an action: those, in the copies' order; every other runs on.
   const flagged = new Set<InstanceObservation>(index.unwell);
   for (const [host, copies] of index.byHost) {
     const status = hosts.statusOf(host);
