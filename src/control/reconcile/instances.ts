@@ -200,7 +200,8 @@ export function settleRunning(pass: Pass, vm: string, copies: VmCopies): void {
   if (view.pendingSinceMs !== null) pass.mark({ type: 'vm.pending', vm, sinceMs: null });
   if (pass.state.reservations.has(vm)) pass.mark({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
   if (view.shedReason !== null && !pass.shedNow.has(vm)) pass.mark({ type: 'vm.shed', vm, reason: null });
-  for (const extra of copies.live.slice(1)) {
+  for (let index = 1; index < copies.live.length; index++) {
+    const extra = copies.live[index]!;
     pass.act({ type: 'stopVm', vm, host: extra.host, instanceId: extra.id, reason: 'a second running copy', shed: false });
   }
 }
