@@ -62,38 +62,46 @@ export class CapacityModel {
 
 /** Running totals per host; cheap to copy for what-if questions. */
 export class HostLoad {
-  private readonly cores = new Map<string, number>();
-  private readonly memory = new Map<string, number>();
+  /** Per host: what is used, and its size (looked up once, not at every question). */
+  private readonly totals = new Map<string, HostTotals>();
 
   constructor(private readonly model: CapacityModel) {
-    for (const host of model.blueprint.hosts) {
-      this.cores.set(host.name, 0);
-      this.memory.set(host.name, 0);
-    }
+    for (const host of model.blueprint.hosts) this.totals.set(host.name, { cores: 0, memory: 0, size: host });
   }
 
   add(host: string, vm: string): void {
     const cost = this.model.cost(vm);
-    this.cores.set(host, (this.cores.get(host) ?? 0) + cost.cores);
-    this.memory.set(host, (this.memory.get(host) ?? 0) + cost.memoryGiB);
+    const totals = this.totalsOf(host);
+    totals.cores += cost.cores;
+    totals.memory += cost.memoryGiB;
+  }
+
+  /** Adds what several VMs hold at once (their costs summed in the order add() would have taken them). */
+  addTotals(host: string, cores: number, memoryGiB: number): void {
+    const totals = this.totalsOf(host);
+    totals.cores += cores;
+    totals.memory += memoryGiB;
   }
 
   remove(host: string, vm: string): void {
     const cost = this.model.cost(vm);
-    this.cores.set(host, (this.cores.get(host) ?? 0) - cost.cores);
-    this.memory.set(host, (this.memory.get(host) ?? 0) - cost.memoryGiB);
+    const totals = this.totalsOf(host);
+    totals.cores -= cost.cores;
+    totals.memory -= cost.memoryGiB;
   }
 
   freeCores(host: string): number {
-    return this.model.host(host).cores - (this.cores.get(host) ?? 0);
+    const totals = this.totals.get(host);
+    return this.sizeOf(host, totals).cores - (totals?.cores ?? 0);
   }
 
   freeMemoryGiB(host: string): number {
-    return this.model.host(host).memoryGiB - (this.memory.get(host) ?? 0);
+    const totals = this.totals.get(host);
+    return this.sizeOf(host, totals).memoryGiB - (totals?.memory ?? 0);
   }
 
   usedCores(host: string): number {
-    return this.cores.get(host) ?? 0;
+    return this.totals.get(host)?.cores ?? 0;
   }
 
   fits(host: string, vm: string): boolean {
@@ -104,10 +112,26 @@ export class HostLoad {
 
   clone(): HostLoad {
     const copy = new HostLoad(this.model);
-    for (const [host, value] of this.cores) copy.cores.set(host, value);
-    for (const [host, value] of this.memory) copy.memory.set(host, value);
+    for (const [host, totals] of this.totals) copy.totals.set(host, { ...totals });
     return copy;
   }
+
+  /** A host not in the blueprint starts at zero, as any other (its size is then unknown). */
+  private totalsOf(host: string): HostTotals {
+    let totals = this.totals.get(host);
+    if (totals === undefined) this.totals.set(host, (totals = { cores: 0, memory: 0, size: null }));
+    return totals;
+  }
+
+  private sizeOf(host: string, totals: HostTotals | undefined): Host {
+    return totals?.size ?? this.model.host(host);
+  }
+}
+
+interface HostTotals {
+  cores: number;
+  memory: number;
+  readonly size: Host | null;
 }
 
 export type Placement = { readonly primary: string; readonly secondary: string | null };

@@ -14,6 +14,7 @@ import { isPromise, type Clock, type Journal, type JournalEntry, type JournalEve
 import { decide, type DecideInput, type Decision, type Mark } from './decide.ts';
 import { Executor } from './executor.ts';
 import { HealthLoop } from './health-loop.ts';
+import { InstanceTable } from './instance-table.ts';
 import { planEvacuation } from './maintenance.ts';
 import { rebalance, type RebalanceAction } from './rebalance.ts';
 import { failureSet, recoveryStart, simulateRecovery } from './recovery.ts';
@@ -125,7 +126,7 @@ export class Controller {
     this.decide = options.decide ?? decide;
     this.state = {
       hosts: new Map(),
-      instances: new Map(),
+      instances: new InstanceTable(),
       datastoresUp: new Map(),
       vms: new Map(this.blueprint.vms.map((vm) => [vm.name, { pendingSinceMs: null, waitReason: null, shedReason: null, coldRestart: false, lastHost: null }])),
       inFlight: new Map(),

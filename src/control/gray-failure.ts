@@ -7,7 +7,7 @@
  * doubles each time it is degraded again, and it is trusted again only after that probation, when
  * whatever still runs on it is well. Pure: the controller applies the verdicts.
  */
-import type { HealthHistory } from './health-history.ts';
+import type { CopyHealth, HealthHistory } from './health-history.ts';
 import type { HostStatus } from './state.ts';
 import type { ControllerTimings } from './timings.ts';
 
@@ -48,23 +48,19 @@ export class GrayFailureJudge {
   constructor(private readonly timings: ControllerTimings) {}
 
   /** Evidence per host now; `statusOf` and `datastoreUp` are the controller's view. */
-  evidence(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number): Map<string, GrayEvidence> {
-    const { grayWindowMs, grayFailingShare, grayLatencyMs } = this.timings;
+  evidence(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number, suspects = this.suspects(history, nowMs)): Map<string, GrayEvidence> {
+    const { grayWindowMs } = this.timings;
     const perHost = new Map<string, { copies: number; failing: GrayEvidence['failing'][number][] }>();
     for (const [id, copy] of history.copies) {
       if (!copy.running || copy.runningSinceMs === null || statusOf(copy.host) !== 'up' || !datastoreUp(copy.datastore)) continue;
       const fromMs = Math.max(nowMs - grayWindowMs, copy.runningSinceMs);
-      const watchedMs = nowMs - fromMs;
-      if (watchedMs < MIN_WATCHED_MS) continue;
-      const unhealthyShare = history.unhealthyMs(id, fromMs, nowMs) / watchedMs;
-      // Slow answers count once they have lasted as long as failures must (one slow probe is not a trend).
-      const slow = copy.slowSinceMs !== null && nowMs - copy.slowSinceMs >= grayFailingShare * grayWindowMs && (copy.latencyMs ?? 0) >= grayLatencyMs;
+      if (nowMs - fromMs < MIN_WATCHED_MS) continue;
       let entry = perHost.get(copy.host);
       if (entry === undefined) perHost.set(copy.host, (entry = { copies: 0, failing: [] }));
       entry.copies++;
-      if (unhealthyShare >= grayFailingShare || slow) {
-        entry.failing.push({ vm: copy.vm, role: copy.role, unhealthyShare: Math.round(unhealthyShare * 1000) / 1000, latencyMs: copy.latencyMs ?? null });
-      }
+      if (suspects !== null && !suspects.has(id)) continue;
+      const failing = this.failing(history, id, copy, fromMs, nowMs);
+      if (failing !== null) entry.failing.push(failing);
     }
     let totalCopies = 0;
     let totalFailing = 0;
@@ -87,6 +83,42 @@ export class GrayFailureJudge {
   }
 
   /**
+   * Only a copy sick at some time in the window can be failing; any other is counted, not weighed (a
+   * large estate has thousands). Null: every copy is weighed (with a failing share of zero, all fail).
+   */
+  private suspects(history: HealthHistory, nowMs: number): ReadonlySet<string> | null {
+    return this.timings.grayFailingShare > 0 ? history.sickSince(nowMs - this.timings.grayWindowMs) : null;
+  }
+
+  /** What a watched copy (since `fromMs`) shows against its host, or null when it is well. */
+  private failing(history: HealthHistory, id: string, copy: CopyHealth, fromMs: number, nowMs: number): GrayEvidence['failing'][number] | null {
+    const { grayWindowMs, grayFailingShare, grayLatencyMs } = this.timings;
+    const unhealthyShare = history.unhealthyMs(id, fromMs, nowMs) / (nowMs - fromMs);
+    // Slow answers count once they have lasted as long as failures must (one slow probe is not a trend).
+    const slow = copy.slowSinceMs !== null && nowMs - copy.slowSinceMs >= grayFailingShare * grayWindowMs && (copy.latencyMs ?? 0) >= grayLatencyMs;
+    if (unhealthyShare < grayFailingShare && !slow) return null;
+    return { vm: copy.vm, role: copy.role, unhealthyShare: Math.round(unhealthyShare * 1000) / 1000, latencyMs: copy.latencyMs ?? null };
+  }
+
+  /**
+   * Whether judge() would find nothing, known from the suspects alone: no host degraded, and the
+   * copies failing are on one host at most, fewer than grayMinCopies (no shared cause, no verdict).
+   */
+  private quiet(history: HealthHistory, suspects: ReadonlySet<string> | null, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number): boolean {
+    if (suspects === null || this.degraded.size > 0) return false;
+    const failingOn = new Map<string, number>();
+    for (const id of suspects) {
+      const copy = history.copies.get(id);
+      if (copy === undefined || !copy.running || copy.runningSinceMs === null || statusOf(copy.host) !== 'up' || !datastoreUp(copy.datastore)) continue;
+      const fromMs = Math.max(nowMs - this.timings.grayWindowMs, copy.runningSinceMs);
+      if (nowMs - fromMs < MIN_WATCHED_MS || this.failing(history, id, copy, fromMs, nowMs) === null) continue;
+      failingOn.set(copy.host, (failingOn.get(copy.host) ?? 0) + 1);
+      if (failingOn.size > 1 || failingOn.get(copy.host)! >= this.timings.grayMinCopies) return false;
+    }
+    return true;
+  }
+
+  /**
    * Copies failing across the estate at once: on two hosts or more, and beyond grayEstateShareMax
    * even without the worst host. A shared cause, not a host's, nor a guest's.
    */
@@ -106,7 +138,12 @@ export class GrayFailureJudge {
   /** Which hosts become degraded now, and which are trusted again; the caller applies both (apply()). */
   judge(history: HealthHistory, statusOf: (host: string) => HostStatus | undefined, datastoreUp: (name: string) => boolean, nowMs: number, capacityLost = false): GrayJudgement {
     const { grayMinCopies, grayFailingShare, grayEstateShareMax, grayProbationMs, grayProbationMaxMs } = this.timings;
-    const all = this.evidence(history, statusOf, datastoreUp, nowMs);
+    const suspects = this.suspects(history, nowMs);
+    if (this.quiet(history, suspects, statusOf, datastoreUp, nowMs)) {
+      this.shared = null;
+      return { degrade: [], recover: [] };
+    }
+    const all = this.evidence(history, statusOf, datastoreUp, nowMs, suspects);
     this.shared = this.sharedFailure(all);
     // While the estate has lost a host, slowness alone takes no host out (nor keeps one out): only
     // copies that fail. A slow datastore behind the few hosts left once looked like a slow host and

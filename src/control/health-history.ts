@@ -56,6 +56,8 @@ export class HealthHistory implements HealthView {
   /** Copies failing or slow now, and when the last sickness ended: a healthy estate is not searched at every pass. */
   private readonly sickNow = new Set<string>();
   private lastSickEndMs = Number.NEGATIVE_INFINITY;
+  /** When each copy that was sick last stopped being so (dropped once older than any window asked about). */
+  private readonly sickEndedMs = new Map<string, number>();
 
   constructor(private readonly timings: ControllerTimings) {}
 
@@ -91,6 +93,26 @@ export class HealthHistory implements HealthView {
   removed(instanceId: string): void {
     this.copies.delete(instanceId);
     this.noteSickness(instanceId, false, this.lastSickEndMs);
+    this.sickEndedMs.delete(instanceId);
+  }
+
+  /** Copies failing or slow now. */
+  get sick(): ReadonlySet<string> {
+    return this.sickNow;
+  }
+
+  /**
+   * The copies that were failing or slow at some time after `sinceMs` (or are now): any other
+   * copy had no unhealthy time since then, and is not slow. Times only move forward: what ended
+   * before `sinceMs` is forgotten.
+   */
+  sickSince(sinceMs: number): Set<string> {
+    const ids = new Set(this.sickNow);
+    for (const [id, endedMs] of this.sickEndedMs) {
+      if (endedMs < sinceMs) this.sickEndedMs.delete(id);
+      else ids.add(id);
+    }
+    return ids;
   }
 
   /** Whether any copy is failing or slow now, or was within `windowMs` (else there is no evidence to weigh). */
@@ -100,7 +122,10 @@ export class HealthHistory implements HealthView {
 
   private noteSickness(instanceId: string, sick: boolean, nowMs: number): void {
     if (sick) this.sickNow.add(instanceId);
-    else if (this.sickNow.delete(instanceId)) this.lastSickEndMs = Math.max(this.lastSickEndMs, nowMs);
+    else if (this.sickNow.delete(instanceId)) {
+      this.lastSickEndMs = Math.max(this.lastSickEndMs, nowMs);
+      this.sickEndedMs.set(instanceId, nowMs);
+    }
   }
 
   unhealthyMs(instanceId: string, fromMs: number, nowMs: number): number {

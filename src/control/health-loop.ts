@@ -102,7 +102,10 @@ export class HealthLoop {
     let next = this.gray.nextDeadlineMs(nowMs);
     if (!this.history.anySickSince(nowMs, 0)) return next;
     const crossings = new Map<string, number[]>();
-    for (const copy of this.history.copies.values()) {
+    // A copy that runs and failed its last probe is among the sick ones: the rest are not looked at.
+    for (const id of this.history.sick) {
+      const copy = this.history.copies.get(id);
+      if (copy === undefined) continue;
       const last = copy.changes[copy.changes.length - 1];
       if (!copy.running || last === undefined || last.healthy || this.degradedHosts.has(copy.host)) continue;
       if (this.options.state.hostStatus.get(copy.host) !== 'up') continue;

@@ -7,6 +7,7 @@ import type { CapacityModel, Placement } from '../capacity/capacity.ts';
 import type { Blueprint } from '../model/index.ts';
 import type { InstanceObservation } from '../ports/index.ts';
 import { decide as greedyDecide, DEFAULT_TIMINGS, type DecideInput, type Decision } from './decide.ts';
+import { InstanceTable } from './instance-table.ts';
 import { applyMark, hostStatus, type ControllerState, type HostStatus, type RecoveryTarget } from './state.ts';
 
 export interface RecoverySimulation extends RecoveryTarget {
@@ -126,7 +127,7 @@ export function recoveryStart(state: ControllerState, held: ReadonlySet<string>,
     const effective = status === 'up' && degraded.has(host.name) ? 'fenced' : status === 'up' && held.has(host.name) ? 'isolated' : status;
     statuses.set(host.name, effective === 'up' || effective === 'isolated' ? effective : 'fenced');
   }
-  const instances = new Map<string, InstanceObservation>();
+  const instances = new InstanceTable();
   for (const instance of state.instances.values()) {
     const status = statuses.get(instance.host);
     if (status === 'fenced' || instance.state === 'stopping') continue;

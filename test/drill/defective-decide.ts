@@ -27,7 +27,10 @@ export function decideWithDoubleCountedReservations(input: DecideInput): Decisio
   const protection = { hosts, unshedableWaiting: unshedableWaiting(pass, hosts, instances) };
   const restarts = { hosts, instances, claims };
   const moving = followTargetSheds(pass, hosts, instances);
-  for (const vm of input.order) {
+  const { order } = input;
+  const infos = pass.infos;
+  for (let index = 0; index < order.length; index++) {
+    const vm = order[index]!;
     if (moving.has(vm)) continue;
     const copies = copiesOf(instances, hosts, vm);
     const primary = copies.live[0];
@@ -36,7 +39,7 @@ export function decideWithDoubleCountedReservations(input: DecideInput): Decisio
       continue;
     }
     settleRunning(pass, vm, copies);
-    const failover = input.model.info(vm).tier.mechanism === 'failover';
+    const failover = infos[index]!.tier.mechanism === 'failover';
     pass.wait(vm, failover ? protectWithSecondary(pass, protection, primary, copies.secondaries) : null);
   }
   return pass.decision();

@@ -5,6 +5,8 @@
  * and settles a VM that runs (a second copy is stopped, its waits and claims are cleared).
  */
 import type { InstanceObservation } from '../../ports/index.ts';
+import type { CapacityModel } from '../../capacity/capacity.ts';
+import { indexInstances, type InstanceIndex } from '../instance-table.ts';
 import type { Hosts } from './hosts.ts';
 import type { Pass } from './pass.ts';
 
@@ -12,7 +14,7 @@ export interface Instances {
   readonly byVm: ReadonlyMap<string, readonly InstanceObservation[]>;
   readonly byHost: ReadonlyMap<string, readonly InstanceObservation[]>;
   /** Services with a healthy primary on a reachable host: what a dependant may wait for. */
-  readonly healthyServices: ReadonlySet<string>;
+  readonly healthyServices: { has(service: string): boolean };
 }
 
 /** One VM's copies, sorted by what they mean for it. */
@@ -25,20 +27,30 @@ export interface VmCopies {
 }
 
 export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
-  const { state, timings } = pass.input;
+  const { state, timings, model } = pass.input;
   const nowMs = pass.nowMs;
-  const byVm = new Map<string, InstanceObservation[]>();
-  const byHost = new Map<string, InstanceObservation[]>();
-  for (const instance of state.instances.values()) {
-    append(byHost, instance.host, instance);
-    append(byVm, instance.vm, instance);
-    const hostState = hosts.statusOf(instance.host);
-    // A copy being stopped frees its room already: what is claimed next can boot as it goes.
-    if (hostState !== 'fenced' && instance.state !== 'stopping') pass.load.add(instance.host, instance.vm);
+  // Kept by the controller's instance table as copies change; built here only for a plain Map.
+  const index = indexInstances(state.instances);
+  // The room copies hold (a copy being stopped frees its room already: what is claimed next can
+  // boot as it goes), per host but a fenced one, summed in the copies' order as a walk would.
+  for (const [host, copies] of index.byHost) {
+    if (hosts.statusOf(host) === 'fenced') continue;
+    const held = heldBy(index, model, host, copies);
+    if (held.copies > 0) pass.load.addTotals(host, held.cores, held.memoryGiB);
+  }
+  // Only a copy on an isolated or storage-lost host, on an unreachable datastore, or running and
+  // failing its health check may need an action: those, in the copies' order; every other runs on.
+  const flagged = new Set<InstanceObservation>(index.unwell);
+  for (const [host, copies] of index.byHost) {
+    const status = hosts.statusOf(host);
+    if (status === 'storage-lost' || status === 'isolated') for (const instance of copies) flagged.add(instance);
+  }
+  for (const [datastore, up] of state.datastoresUp) if (!up) for (const instance of index.byDatastore.get(datastore) ?? NONE) flagged.add(instance);
+  for (const instance of [...flagged].sort((a, b) => index.placeOf(a) - index.placeOf(b))) {
     if (instance.state === 'stopping') continue;
-    const stop = (reason: string) => pass.act({ type: 'stopVm', vm: instance.vm, host: instance.host, instanceId: instance.id, reason, shed: false });
+    const hostState = hosts.statusOf(instance.host);
     if (hostState === 'storage-lost') {
-      stop('its host lost the path to storage');
+      stopCopy(pass, instance, 'its host lost the path to storage');
       continue;
     }
     const unhealthySince = state.unhealthySinceMs.get(instance.id);
@@ -50,7 +62,7 @@ export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
     }
     if (hostState !== 'up' && hostState !== 'suspect') continue;
     if (state.datastoresUp.get(instance.datastore) === false) {
-      stop(`its disk on ${instance.datastore} is unreachable; restart it from a reachable copy`);
+      stopCopy(pass, instance, `its disk on ${instance.datastore} is unreachable; restart it from a reachable copy`);
       continue;
     }
     if (instance.state === 'running' && !instance.healthy && unhealthySince !== undefined) judgeHealth(pass, hosts, instance, unhealthySince);
@@ -60,13 +72,65 @@ export function reconcileInstances(pass: Pass, hosts: Hosts): Instances {
   for (const [key, flight] of state.inFlight) {
     if (flight.host === undefined || !key.startsWith('migrate:')) continue;
     const vm = key.slice('migrate:'.length);
-    if (!(byVm.get(vm) ?? []).some((instance) => instance.host === flight.host)) pass.load.add(flight.host, vm);
+    if (!(index.byVm.get(vm) ?? NONE).some((instance) => instance.host === flight.host)) pass.load.add(flight.host, vm);
   }
-  const healthyServices = new Set<string>();
-  for (const instance of state.instances.values()) {
-    if (instance.role === 'primary' && instance.healthy && hosts.reachable(instance.host)) healthyServices.add(pass.input.model.info(instance.vm).service.name);
+  return { byVm: index.byVm, byHost: index.byHost, healthyServices: healthyServices(pass, hosts, index) };
+}
+
+/** Services asked about, answered once each: any of its VMs has a healthy primary on a reachable host. */
+function healthyServices(pass: Pass, hosts: Hosts, index: InstanceIndex): { has(service: string): boolean } {
+  const answers = new Map<string, boolean>();
+  return {
+    has(service) {
+      let healthy = answers.get(service);
+      if (healthy !== undefined) return healthy;
+      healthy = false;
+      for (const vm of pass.input.model.index.service.get(service)?.vms ?? []) {
+        for (const instance of index.byVm.get(vm.name) ?? NONE) if (instance.role === 'primary' && instance.healthy && hosts.reachable(instance.host)) healthy = true;
+      }
+      answers.set(service, healthy);
+      return healthy;
+    },
+  };
+}
+
+interface Held {
+  readonly version: number | null;
+  readonly copies: number;
+  readonly cores: number;
+  readonly memoryGiB: number;
+}
+
+/** Per instance table and model: each host's held room, summed again only when its copies change. */
+const heldCache = new WeakMap<InstanceIndex, { readonly model: CapacityModel; readonly hosts: Map<string, Held> }>();
+
+function heldBy(index: InstanceIndex, model: CapacityModel, host: string, copies: readonly InstanceObservation[]): Held {
+  const version = index.hostVersion(host);
+  let cache = heldCache.get(index);
+  if (version !== null && cache?.model === model) {
+    const known = cache.hosts.get(host);
+    if (known !== undefined && known.version === version) return known;
   }
-  return { byVm, byHost, healthyServices };
+  let count = 0;
+  let cores = 0;
+  let memoryGiB = 0;
+  for (const instance of copies) {
+    if (instance.state === 'stopping') continue;
+    const cost = model.cost(instance.vm);
+    count++;
+    cores += cost.cores;
+    memoryGiB += cost.memoryGiB;
+  }
+  const held = { version, copies: count, cores, memoryGiB };
+  if (version !== null) {
+    if (cache?.model !== model) heldCache.set(index, (cache = { model, hosts: new Map() }));
+    cache.hosts.set(host, held);
+  }
+  return held;
+}
+
+function stopCopy(pass: Pass, instance: InstanceObservation, reason: string): void {
+  pass.act({ type: 'stopVm', vm: instance.vm, host: instance.host, instanceId: instance.id, reason, shed: false });
 }
 
 /**
@@ -105,15 +169,26 @@ function judgeHealth(pass: Pass, hosts: Hosts, instance: InstanceObservation, un
 }
 
 export function copiesOf(instances: Instances, hosts: Hosts, vm: string): VmCopies {
-  const live: InstanceObservation[] = [];
-  const blocked: InstanceObservation[] = [];
-  const secondaries: InstanceObservation[] = [];
-  for (const instance of instances.byVm.get(vm) ?? []) {
-    if (instance.role === 'secondary') secondaries.push(instance);
-    else if (instance.state !== 'stopping' && hosts.reachable(instance.host)) live.push(instance);
-    else if (hosts.statusOf(instance.host) !== 'fenced') blocked.push(instance);
+  // Most VMs have one copy, or a primary and a secondary: no list is made for a kind that is absent.
+  let live: InstanceObservation[] | null = null;
+  let blocked: InstanceObservation[] | null = null;
+  let secondaries: InstanceObservation[] | null = null;
+  for (const instance of instances.byVm.get(vm) ?? NONE) {
+    if (instance.role === 'secondary') (secondaries ??= []).push(instance);
+    else if (instance.state !== 'stopping' && hosts.reachable(instance.host)) (live ??= []).push(instance);
+    else if (hosts.statusOf(instance.host) !== 'fenced') (blocked ??= []).push(instance);
   }
-  return { live, blocked, secondaries };
+  return { live: live ?? NONE, blocked: blocked ?? NONE, secondaries: secondaries ?? NONE };
+}
+
+const NONE: readonly InstanceObservation[] = Object.freeze([]);
+
+/** The VM's first primary that runs (not stopping) on a reachable host: what copiesOf() gives as `live[0]`. */
+export function livePrimary(instances: Instances, hosts: Hosts, vm: string): InstanceObservation | undefined {
+  const copies = instances.byVm.get(vm);
+  if (copies === undefined) return undefined;
+  for (const instance of copies) if (instance.role === 'primary' && instance.state !== 'stopping' && hosts.reachable(instance.host)) return instance;
+  return undefined;
 }
 
 /** The hosts of the primaries of `vm`'s service: a restart avoids them while anything else fits. */
@@ -132,13 +207,8 @@ export function settleRunning(pass: Pass, vm: string, copies: VmCopies): void {
   if (view.pendingSinceMs !== null) pass.mark({ type: 'vm.pending', vm, sinceMs: null });
   if (pass.state.reservations.has(vm)) pass.mark({ type: 'vm.reserve', vm, host: null, untilMs: 0 });
   if (view.shedReason !== null && !pass.shedNow.has(vm)) pass.mark({ type: 'vm.shed', vm, reason: null });
-  for (const extra of copies.live.slice(1)) {
+  for (let index = 1; index < copies.live.length; index++) {
+    const extra = copies.live[index]!;
     pass.act({ type: 'stopVm', vm, host: extra.host, instanceId: extra.id, reason: 'a second running copy', shed: false });
   }
-}
-
-function append(index: Map<string, InstanceObservation[]>, key: string, instance: InstanceObservation): void {
-  const list = index.get(key);
-  if (list === undefined) index.set(key, [instance]);
-  else list.push(instance);
 }

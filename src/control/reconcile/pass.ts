@@ -4,7 +4,7 @@
  * to these outputs, in the order decide() calls them; none does I/O or reads a clock.
  */
 import type { Blueprint } from '../../model/index.ts';
-import { CapacityModel, HostLoad, type Placement } from '../../capacity/capacity.ts';
+import { CapacityModel, HostLoad, type Placement, type VmInfo } from '../../capacity/capacity.ts';
 import { actionKey, type Action } from '../actions.ts';
 import type { HealthView } from '../health-history.ts';
 import type { ControllerState, RecoveryTarget, StateMark } from '../state.ts';
@@ -118,6 +118,11 @@ export class Pass {
     return orderIndexOf(this.input.order);
   }
 
+  /** Each VM's service and tier, in restart order: `infos[i]` is `order[i]`'s (a pass walks the order several times). */
+  get infos(): readonly VmInfo[] {
+    return infosOf(this.input.model, this.input.order);
+  }
+
   decision(): Decision {
     return { actions: this.actions, marks: this.marks, nextWakeMs: this.nextWakeMs };
   }
@@ -132,4 +137,14 @@ function orderIndexOf(order: readonly string[]): Map<string, number> {
     orderIndexCache.set(order, index);
   }
   return index;
+}
+
+const infosCache = new WeakMap<readonly string[], { readonly model: CapacityModel; readonly infos: readonly VmInfo[] }>();
+
+function infosOf(model: CapacityModel, order: readonly string[]): readonly VmInfo[] {
+  const cached = infosCache.get(order);
+  if (cached !== undefined && cached.model === model) return cached.infos;
+  const infos = order.map((vm) => model.info(vm));
+  infosCache.set(order, { model, infos });
+  return infos;
 }

@@ -7,16 +7,16 @@ import { domainDistance } from '../../capacity/capacity.ts';
 import { chooseHost } from '../../capacity/first-fit.ts';
 import type { InstanceObservation } from '../../ports/index.ts';
 import type { Hosts } from './hosts.ts';
-import type { Instances } from './instances.ts';
+import { livePrimary, type Instances } from './instances.ts';
 import type { Pass } from './pass.ts';
 
 /** Whether a VM that may not be shed has no running primary (new secondaries then wait). */
 export function unshedableWaiting(pass: Pass, hosts: Hosts, instances: Instances): boolean {
-  const { model, order } = pass.input;
-  for (const vm of order) {
-    if (model.info(vm).tier.sheddable) continue;
-    const running = (instances.byVm.get(vm) ?? []).some((instance) => instance.role === 'primary' && instance.state !== 'stopping' && hosts.reachable(instance.host));
-    if (!running) return true;
+  const { order } = pass.input;
+  const infos = pass.infos;
+  for (let index = 0; index < order.length; index++) {
+    if (infos[index]!.tier.sheddable) continue;
+    if (livePrimary(instances, hosts, order[index]!) === undefined) return true;
   }
   return false;
 }

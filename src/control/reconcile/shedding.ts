@@ -7,7 +7,7 @@
 import type { Tier } from '../../model/index.ts';
 import type { InstanceObservation } from '../../ports/index.ts';
 import type { Hosts } from './hosts.ts';
-import type { Instances } from './instances.ts';
+import { livePrimary, type Instances } from './instances.ts';
 import type { Pass } from './pass.ts';
 
 /** Stops what the recovery target sheds or moves; returns the VMs it moves or sheds. */
@@ -15,10 +15,12 @@ export function followTargetSheds(pass: Pass, hosts: Hosts, instances: Instances
   const moving = new Set<string>();
   const target = pass.target;
   if (target === null || hosts.settling) return moving;
-  const { model, order, state } = pass.input;
-  for (const vm of order) {
-    if (!model.info(vm).tier.sheddable) continue;
-    const live = (instances.byVm.get(vm) ?? []).find((instance) => instance.role === 'primary' && instance.state !== 'stopping' && hosts.reachable(instance.host));
+  const { order, state } = pass.input;
+  const infos = pass.infos;
+  for (let index = 0; index < order.length; index++) {
+    if (!infos[index]!.tier.sheddable) continue;
+    const vm = order[index]!;
+    const live = livePrimary(instances, hosts, vm);
     if (live === undefined) continue;
     const want = target.primary.get(vm);
     // A live migration is moving it already (off a degraded or held host): the target follows it.

@@ -85,8 +85,8 @@ export class TwinHosts {
   }
 
   killInstances(host: TwinHost, _reason: string): void {
-    for (const instance of [...this.state.instances.values()]) {
-      if (instance.host !== host.name || instance.lost) continue;
+    for (const instance of this.state.instancesOn(host.name)) {
+      if (instance.lost) continue;
       instance.lost = true;
       this.state.endEncryption(instance.id);
     }
@@ -99,7 +99,7 @@ export class TwinHosts {
     if (instance.lifecycleTimer) state.clock.cancel(instance.lifecycleTimer);
     instance.state = 'stopped';
     instance.healthy = false;
-    state.instances.delete(instance.id);
+    state.deleteInstance(instance);
     state.emit({ type: 'instance.removed', id: instance.id, vm: instance.vm, host: instance.host });
   }
 
@@ -146,11 +146,11 @@ export class TwinHosts {
       }
       // Instances that died with their host are reaped once the host is seen to run nothing.
       if (!powered) {
-        for (const instance of [...state.instances.values()]) if (instance.host === host.name) this.removeInstanceQuietly(instance);
+        for (const instance of state.instancesOn(host.name)) this.removeInstanceQuietly(instance);
       }
       if (this.managementReachable(host)) {
         // The host's agent reports in: copies that died with it are known to be gone.
-        for (const instance of [...state.instances.values()]) if (instance.host === host.name && instance.lost) this.removeInstance(instance);
+        for (const instance of state.instancesOn(host.name)) if (instance.lost) this.removeInstance(instance);
       }
       this.updateChannel(host, 'management', this.managementReachable(host));
       this.updateChannel(host, 'datastore', this.datastoreHeartbeat(host));

@@ -58,9 +58,7 @@ export class TwinPort {
     if (!this.hosts.managementReachable(host)) return state.refuse('startVm', `host ${host.name} is not reachable`);
     if (!store.up) return state.refuse('startVm', `datastore ${store.name} is down`);
     if (!host.storagePathUp || host.storageRevoked) return state.refuse('startVm', `host ${host.name} has no storage path`);
-    const duplicate = [...state.instances.values()].find(
-      (instance) => instance.vm === request.vm && instance.host === request.host && instance.state !== 'stopped',
-    );
+    const duplicate = state.instancesOf(request.vm).find((instance) => instance.host === request.host && instance.state !== 'stopped');
     if (duplicate) return state.refuse('startVm', `${request.vm} already has a copy on ${request.host}`);
     // Deliberately no guard against a second primary here: like QEMU on a shared disk, the twin will
     // run two copies if told to, so that invariant 1 is the controller's to keep and the auditor's
@@ -76,12 +74,11 @@ export class TwinPort {
       datastore: store.name,
       shares: state.defaultShares(state.index.service.get(vm.service)!),
     });
-    const concurrent = [...state.instances.values()].filter(
-      (other) =>
-        other !== instance &&
-        !other.lost &&
-        (parameters.bootContentionScope === 'substrate' ? other.state === 'booting' || other.state === 'running' : other.host === host.name && other.state === 'booting'),
-    ).length;
+    const contending = parameters.bootContentionScope === 'substrate' ? state.instances.values() : state.instancesOn(host.name);
+    let concurrent = 0;
+    for (const other of contending) {
+      if (other !== instance && !other.lost && (parameters.bootContentionScope === 'substrate' ? other.state === 'booting' || other.state === 'running' : other.state === 'booting')) concurrent++;
+    }
     const bootMs =
       request.role === 'secondary'
         ? Math.max(parameters.secondarySyncMinMs, vm.memoryGiB * parameters.secondarySyncMsPerGiB)
@@ -210,7 +207,7 @@ export class TwinPort {
     state.after(state.parameters.migrationBaseMs + vm.memoryGiB * state.parameters.migrationMsPerGiB, () => {
       instance.migrating = false;
       if (instance.lost || !state.instances.has(instance.id) || !this.hosts.alive(target)) return;
-      instance.host = target.name;
+      state.moveInstance(instance, target.name);
       state.report(instance);
       this.hosts.scheduleHealth(instance);
     });

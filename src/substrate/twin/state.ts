@@ -129,6 +129,10 @@ export class TwinState {
   readonly health: TwinHealthFaults = { slowdowns: new Map(), patterns: new Map(), datastoreLatencyMs: new Map(), crashLoops: new Map() };
   private readonly listeners = new Set<(event: SubstrateEvent) => void>();
   private instanceSeq = 0;
+  /** Each copy's place in `instances` (its sequence number), and the copies by host and by VM. */
+  private readonly places = new Map<TwinInstance, number>();
+  private readonly onHost = new Map<string, Set<TwinInstance>>();
+  private readonly ofVm = new Map<string, Set<TwinInstance>>();
 
   constructor(
     readonly blueprint: Blueprint,
@@ -245,7 +249,40 @@ export class TwinState {
       latencyMs: undefined,
     };
     this.instances.set(instance.id, instance);
+    this.places.set(instance, this.instanceSeq);
+    addTo(this.onHost, instance.host, instance);
+    addTo(this.ofVm, instance.vm, instance);
     return instance;
+  }
+
+  /** Forgets a copy (it stopped, or died and is known gone). */
+  deleteInstance(instance: TwinInstance): void {
+    this.instances.delete(instance.id);
+    this.places.delete(instance);
+    this.onHost.get(instance.host)?.delete(instance);
+    this.ofVm.get(instance.vm)?.delete(instance);
+  }
+
+  /** A copy now runs on `host` (a live migration completed). */
+  moveInstance(instance: TwinInstance, host: string): void {
+    this.onHost.get(instance.host)?.delete(instance);
+    instance.host = host;
+    addTo(this.onHost, host, instance);
+  }
+
+  /** The copies on a host, in the order of `instances` (a 10,000-VM twin is not searched whole for them). */
+  instancesOn(host: string): TwinInstance[] {
+    return this.inOrder(this.onHost.get(host));
+  }
+
+  /** A VM's copies, in the order of `instances`. */
+  instancesOf(vm: string): TwinInstance[] {
+    return this.inOrder(this.ofVm.get(vm));
+  }
+
+  private inOrder(copies: ReadonlySet<TwinInstance> | undefined): TwinInstance[] {
+    if (copies === undefined || copies.size === 0) return [];
+    return [...copies].sort((a, b) => this.places.get(a)! - this.places.get(b)!);
   }
 
   observe(instance: TwinInstance): InstanceObservation {
@@ -272,4 +309,10 @@ export class TwinState {
     const now = this.clock.nowMs();
     for (const encryption of this.security.encryptions) if (encryption.instanceId === instanceId && encryption.untilMs === null) encryption.untilMs = now;
   }
+}
+
+function addTo(index: Map<string, Set<TwinInstance>>, key: string, instance: TwinInstance): void {
+  const copies = index.get(key);
+  if (copies === undefined) index.set(key, new Set([instance]));
+  else copies.add(instance);
 }
