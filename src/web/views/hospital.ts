@@ -8,12 +8,16 @@ import { api } from '../api.ts';
 import { clear, h } from '../dom.ts';
 import { seconds, t, type Key } from '../i18n.ts';
 import type { ViewContext } from '../context.ts';
+import { driftReader, drawDrift } from './drift.ts';
 import { tileState, type ServiceView, type TierView } from '../state.ts';
 
 type TopologyHost = TopologyHostDto;
 type Topology = TopologyDto;
 
 const REFRESH_MS = 3000;
+const DRIFT_REFRESH_MS = 15_000;
+/** The roles that read the journal (GET /audit), so see vSphere drift. */
+const AUDIT_READERS = new Set(['admin', 'operator', 'auditor']);
 let painted = false;
 
 function tierLabel(tier: string): string {
@@ -108,6 +112,29 @@ function hostsSection(topology: Topology): HTMLElement {
   return section;
 }
 
+/** The vSphere drift section below the hospital, refreshed on its own slower timer. */
+function watchDrift(main: HTMLElement, stopped: () => boolean): () => void {
+  const section = h('section', { id: 'vsphere-drift', 'aria-labelledby': 'drift-heading', 'aria-busy': 'true' }, h('h2', { id: 'drift-heading' }, t('drift.title')), h('p', {}, t('loading')));
+  main.appendChild(section);
+  const reader = driftReader();
+  const load = async () => {
+    try {
+      const { reports, scanned } = await reader.refresh();
+      if (stopped()) return;
+      drawDrift(section, reports, scanned);
+    } catch {
+      if (stopped()) return;
+      clear(section);
+      section.appendChild(h('h2', { id: 'drift-heading' }, t('drift.title')));
+      section.appendChild(h('p', { class: 'error' }, t('error.load')));
+    }
+    section.setAttribute('aria-busy', 'false');
+  };
+  void load();
+  const timer = setInterval(() => void load(), DRIFT_REFRESH_MS);
+  return () => clearInterval(timer);
+}
+
 export async function renderHospital({ me, main }: ViewContext): Promise<() => void> {
   const seesHosts = !me.role.startsWith('vendor:');
   main.appendChild(h('h1', {}, t('hospital.title')));
@@ -138,8 +165,10 @@ export async function renderHospital({ me, main }: ViewContext): Promise<() => v
     body.appendChild(h('p', { class: 'error' }, t('error.load')));
   }
   const timer = setInterval(() => void load().catch(() => {}), REFRESH_MS);
+  const stopDrift = AUDIT_READERS.has(me.role) ? watchDrift(main, () => stopped) : () => {};
   return () => {
     stopped = true;
     clearInterval(timer);
+    stopDrift();
   };
 }
