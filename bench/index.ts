@@ -4,6 +4,7 @@ import { benchDetector } from './detector.ts';
 import { benchEstate } from './estate.ts';
 import { benchHostile } from './hostile.ts';
 import { benchPlan } from './plan.ts';
+import { benchRansomware } from './ransomware.ts';
 import { benchSegmentation } from './segmentation.ts';
 import { benchTwin, type BenchResult } from './twin.ts';
 
@@ -20,5 +21,6 @@ print('capacity planner (bench/plan.ts)', await benchPlan());
 print('the 10,000-VM estate: 500 hosts, 5 rooms (bench/estate.ts)', await benchEstate());
 print('segmentation and attack paths (bench/segmentation.ts)', await benchSegmentation());
 print('anomaly detector (bench/detector.ts)', await benchDetector());
+print('ransomware detection: benign week and attacker variants (bench/ransomware.ts)', await benchRansomware());
 print('control-plane API (bench/api.ts)', await benchApi());
 print('hostile input against the running service (bench/hostile.ts)', await benchHostile());

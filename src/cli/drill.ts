@@ -18,7 +18,9 @@ import { SqliteJournal } from '../journal/sqlite.ts';
 import type { Blueprint } from '../model/index.ts';
 import type { Journal, JournalEntry } from '../ports/index.ts';
 import type { TwinParameters } from '../substrate/twin/twin.ts';
-import { parseSeed } from './arguments.ts';
+import { parseDays, parseSeed, parseSeedRange } from './arguments.ts';
+import { ATTACK_VARIANTS, type AttackVariant } from '../drill/sim/variants.ts';
+import { runRansomwareSweep } from './ransomware-sweep.ts';
 import { formatDrillReport } from './format.ts';
 import type { CliIo } from './io.ts';
 import { runQemuDrillCommand } from './lab.ts';
@@ -28,6 +30,7 @@ import { createLivePrinter } from './live.ts';
 export const REFERENCE_BLUEPRINT = new URL('../../blueprints/university-hospital.yaml', import.meta.url).pathname;
 
 const TWIN_PARAMETERS_ERROR = 'TMR_DRILL_TWIN_PARAMETERS';
+const VARIANT_ERROR = 'TMR_DRILL_VARIANT';
 
 function parseSpeed(value: string): number {
   const speed = Number(value);
@@ -97,12 +100,14 @@ interface DrillCommandOptions {
   seed: number;
   journal: string;
   target?: string;
-  variant?: string;
   json?: boolean;
   quiet?: boolean;
   lab: string;
   keepLab?: boolean;
   twinParameters: string;
+  variant?: string;
+  seeds?: number[];
+  benignDays?: number;
 }
 
 export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintOrReport: (file: string) => Blueprint | null, setExitCode: (code: number) => void): void {
@@ -118,7 +123,9 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
     .option('--seed <n>', 'seed of the simulated run (the same seed replays it exactly)', parseSeed, 1)
     .option('--journal <path>', 'SQLite journal file, or :memory:', '')
     .option('--target <system>', 'cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one')
-    .option('--variant <name>', `qemu ransomware: how the guest's encryptor plays (${LAB_RANSOMWARE_VARIANTS.join(', ')}; default whole)`)
+    .option('--variant <name>', `cyber drills: how the attacker destroys the data — on the twin ${[...ATTACK_VARIANTS].join(', ')} (full: whole-file encryption; with --seeds, all runs every variant); on real VMs (qemu) the guest's encryptor plays ${LAB_RANSOMWARE_VARIANTS.join(', ')} (full = whole)`)
+    .option('--seeds <range>', 'ransomware: run seeds A-B and print the detection table (detected, delay from the first malicious write, restore point)', parseSeedRange)
+    .option('--benign-days <n>', 'with --seeds: also run the hospital with no attacker for n days and print its false alerts per 100 VM-days', parseDays)
     .option('--json', 'print the report as one JSON document on stdout')
     .option('--quiet', 'no live progress on stderr')
     .action(async (file: string, options: DrillCommandOptions) => {
@@ -130,6 +137,22 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
       if (options.substrate === 'qemu') {
         const journalPath = options.journal === '' ? `out/journal-qemu-${options.scenario}.db` : options.journal;
         setExitCode(await runQemuDrillCommand({ io, file, blueprint, scenario: options.scenario, journal: openJournal(journalPath), journalPath, json: options.json === true, quiet: options.quiet === true, keepLab: options.keepLab === true, lab: options.lab, ...(options.variant ? { variant: options.variant } : {}), ...(options.target ? { target: options.target } : {}) }));
+        return;
+      }
+      if (options.variant !== undefined && !([...ATTACK_VARIANTS, 'all'] as readonly string[]).includes(options.variant)) {
+        io.err(`${VARIANT_ERROR}: the twin's attacker has no variant "${options.variant}": use one of ${[...ATTACK_VARIANTS, 'all'].join(', ')}\n`);
+        setExitCode(1);
+        return;
+      }
+      const variant = options.variant as AttackVariant | 'all' | undefined;
+      const cyber = ALL_SCENARIOS.find((scenario) => scenario.name === options.scenario)?.security === true;
+      if ((options.variant !== undefined && !cyber) || (options.seeds !== undefined && options.scenario !== 'ransomware') || (options.benignDays !== undefined && options.seeds === undefined) || (options.variant === 'all' && options.seeds === undefined)) {
+        io.err(`${VARIANT_ERROR}: --variant is for the cyber scenarios, --seeds for --scenario ransomware, --benign-days and --variant all go with --seeds (e.g. \`drill ${file} --scenario ransomware --variant all --seeds 1-50 --benign-days 7\`)\n`);
+        setExitCode(1);
+        return;
+      }
+      if (options.seeds !== undefined) {
+        setExitCode(runRansomwareSweep({ io, file, blueprint, variant: variant ?? 'full', seeds: options.seeds, benignDays: options.benignDays ?? null, quiet: options.quiet === true }));
         return;
       }
       if (!ALL_SCENARIOS.some((scenario) => scenario.name === options.scenario)) {
@@ -151,6 +174,7 @@ export function registerDrillCommand(program: Command, io: CliIo, loadBlueprintO
         seed: options.seed,
         journal,
         ...(options.target ? { target: options.target } : {}),
+        ...(variant !== undefined && variant !== 'all' ? { variant } : {}),
         ...(options.quiet ? {} : { onEntry: createLivePrinter({ blueprint, write: (line) => io.err(`${line}\n`), color: io.color ?? false }) }),
       };
       const run = journal instanceof SqliteJournal ? journal.batch(() => runDrill(drillOptions)) : runDrill(drillOptions);

@@ -6,7 +6,7 @@
  * custody keys hold decide() away from the VM.
  */
 import type { CapacityModel } from '../capacity/capacity.ts';
-import { RansomwareDetector, type RansomwareDetectorOptions } from '../detect/ransomware.ts';
+import { RansomwareDetector, type MetricAnomaly, type RansomwareDetectorOptions } from '../detect/ransomware.ts';
 import type { Blueprint } from '../model/index.ts';
 import { compileSegmentation } from '../model/segmentation.ts';
 import { isPromise, type Clock, type JournalEvents, type JournalEventType, type JournalRecord, type RestoreObservation, type SnapshotObservation, type Substrate, type TimerHandle, type VmSecuritySample } from '../ports/index.ts';
@@ -29,6 +29,8 @@ export interface SecurityLoopOptions {
   readonly intervalMs: number;
   readonly caseStepMs: number;
   readonly detector?: Partial<RansomwareDetectorOptions>;
+  /** Per-metric anomalies of one VM are journaled at most once per this long (default 15 min). */
+  readonly anomalyQuietMs?: number;
   /** The cases, by VM: the controller's, shown to its callers. */
   readonly cases: Map<string, SecurityCase>;
   readonly record: <T extends JournalEventType>(kind: JournalRecord['kind'], type: T, subject: string, data: JournalEvents[T], actor?: string) => void;
@@ -107,7 +109,8 @@ export class SecurityLoop {
       const open = cases.get(sample.vm);
       // A quarantined or restoring VM's telemetry is the attack's; the detector resumes after recovery.
       if (open !== undefined && open.phase !== 'recovered') continue;
-      const { alert } = this.detector.update(sample);
+      const { alert, anomalies } = this.detector.update(sample);
+      this.journalAnomalies(anomalies, alert !== null);
       if (alert === null) continue;
       record('decision', 'security.alert', alert.vm, {
         detector: 'ransomware',
@@ -117,11 +120,33 @@ export class SecurityLoop {
         estimatedIntrusionAtMs: alert.estimatedIntrusionAtMs,
         evidence: alert.evidence.slice(0, 8).map((item) => ({ atMs: item.atMs, kind: item.kind, detail: item.detail })),
         evidenceCount: alert.evidence.length,
+        rule: alert.rule,
+        files: alert.files === null ? null : { joint: round1(alert.files.joint), canariesTouched: alert.files.canariesTouched },
       });
       this.open({ kind: 'alert', alert }, this.options.clock.nowMs());
     }
     this.advance();
   }
+
+  /**
+   * Per-metric anomalies go to the journal even below the alert, so an investigation sees them;
+   * one entry per VM and metric per quiet period (`anomalyQuietMs`), counting those folded in.
+   */
+  private journalAnomalies(anomalies: readonly MetricAnomaly[], alerted: boolean): void {
+    const quietMs = this.options.anomalyQuietMs ?? 15 * 60_000;
+    for (const anomaly of anomalies) {
+      const key = `${anomaly.vm}\u0000${anomaly.metric}`;
+      const last = this.anomalyLog.get(key);
+      if (last !== undefined && !alerted && anomaly.atMs - last.atMs < quietMs) {
+        last.suppressed += 1;
+        continue;
+      }
+      this.options.record('observation', 'security.anomaly', anomaly.vm, { metric: anomaly.metric, value: round1(anomaly.z), score: Math.round(anomaly.score * 1000) / 1000, suppressed: last?.suppressed ?? 0 });
+      this.anomalyLog.set(key, { atMs: anomaly.atMs, suppressed: 0 });
+    }
+  }
+
+  private readonly anomalyLog = new Map<string, { atMs: number; suppressed: number }>();
 
   private open(cause: SecurityCause, nowMs: number): void {
     const securityCase = openCase(cause, this.options.state, nowMs);

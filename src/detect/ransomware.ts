@@ -17,6 +17,7 @@
 // clock, no randomness): the Clock's time arrives inside the samples.
 import type { VmSecuritySample } from '../ports/index.ts';
 import { CountChangePoint, MetricBaseline } from './change-point.ts';
+import { DEFAULT_FILE_SIGNAL_OPTIONS, Excursion, FILE_METRICS, FileSignals, ONSET_HORIZON_WINDOWS, type FileMetric, type FileSignalOptions } from './file-signals.ts';
 
 /** The telemetry the detector reads: the Substrate port's sample, less what only the report uses. */
 export type SecuritySample = Omit<VmSecuritySample, 'snapshotDeletionsRefused'>;
@@ -48,6 +49,16 @@ export interface RansomwareDetectorOptions {
   readonly knownDeniedMax: number;
   /** Intrusion evidence remembered per VM (bounded). */
   readonly evidenceMax: number;
+  /** File-level signals (used when the substrate reports file activity). */
+  readonly files: FileSignalOptions;
+  /** The entropy-and-rate alert needs file evidence at least this share of the file threshold (when files are reported). */
+  readonly corroborationShare: number;
+  /** A VM is suspect (its baselines frozen) while any file accumulator reaches this share of the threshold. */
+  readonly suspectShare: number;
+  /** The slow-encryption accumulator drains by this much per window (it does not reset when the writes pause). */
+  readonly cumulativeDrain: number;
+  /** Baselines frozen longer than this resume learning (a lasting legitimate change, not an attack). */
+  readonly frozenMaxMs: number;
 }
 
 export const DEFAULT_RANSOMWARE_OPTIONS: Readonly<RansomwareDetectorOptions> = Object.freeze({
@@ -66,9 +77,17 @@ export const DEFAULT_RANSOMWARE_OPTIONS: Readonly<RansomwareDetectorOptions> = O
   cusumThreshold: 10,
   knownDeniedMax: 256,
   evidenceMax: 128,
+  files: DEFAULT_FILE_SIGNAL_OPTIONS,
+  corroborationShare: 1 / 2,
+  suspectShare: 0.5,
+  cumulativeDrain: 0.2,
+  frozenMaxMs: 6 * 3600_000,
 });
 
-export type SecurityMetric = 'cpu' | 'networkIn' | 'networkOut' | 'newFlows' | 'deniedFlows' | 'diskWrite' | 'writeEntropy' | 'snapshotChange';
+export type SecurityMetric = 'cpu' | 'networkIn' | 'networkOut' | 'newFlows' | 'deniedFlows' | 'diskWrite' | 'writeEntropy' | 'snapshotChange' | `files.${FileMetric}` | 'canaries';
+
+/** Which rule raised an alert: decoy files touched, file-level evidence (content replaced across files outside the working set), or entropy with write rate. */
+export type AlertRule = 'canary' | 'files' | 'entropy';
 
 /** One metric of one VM out of its learned range, with a score in [0, 1]. */
 export interface MetricAnomaly {
@@ -81,7 +100,7 @@ export interface MetricAnomaly {
 
 export interface IntrusionEvidence {
   readonly atMs: number;
-  readonly kind: 'denied-new-destination' | 'new-flows-change-point' | 'anomalous-writes';
+  readonly kind: 'denied-new-destination' | 'new-flows-change-point' | 'anomalous-writes' | 'file-activity';
   readonly detail: string;
 }
 
@@ -91,7 +110,14 @@ export interface RansomwareAlert {
   /** In [0, 1]: how far beyond its baselines the writes are. */
   readonly score: number;
   readonly z: { readonly writeEntropy: number; readonly diskWrite: number; readonly snapshotChange: number };
-  /** Where the anomalous writes began (start of the first anomalous window). */
+  readonly rule: AlertRule;
+  /** File-level evidence at the alert (log-likelihood ratios; null: the substrate reports no file activity). */
+  readonly files: { readonly joint: number; readonly canariesTouched: number } | null;
+  /**
+   * Where the anomalous writes began: the start of the rise of the files-replaced accumulator when
+   * the substrate reports files, else the earliest start of the anomalous writes and the
+   * slow-encryption accumulator. The restore takes the newest snapshot before it.
+   */
   readonly anomalousWritesSinceMs: number;
   /** The earliest intrusion evidence that chains to the anomalous writes. */
   readonly estimatedIntrusionAtMs: number;
@@ -118,7 +144,10 @@ interface VmState {
   elevatedSinceMs: number | null;
   quietSamples: number;
   confirmRun: number;
-  cumulative: number;
+  readonly cumulative: Excursion;
+  readonly files: FileSignals;
+  /** Since when the VM has been suspect (baselines frozen), or null. */
+  suspectSinceMs: number | null;
   /** After an alert, the VM stays silent until `reset` (its incident is being handled). */
   alerted: boolean;
 }
@@ -152,7 +181,9 @@ export class RansomwareDetector {
         elevatedSinceMs: null,
         quietSamples: 0,
         confirmRun: 0,
-        cumulative: 0,
+        cumulative: new Excursion(2 * this.options.cumulativeAlert, ONSET_HORIZON_WINDOWS),
+        files: new FileSignals(this.options.files),
+        suspectSinceMs: null,
         alerted: false,
       };
       this.vms.set(vm, state);
@@ -167,9 +198,11 @@ export class RansomwareDetector {
     state.alerted = false;
     state.elevatedSinceMs = null;
     state.confirmRun = 0;
-    state.cumulative = 0;
+    state.cumulative.reset();
     state.quietSamples = 0;
     state.evidence.length = 0;
+    state.files.reset();
+    state.suspectSinceMs = null;
   }
 
   update(sample: SecuritySample): DetectorUpdate {
@@ -211,18 +244,88 @@ export class RansomwareDetector {
     };
     const writeEvidence = Math.min(z.entropy, Math.max(z.diskWrite, z.change));
     const elevated = warm && writeEvidence >= options.elevatedZ;
+    const windowS = sample.windowMs / 1000;
+    // File accumulators start once the baselines have learned (before, every count would surprise them).
+    const files = sample.files === undefined ? null : warm ? state.files.observe(sample.files, windowStartMs, windowS) : state.files.evidence();
 
-    // Baselines learn only from windows that do not look like the attack.
-    if (!elevated && writeEvidence < options.elevatedZ) {
-      state.cpu.learn(values.cpu);
-      state.networkIn.learn(values.networkIn);
-      state.networkOut.learn(values.networkOut);
-      state.diskWrite.learn(values.diskWrite);
-      state.entropy.learn(values.entropy);
-      state.change.learn(values.change);
-    }
+    // The slow-encryption accumulator drains while the writes pause; it does not reset.
+    state.cumulative.add(Math.max(0, writeEvidence - options.elevatedZ) * (warm ? 1 : 0) - options.cumulativeDrain, windowStartMs);
+
+    // Baselines learn only while the VM is not suspect; frozen for long, they resume (a lasting legitimate change).
+    const suspect = elevated || writeEvidence >= options.elevatedZ || state.cumulative.value > 0 || state.files.suspect(options.suspectShare) || (files?.canariesTouched ?? 0) > 0;
+    if (!suspect) state.suspectSinceMs = null;
+    else state.suspectSinceMs ??= sample.atMs;
+    if (!suspect || sample.atMs - state.suspectSinceMs! > options.frozenMaxMs) this.learn(state, values, sample, windowS);
     if (!warm) return { alert: null, anomalies: [] };
 
+    const anomalies = this.anomaliesOf(state, sample, z, change !== null);
+    if (elevated) {
+      if (state.elevatedSinceMs === null) state.elevatedSinceMs = windowStartMs;
+      state.quietSamples = 0;
+    } else if (state.elevatedSinceMs !== null && ++state.quietSamples > options.elevatedGapSamples) {
+      state.elevatedSinceMs = null;
+      state.quietSamples = 0;
+    }
+    state.confirmRun = writeEvidence >= options.alertZ ? state.confirmRun + 1 : 0;
+    const rule = this.ruleOf(state, files);
+    if (state.alerted || rule === null) return { alert: null, anomalies };
+
+    state.alerted = true;
+    // Files replaced date the attack when the substrate reports files (a backup dump running as it
+    // began must not date it); otherwise the anomalous writes and the slow-encryption accumulator do.
+    const fileStart = files === null ? null : state.files.jointStartedAtMs();
+    const starts = files !== null && fileStart !== null ? [fileStart] : [state.elevatedSinceMs, state.cumulative.startedAtMs];
+    const since = Math.min(windowStartMs, ...starts.filter((value): value is number => value !== null));
+    const chain = this.chainBack(state, since);
+    const detail = rule === 'canary' ? `${files!.canariesTouched} decoy file(s) modified, renamed or deleted` : rule === 'files' ? 'files read and overwritten, or retyped, across files outside the working set' : 'high-entropy writes above the write and change-rate baselines';
+    return {
+      alert: {
+        vm: sample.vm,
+        atMs: sample.atMs,
+        score: rule === 'entropy' ? scoreOf(writeEvidence) : scoreOf(Math.max(8, files?.joint ?? 0)),
+        z: { writeEntropy: z.entropy, diskWrite: z.diskWrite, snapshotChange: z.change },
+        rule,
+        files: files === null ? null : { joint: files.joint, canariesTouched: files.canariesTouched },
+        anomalousWritesSinceMs: since,
+        estimatedIntrusionAtMs: chain.length > 0 ? chain[0]!.atMs : since,
+        evidence: [...chain, { atMs: since, kind: rule === 'entropy' ? 'anomalous-writes' : 'file-activity', detail }],
+      },
+      anomalies,
+    };
+  }
+
+  /**
+   * The rule an alert rests on, or null. Decoys touched: at once. File evidence: content replaced
+   * (overwritten after a read, or retyped) *and* reach beyond the working set (first-modified or
+   * deleted files), each past the file threshold. Entropy with write or change rate, for two
+   * windows or accumulated: alone only when the substrate reports no files; else with file
+   * evidence at a share of the threshold (a compressed backup dump is not an attack).
+   */
+  private ruleOf(state: VmState, files: ReturnType<FileSignals['observe']> | null): AlertRule | null {
+    const options = this.options;
+    if (files !== null && files.canariesTouched > 0) return 'canary';
+    const threshold = options.files.threshold;
+    if (files !== null && files.joint >= threshold) return 'files';
+    // The writes must be anomalous now (or within the gap): an accumulator built by an earlier burst does not alert alone.
+    const writes = (state.confirmRun >= options.confirmSamples || state.cumulative.value >= options.cumulativeAlert) && state.elevatedSinceMs !== null;
+    if (!writes) return null;
+    const corroborated = files === null || files.joint >= options.corroborationShare * threshold;
+    return corroborated ? 'entropy' : null;
+  }
+
+  private learn(state: VmState, values: Record<'cpu' | 'networkIn' | 'networkOut' | 'diskWrite' | 'entropy' | 'change', number>, sample: SecuritySample, windowS: number): void {
+    state.cpu.learn(values.cpu);
+    state.networkIn.learn(values.networkIn);
+    state.networkOut.learn(values.networkOut);
+    state.diskWrite.learn(values.diskWrite);
+    state.entropy.learn(values.entropy);
+    state.change.learn(values.change);
+    if (sample.files !== undefined) state.files.learn(sample.files, windowS);
+  }
+
+  /** Every metric out of its range in this window, below the alert threshold or not. */
+  private anomaliesOf(state: VmState, sample: SecuritySample, z: Record<'cpu' | 'networkIn' | 'networkOut' | 'diskWrite' | 'entropy' | 'change', number>, flowChange: boolean): MetricAnomaly[] {
+    const options = this.options;
     const anomalies: MetricAnomaly[] = [];
     const report = (metric: SecurityMetric, value: number) => {
       if (value >= options.metricAnomalyZ) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric, z: value, score: scoreOf(value) });
@@ -231,39 +334,17 @@ export class RansomwareDetector {
     report('networkIn', z.networkIn);
     report('networkOut', z.networkOut);
     report('diskWrite', z.diskWrite);
-    report('writeEntropy', z.entropy);
+    report('writeEntropy', Math.abs(z.entropy));
     report('snapshotChange', z.change);
     if (sample.deniedFlows > 0) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric: 'deniedFlows', z: sample.deniedFlows, score: scoreOf(4 * sample.deniedFlows) });
-    if (change !== null) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric: 'newFlows', z: options.cusumThreshold, score: scoreOf(options.cusumThreshold) });
-
-    if (elevated) {
-      if (state.elevatedSinceMs === null) state.elevatedSinceMs = windowStartMs;
-      state.quietSamples = 0;
-    } else if (state.elevatedSinceMs !== null && ++state.quietSamples > options.elevatedGapSamples) {
-      state.elevatedSinceMs = null;
-      state.quietSamples = 0;
+    if (flowChange) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric: 'newFlows', z: options.cusumThreshold, score: scoreOf(options.cusumThreshold) });
+    // File accumulators past half the threshold, as log-likelihood ratios.
+    for (const metric of FILE_METRICS) {
+      const value = state.files.metrics.get(metric)!.value;
+      if (value >= options.suspectShare * options.files.threshold) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric: `files.${metric}`, z: value, score: Math.min(1, value / (2 * options.files.threshold)) });
     }
-    state.confirmRun = warm && writeEvidence >= options.alertZ ? state.confirmRun + 1 : 0;
-    state.cumulative = Math.max(0, state.cumulative + writeEvidence - options.elevatedZ);
-    const fast = state.confirmRun >= options.confirmSamples;
-    const slow = state.cumulative >= options.cumulativeAlert;
-    if (state.alerted || !(fast || slow) || state.elevatedSinceMs === null) return { alert: null, anomalies };
-
-    state.alerted = true;
-    const since = state.elevatedSinceMs;
-    const chain = this.chainBack(state, since);
-    return {
-      alert: {
-        vm: sample.vm,
-        atMs: sample.atMs,
-        score: scoreOf(writeEvidence),
-        z: { writeEntropy: z.entropy, diskWrite: z.diskWrite, snapshotChange: z.change },
-        anomalousWritesSinceMs: since,
-        estimatedIntrusionAtMs: chain.length > 0 ? chain[0]!.atMs : since,
-        evidence: [...chain, { atMs: since, kind: 'anomalous-writes', detail: 'high-entropy writes above the write and change-rate baselines' }],
-      },
-      anomalies,
-    };
+    if ((sample.files?.canariesTouched ?? 0) > 0) anomalies.push({ vm: sample.vm, atMs: sample.atMs, metric: 'canaries', z: sample.files!.canariesTouched, score: 1 });
+    return anomalies;
   }
 
   private remember(state: VmState, evidence: IntrusionEvidence): void {

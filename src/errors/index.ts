@@ -319,6 +319,12 @@ export const ERRORS = {
     message: 'the twin parameters file is not valid',
     hint: 'write it with `tomaranai calibrate --write FILE`, or fix the field the message names',
   },
+  TMR_DRILL_VARIANT: {
+    area: 'drill',
+    status: 400,
+    message: 'an attack variant or seed sweep was asked of a drill that has none',
+    hint: 'use --variant with a cyber scenario, --seeds with --scenario ransomware, and --benign-days or --variant all with --seeds',
+  },
   TMR_LAB_TOO_LARGE: {
     area: 'lab',
     status: 422,

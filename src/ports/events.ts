@@ -96,10 +96,19 @@ export interface JournalEvents {
     readonly estimatedIntrusionAtMs: number;
     readonly evidence: readonly { readonly atMs: number; readonly kind: string; readonly detail: string }[];
     readonly evidenceCount: number;
+    /** The rule it rests on (canary, files, entropy) and the file evidence (log-likelihood ratios), when the substrate reports files. */
+    readonly rule?: string;
+    readonly files?: { readonly joint: number; readonly canariesTouched: number } | null;
   };
   'security.recovered': { readonly restorePointMs: number | null; readonly snapshotId: string | null; readonly alertAtMs: number; readonly reason: string };
   'security.unrecoverable': { readonly reason: string; readonly remains: string };
   'security.restore-rejected': { readonly restore: string | null; readonly snapshotId: string | null; readonly reason: string };
+  /**
+   * A metric of a VM out of its learned range, below the alert (or beside it): journaled so an
+   * investigation sees it, at most once per VM and metric per quiet period; `suppressed` counts
+   * the ones folded into this entry since the last.
+   */
+  'security.anomaly': { readonly metric: string; readonly value: number; readonly score: number; readonly suppressed: number };
 
   // The fenced actions (kind 'action'), named after the Substrate port's methods.
   claimEpoch: { readonly epoch: number; readonly ok: boolean };
@@ -180,6 +189,21 @@ export interface JournalEvents {
   'attack.session': { readonly from: string; readonly allowed: boolean };
   'attack.scan': { readonly attempted: number; readonly reached: readonly string[]; readonly denied: number };
   'attack.snapshot-delete': { readonly attempted: number; readonly refused: number; readonly deleted: number };
+  'attack.exfiltration': { readonly kibps: number; readonly durationS: number; readonly started: boolean };
+  /** Ground truth of the attack's variant (issue 15), journaled by the drill at the first malicious write. */
+  'attack.variant': {
+    readonly variant: string;
+    readonly firstMaliciousWriteMs: number;
+    readonly filesPerS: number;
+    readonly fileFraction: number;
+    readonly outputEntropy: number | 'matched';
+    readonly onS: number | null;
+    readonly offS: readonly number[] | null;
+    readonly renames: boolean;
+    readonly keepsHeader: boolean;
+    readonly readsFirst: boolean;
+    readonly deletes: boolean;
+  };
   'security.truth': {
     readonly vm: string;
     readonly encryptedSinceMs: number | null;
@@ -191,6 +215,9 @@ export interface JournalEvents {
     readonly restoredFromCleanSnapshot: boolean | null;
     readonly legitimateWritesLostKiB: number | null;
     readonly compromisedAtMs: number;
+    /** Files the attack reached before the VM was quarantined, and the decoy files among them. */
+    readonly filesTouched?: number;
+    readonly canariesTouched?: number;
   };
   'security.denied-flows': { readonly pairs: number; readonly attempts: number; readonly top: readonly { readonly pair: string; readonly count: number }[] };
   'policy.applied': { readonly ok: boolean; readonly detail?: string; readonly refused?: string };

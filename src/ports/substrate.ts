@@ -136,6 +136,40 @@ export interface VmSecuritySample {
   readonly snapshotChangeKiBps: number;
   /** Snapshot deletions of this VM's snapshots the substrate refused in the window (immutability). */
   readonly snapshotDeletionsRefused: number;
+  /**
+   * File-level activity in the window, when the substrate can see it (the twin models it; a real
+   * substrate maps changed blocks — a dirty bitmap read over NBD, or the difference of two
+   * snapshots — to files, or runs a guest agent). Absent: the detectors fall back to the rates above.
+   */
+  readonly files?: VmFileActivity;
+}
+
+/**
+ * What changed at the level of files in one window: counts of distinct files, never their names or
+ * contents (a substrate reports what it can and zero for what it cannot see).
+ */
+export interface VmFileActivity {
+  /** Files whose content changed. */
+  readonly modified: number;
+  readonly created: number;
+  readonly renamed: number;
+  readonly deleted: number;
+  /** Files whose type changed: their leading bytes (magic number) no longer match what they held before. */
+  readonly magicChanged: number;
+  /** Files read and then overwritten in place (or rewritten under a new name with the original removed). */
+  readonly overwrittenAfterRead: number;
+  /** Modified files that had not been modified within the substrate's tracked horizon (outside the VM's working set). */
+  readonly firstTimeModified: number;
+  /**
+   * Of those first-modified files, the ones whose content was replaced — overwritten after being
+   * read, or retyped — counted per file (both on the same file, not merely in the same window):
+   * what encryption and wiping do to a file tree, file after file.
+   */
+  readonly firstTimeReplaced: number;
+  /** Decoy files planted on the VM that were modified, renamed or deleted (reads do not count): no legitimate process writes them. */
+  readonly canariesTouched: number;
+  /** Bytes written into files, KiB (the rate and entropy above cover the whole disk). */
+  readonly writtenKiB: number;
 }
 
 /** Restores a snapshot into a new copy; `recovery` boots it on an isolated network, with a cloned disk. */

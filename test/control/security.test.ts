@@ -28,7 +28,7 @@ describe('a security case', () => {
     const w = world();
     const cause: SecurityCause = {
       kind: 'alert',
-      alert: { vm: 'lis-1', atMs: 10 * HOUR, score: 0.876, z: { writeEntropy: 9, diskWrite: 8, snapshotChange: 7 }, anomalousWritesSinceMs: 3.5 * HOUR, estimatedIntrusionAtMs: 3 * HOUR, evidence: [] },
+      alert: { vm: 'lis-1', atMs: 10 * HOUR, score: 0.876, z: { writeEntropy: 9, diskWrite: 8, snapshotChange: 7 }, rule: 'entropy', files: null, anomalousWritesSinceMs: 3.5 * HOUR, estimatedIntrusionAtMs: 3 * HOUR, evidence: [] },
     };
     const opened = openCase(cause, w.state, 10 * HOUR);
     expect(opened.infectedInstances).toEqual(['lis-1#p']);

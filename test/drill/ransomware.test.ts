@@ -39,7 +39,7 @@ describe('ransomware on the reference hospital (property over systems and seeds)
     const hits = errors.filter((entry) => entry.errorS !== null && Math.abs(entry.errorS) <= 900).length;
     const misses = errors.filter((entry) => !(entry.errorS !== null && Math.abs(entry.errorS) <= 900));
     expect(hits / errors.length, `intrusion-time estimate within 15 min in ${hits} of ${errors.length}; misses: ${misses.map((miss) => `${replay('ransomware', miss.seed, miss.system)} (error ${miss.errorS} s)`).join('; ')}`).toBeGreaterThanOrEqual(0.8);
-  }, 120_000);
+  }, 300_000);
 
   it('journals the attacker’s snapshot deletions as refused by immutability, and the drill replays byte for byte', () => {
     const first = runDrill({ blueprint, scenario: 'ransomware', seed: 11, target: 'pharmacy' });
@@ -67,7 +67,7 @@ describe('ransomware-lateral', () => {
         expect(run.report.quarantineViolations, context).toBe(0);
       expect(run.unconverged, context).toEqual([]);
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('vendor-vpn-compromise', () => {

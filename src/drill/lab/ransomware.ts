@@ -63,7 +63,7 @@ export function ransomwareTarget(lab: Pick<LabDrill, 'options' | 'manifest'>): s
 }
 
 function variantOf(value: string | undefined): LabRansomwareVariant {
-  const variant = value ?? 'whole';
+  const variant = value === undefined || value === 'full' ? 'whole' : value;
   if (!(LAB_RANSOMWARE_VARIANTS as readonly string[]).includes(variant)) {
     throw new TomaranaiError('TMR_DRILL_UNKNOWN_SCENARIO', `the lab's encryptor cannot play the variant "${variant}"`, `use one of: ${LAB_RANSOMWARE_VARIANTS.join(', ')}`);
   }

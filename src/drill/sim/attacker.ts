@@ -14,6 +14,8 @@ import type { Clock, JournalEvents, JournalEventType } from '../../ports/index.t
 import type { Blueprint } from '../../model/index.ts';
 import { compileSegmentation, type SegmentationPolicy } from '../../model/segmentation.ts';
 import type { Twin } from '../../substrate/twin/twin.ts';
+import type { AttackProfile } from '../../substrate/twin/security-model.ts';
+import { drawVariant, type AttackVariant, type VariantPlan } from './variants.ts';
 
 export const MINUTE_S = 60;
 const COMMON_PORTS = [22, 53, 104, 389, 443, 445, 514, 1433, 1521, 2575, 3389, 5432, 8080, 8443];
@@ -38,6 +40,8 @@ interface AttackSpec {
   readonly exploitProbability: number;
   /** Scan every VM from the entry network first (vendor-vpn-compromise). */
   readonly scanFromEntry: boolean;
+  /** How the data is destroyed (issue 15); `full` is whole-file encryption. */
+  readonly variant: AttackVariant;
 }
 
 /** The attacker: footholds, probes, encryption and deletion attempts, all on seeded timing. */
@@ -123,16 +127,37 @@ export class Attacker {
 
   private encryptStartMs: number | null = null;
 
-  /** Te: every VM it holds is encrypted, and it tries to delete their snapshots with stolen admin credentials. */
+  /** The attack this run plays (`full`: the original whole-file encryption), drawn once. */
+  get plan(): VariantPlan {
+    this.variantPlan ??= drawVariant(this.spec.variant, this.random.fork(`variant/${this.spec.variant}`));
+    return this.variantPlan;
+  }
+
+  private variantPlan: VariantPlan | null = null;
+
+  /** Before Te (exfiltrate): every VM it holds is read and sent out; nothing is written yet. */
+  exfiltrate(runtime: AttackRuntime): void {
+    const exfiltration = this.plan.exfiltration;
+    if (exfiltration === null) return;
+    for (const vm of [...this.footholds.keys()].sort()) {
+      const started = runtime.twin.startExfiltration(vm, exfiltration.kibps, exfiltration.durationMs);
+      runtime.record('fault', 'attack.exfiltration', vm, { kibps: Math.round(exfiltration.kibps), durationS: Math.round(exfiltration.durationMs / 1000), started });
+    }
+  }
+
+  /** Te: every VM it holds is encrypted (or wiped), and it tries to delete their snapshots with stolen admin credentials. */
   encrypt(runtime: AttackRuntime): void {
     this.encrypting = true;
     this.encryptStartMs = runtime.clock.nowMs();
     const rates = this.random.fork('encryption-rate');
+    const { profile, byteRate } = this.plan;
     for (const vm of [...this.footholds.keys()].sort()) {
       // Median 20 MiB/s, spread over an order of magnitude either way (throttled or intermittent encryption is slower).
-      const rateKiBps = Math.min(200 * 1024, Math.max(2 * 1024, 20 * 1024 * Math.exp(0.8 * gaussian(rates))));
-      const started = runtime.twin.startEncryption(vm, rateKiBps);
-      runtime.record('fault', 'fault.injected', vm, { kind: 'ransomware-encryption', target: vm, rateKiBps: Math.round(rateKiBps), started });
+      const drawnKiBps = Math.min(200 * 1024, Math.max(2 * 1024, 20 * 1024 * Math.exp(0.8 * gaussian(rates))));
+      const encryption = runtime.twin.startEncryption(vm, profile, byteRate ? drawnKiBps : undefined);
+      const rateKiBps = encryption?.rateKiBps ?? drawnKiBps;
+      runtime.record('fault', 'fault.injected', vm, { kind: 'ransomware-encryption', target: vm, rateKiBps: Math.round(rateKiBps), started: encryption !== null });
+      if (encryption !== null) runtime.record('fault', 'attack.variant', vm, groundTruth(encryption.profile, encryption.fromMs));
       const deletion = this.random.fork(`delete/${vm}`);
       runtime.clock.at(runtime.clock.nowMs() + deletion.int(60_000), () => {
         const snapshots = runtime.twin.listSnapshots(vm).slice(-MAX_DELETE_ATTEMPTS_PER_VM);
@@ -145,6 +170,23 @@ export class Attacker {
       });
     }
   }
+}
+
+/** The variant's ground truth as the journal keeps it (the controller never reads it). */
+function groundTruth(profile: AttackProfile, firstMaliciousWriteMs: number): JournalEvents['attack.variant'] {
+  return {
+    variant: profile.variant,
+    firstMaliciousWriteMs,
+    filesPerS: Math.round(profile.filesPerS * 1000) / 1000,
+    fileFraction: Math.round(profile.fileFraction * 1000) / 1000,
+    outputEntropy: profile.outputEntropy === null ? 'matched' : profile.outputEntropy,
+    onS: profile.onMs === null ? null : Math.round(profile.onMs / 1000),
+    offS: profile.onMs === null ? null : [Math.round(profile.offMinMs / 1000), Math.round(profile.offMaxMs / 1000)],
+    renames: profile.renames,
+    keepsHeader: profile.keepsHeader,
+    readsFirst: profile.readsFirst,
+    deletes: profile.deletes,
+  };
 }
 
 function gaussian(random: Random): number {

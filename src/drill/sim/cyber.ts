@@ -41,16 +41,21 @@ function attackScenario(name: string, summary: string, shape: { lateral: boolean
       const timing = random.fork('timing');
       const intrusionAfterS = 5 * MINUTE_S + timing.int(25 * MINUTE_S);
       const dwellS = 60 * MINUTE_S + timing.int(180 * MINUTE_S);
+      const variant = context.variant ?? 'full';
       const attacker = new Attacker(
-        { entryNetwork, firstVm: target.vm, lateral: shape.lateral, maxFootholds: shape.lateral ? 5 : 1, exploitProbability: 0.35, scanFromEntry: shape.scan },
+        { entryNetwork, firstVm: target.vm, lateral: shape.lateral, maxFootholds: shape.lateral ? 5 : 1, exploitProbability: 0.35, scanFromEntry: shape.scan, variant },
         random.fork('attacker'),
       );
       const steps: ScenarioStep[] = [
         { afterS: intrusionAfterS, kind: 'attack', label: 'intrusion', run: (runtime) => attacker.intrude(runtime) },
         { afterS: intrusionAfterS + dwellS, kind: 'attack', label: 'encryption', run: (runtime) => attacker.encrypt(runtime) },
       ];
+      const exfiltration = attacker.plan.exfiltration;
+      // Exfiltration ends as the encryption starts (within the dwell: it is at least an hour).
+      if (exfiltration !== null) steps.splice(1, 0, { afterS: intrusionAfterS + dwellS - Math.min(dwellS - 60, exfiltration.durationMs / 1000), kind: 'attack', label: 'exfiltration', run: (runtime) => attacker.exfiltrate(runtime) });
+      const how = variant === 'full' ? 'encryption' : `${variant} ${variant === 'wiper' ? 'wiping' : 'encryption'}`;
       return {
-        description: `${shape.scan ? "vendor VPN misused" : 'ransomware'}: intrusion through ${entryNetwork} into ${target.vm} (${target.service}) ${Math.round(intrusionAfterS / 60)} min in, ${shape.lateral ? 'spreading along allowed flows, ' : ''}encryption ${Math.round(dwellS / 60)} min later`,
+        description: `${shape.scan ? "vendor VPN misused" : 'ransomware'}: intrusion through ${entryNetwork} into ${target.vm} (${target.service}) ${Math.round(intrusionAfterS / 60)} min in, ${shape.lateral ? 'spreading along allowed flows, ' : ''}${how} ${Math.round(dwellS / 60)} min later`,
         steps,
         attacker,
         entry: entryNetwork,

@@ -15,6 +15,7 @@ import { DEFAULT_TWIN_PARAMETERS, faultTarget, Twin, type TwinParameters } from 
 import { InvariantAuditor } from './auditor.ts';
 import { ALL_SCENARIOS, findScenario, type Scenario, type ScenarioPlan, type ScenarioStep } from './scenarios.ts';
 import type { Attacker } from './attacker.ts';
+import type { AttackVariant } from './variants.ts';
 import { TomaranaiError } from '../../errors/index.ts';
 
 export interface DrillOptions {
@@ -32,6 +33,8 @@ export interface DrillOptions {
   readonly horizonAfterFaultS?: number;
   /** Cyber drills: the system (or VM) to attack; by default the seed picks a non-continuous one. */
   readonly target?: string;
+  /** Cyber drills: how the attacker destroys the data (default `full`, whole-file encryption). */
+  readonly variant?: AttackVariant;
 }
 
 export interface DrillRun {
@@ -116,6 +119,7 @@ export function* drillSteps(options: DrillOptions): Generator<DrillProgress, Dri
     faults: world.twin,
     ...(scenario.security === true ? { random: world.random.fork('scenario') } : {}),
     ...(options.target === undefined ? {} : { target: options.target }),
+    ...(options.variant === undefined ? {} : { variant: options.variant }),
   });
   record('drill', 'scenario.planned', scenario.name, { description: plan.description, steps: plan.steps.length });
   const steps = [...plan.steps].sort((a, b) => a.afterS - b.afterS);
@@ -258,7 +262,8 @@ function finish(world: DrillWorld, plan: ScenarioPlan, detach: (() => void) | nu
 function recordAttackTruth(twin: Twin, attacker: Attacker, record: DrillRecorder): void {
   for (const [vm, compromisedAtMs] of [...attacker.footholds].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))) {
     const truth = twin.securityTruth(vm);
-    record('drill', 'security.truth', vm, { ...truth, compromisedAtMs });
+    const reached = twin.attackedFiles(vm, truth.quarantinedAtMs ?? Number.MAX_SAFE_INTEGER);
+    record('drill', 'security.truth', vm, { ...truth, compromisedAtMs, filesTouched: reached.files, canariesTouched: reached.canaries });
   }
   const denied = [...twin.deniedFlowsByPair()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   record('drill', 'security.denied-flows', 'policy', {

@@ -6,6 +6,7 @@ import { hostLoad, type Fault, type FaultInjector } from '../../ports/index.ts';
 import type { Random } from '../../ports/random.ts';
 import type { Blueprint } from '../../model/index.ts';
 import type { Attacker, AttackRuntime } from './attacker.ts';
+import type { AttackVariant } from './variants.ts';
 
 export interface ScenarioStep {
   /** Seconds after the fault time. */
@@ -40,6 +41,8 @@ export interface ScenarioContext {
   readonly random?: Random;
   /** A system (or VM) the operator chose to attack (`--target`). */
   readonly target?: string;
+  /** Cyber drills: how the attacker destroys the data (`--variant`; default `full`). */
+  readonly variant?: AttackVariant;
 }
 
 export interface Scenario {

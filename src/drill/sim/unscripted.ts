@@ -102,7 +102,7 @@ export const UNSCRIPTED_SCENARIOS: readonly Scenario[] = [
       }
       const victim = attackTarget({ ...context, target: context.target ?? random.fork('system').pick(candidates).name }, random.fork('target'));
       const entryNetwork = blueprint.networks.find((network) => network.kind === 'vendor' && network.vendor === victim.vendor)!.name;
-      const attacker = new Attacker({ entryNetwork, firstVm: victim.vm, lateral: false, maxFootholds: 1, exploitProbability: 0.35, scanFromEntry: false }, random.fork('attacker'));
+      const attacker = new Attacker({ entryNetwork, firstVm: victim.vm, lateral: false, maxFootholds: 1, exploitProbability: 0.35, scanFromEntry: false, variant: 'full' }, random.fork('attacker'));
       return {
         description: `datastore ${datastore} (the busiest) is full for 3 h; 5 min in, an intrusion into ${victim.vm} (${victim.service}), and its disk is encrypted 60 min in`,
         steps: [

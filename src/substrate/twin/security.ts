@@ -8,7 +8,7 @@ import type { ActionOutcome, FencingToken } from '../../ports/index.ts';
 import type { Random } from '../../ports/random.ts';
 import { allows, quarantine, release, type SegmentationPolicy } from '../../model/segmentation.ts';
 import type { TwinHosts } from './hosts.ts';
-import { newSecurityModel, type FlowEvent, type SnapshotDeletionRefusal } from './security-model.ts';
+import { newSecurityModel, type AttackProfile, type Encryption, type FlowEvent, type SnapshotDeletionRefusal } from './security-model.ts';
 import type { TwinState } from './state.ts';
 
 export class TwinSecurity {
@@ -105,16 +105,29 @@ export class TwinSecurity {
     return new Map(this.state.security?.deniedByPair ?? []);
   }
 
-  /** The attacker's encryption of a VM's disk through its running primary; it ends when that copy stops. */
-  startEncryption(vm: string, rateKiBps: number): boolean {
+  /** The attacker's encryption of a VM's files through its running primary; it ends when that copy stops. */
+  startEncryption(vm: string, profile: AttackProfile, meanFileKiB: number, rateKiBps?: number): Encryption | null {
     const state = this.state;
     const security = state.security;
-    if (security === null) return false;
+    if (security === null) return null;
     const instance = [...state.instances.values()].find((candidate) => candidate.vm === vm && candidate.role === 'primary' && candidate.state === 'running' && !candidate.lost);
-    if (instance === undefined) return false;
+    if (instance === undefined) return null;
     const now = state.clock.nowMs();
-    security.encryptions.push({ vm, instanceId: instance.id, fromMs: now, untilMs: null, rateKiBps });
+    const kibPerFile = Math.max(1, meanFileKiB * profile.fileFraction);
+    const resolved = rateKiBps === undefined ? profile : { ...profile, filesPerS: rateKiBps / kibPerFile };
+    const encryption: Encryption = { vm, instanceId: instance.id, fromMs: now, untilMs: null, rateKiBps: rateKiBps ?? profile.filesPerS * kibPerFile, profile: resolved };
+    security.encryptions.push(encryption);
     if (!security.encryptedSinceMs.has(vm)) security.encryptedSinceMs.set(vm, now);
+    return encryption;
+  }
+
+  /** Reads and sends out a VM's files from now for `durationMs` (exfiltration: no writes, outbound traffic). */
+  startExfiltration(vm: string, kibps: number, durationMs: number): boolean {
+    const state = this.state;
+    const security = state.security;
+    if (security === null || !this.hosts.hasRunningCopy(vm)) return false;
+    const now = state.clock.nowMs();
+    security.exfiltrations.push({ vm, fromMs: now, untilMs: now + durationMs, kibps });
     return true;
   }
 

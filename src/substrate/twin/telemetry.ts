@@ -7,7 +7,9 @@
 import type { VmSecuritySample } from '../../ports/index.ts';
 import type { Random } from '../../ports/random.ts';
 import { cpuDemand } from '../../model/demand.ts';
-import type { SecurityModel, VmBaseline } from './security-model.ts';
+import { gaussian, noise, poisson } from './noise.ts';
+import { attackFiles, attackKiB, drawFileBaseline, fileWindow } from './files.ts';
+import type { SecurityModel, VmBaseline, VmFileBaseline } from './security-model.ts';
 import type { TwinState } from './state.ts';
 
 export class TwinTelemetry {
@@ -30,7 +32,7 @@ export class TwinTelemetry {
     const samples: VmSecuritySample[] = [];
     for (const instance of state.instances.values()) {
       if (instance.role !== 'primary' || instance.state !== 'running' || instance.lost) continue;
-      samples.push(this.sample(security, instance.vm, now, windowMs));
+      samples.push(this.sample(security, instance.vm, instance.id, now, windowMs));
     }
     // Flow events older than the window are spent.
     for (const [vm, list] of security.flows) {
@@ -52,16 +54,37 @@ export class TwinTelemetry {
   encryptedKiB(vm: string, fromMs: number, toMs: number): number {
     let total = 0;
     for (const encryption of this.state.security!.encryptions) {
-      if (encryption.vm !== vm) continue;
-      const start = Math.max(fromMs, encryption.fromMs);
-      const end = Math.min(toMs, encryption.untilMs ?? toMs);
-      if (end > start) total += (encryption.rateKiBps * (end - start)) / 1000;
+      if (encryption.vm === vm) total += attackKiB(encryption, fromMs, toMs, this.fileBaselineOf(vm).files);
     }
     return total;
   }
 
+  /** Files the attack reached on a VM by a moment, and the decoys among them (ground truth for the report). */
+  attackedFiles(vm: string, atMs: number): { files: number; canaries: number } {
+    const tree = this.fileBaselineOf(vm);
+    let files = 0;
+    for (const encryption of this.state.security!.encryptions) if (encryption.vm === vm) files = Math.max(files, attackFiles(encryption, atMs, tree.files));
+    return { files, canaries: tree.canaries.filter((position) => position < files).length };
+  }
+
+  /** A VM's file tree (its size fixes the attacker's rate in KiB/s for a rate in files/s). */
+  fileBaselineOf(vm: string): VmFileBaseline {
+    const security = this.state.security!;
+    let files = security.fileBaselines.get(vm);
+    if (files === undefined) {
+      files = drawFileBaseline(this.securityRandom.fork(`files/${vm}`));
+      security.fileBaselines.set(vm, files);
+    }
+    return files;
+  }
+
+  /** The VM's steady write entropy (what an entropy-matching attacker imitates). */
+  baselineEntropy(vm: string): number {
+    return this.baselineOf(vm).entropy;
+  }
+
   /** The window (now - windowMs, now] of one VM: its demand, its noise, the attacker's flows and writes. */
-  private sample(security: SecurityModel, vm: string, now: number, windowMs: number): VmSecuritySample {
+  private sample(security: SecurityModel, vm: string, instanceId: string, now: number, windowMs: number): VmSecuritySample {
     const fromMs = now - windowMs;
     const windowIndex = Math.floor(now / 1000);
     const info = this.state.index.vm.get(vm)!;
@@ -82,10 +105,12 @@ export class TwinTelemetry {
     }
     const newFlows = this.poisson(baseline.flowsPerWindow * (windowMs / security.windowMs) * (0.4 + load), this.noise(vm, windowIndex, 4)) + events.filter((event) => !event.denied).length;
     const legitimateKiBps = baseline.writeKiBps * (0.3 + load) * Math.exp(0.25 * this.gaussian(vm, windowIndex, 5));
-    const encryptedKiBps = (this.encryptedKiB(vm, fromMs, now) * 1000) / windowMs;
+    const extra = fileWindow(security, { vm, instanceId }, baseline, this.fileBaselineOf(vm), fromMs, now);
+    const encryptedKiBps = (extra.attackerKiB * 1000) / windowMs;
+    const burstKiBps = (extra.burstKiB * 1000) / windowMs;
     const legitimateEntropy = Math.min(0.97, Math.max(0.05, baseline.entropy + 0.02 * this.gaussian(vm, windowIndex, 6)));
-    const written = legitimateKiBps + encryptedKiBps;
-    const entropy = (legitimateKiBps * legitimateEntropy + encryptedKiBps * 0.998) / written;
+    const written = legitimateKiBps + burstKiBps + encryptedKiBps;
+    const entropy = (legitimateKiBps * legitimateEntropy + burstKiBps * extra.burstEntropy + encryptedKiBps * extra.attackerEntropy) / written;
     const freshShare = Math.min(0.95, baseline.freshBlockShare * Math.exp(0.2 * this.gaussian(vm, windowIndex, 7)));
     const networkFactor = (0.3 + load) * Math.exp(0.3 * this.gaussian(vm, windowIndex, 8));
     return {
@@ -94,14 +119,15 @@ export class TwinTelemetry {
       windowMs,
       cpuPercent: Math.min(100, 100 * load * (0.9 + 0.2 * this.noise(vm, windowIndex, 9)) + (encryptedKiBps > 0 ? 35 : 0)),
       networkInKiBps: baseline.networkKiBps * networkFactor,
-      networkOutKiBps: baseline.networkKiBps * 0.6 * networkFactor,
+      networkOutKiBps: baseline.networkKiBps * 0.6 * networkFactor + (extra.outboundKiB * 1000) / windowMs,
       newFlows,
       deniedFlows,
       deniedDestinations,
       diskWriteKiBps: written,
       writeEntropy: entropy,
-      snapshotChangeKiBps: legitimateKiBps * freshShare + encryptedKiBps * 0.97,
+      snapshotChangeKiBps: legitimateKiBps * freshShare + burstKiBps * extra.burstFreshShare + encryptedKiBps * 0.97,
       snapshotDeletionsRefused: security.deletionsRefused.filter((refusal) => refusal.vm === vm && refusal.atMs > fromMs && refusal.atMs <= now).length,
+      files: extra.files,
     };
   }
 
@@ -126,34 +152,15 @@ export class TwinTelemetry {
     return baseline;
   }
 
-  /** A deterministic uniform in [0, 1) for (vm, window, stream): telemetry noise needs no state. */
   private noise(vm: string, windowIndex: number, stream: number): number {
-    let h = (this.state.security!.noiseSeed ^ Math.imul(windowIndex, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
-    for (let index = 0; index < vm.length; index++) h = Math.imul(h ^ vm.charCodeAt(index), 0x01000193) >>> 0;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x7feb352d);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x846ca68b);
-    h ^= h >>> 16;
-    return (h >>> 0) / 4294967296;
+    return noise(this.state.security!.noiseSeed, vm, windowIndex, stream);
   }
 
   private gaussian(vm: string, windowIndex: number, stream: number): number {
-    const u = Math.max(1e-12, this.noise(vm, windowIndex, stream));
-    const v = this.noise(vm, windowIndex, stream + 100);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return gaussian(this.state.security!.noiseSeed, vm, windowIndex, stream);
   }
 
   private poisson(mean: number, uniform: number): number {
-    // Inverse CDF; means here are small (a few per window).
-    let k = 0;
-    let p = Math.exp(-mean);
-    let cumulative = p;
-    while (uniform > cumulative && k < 1000) {
-      k += 1;
-      p *= mean / k;
-      cumulative += p;
-    }
-    return k;
+    return poisson(mean, uniform);
   }
 }

@@ -39,7 +39,7 @@ import { DEFAULT_TWIN_PARAMETERS, type TwinParameters } from './parameters.ts';
 import { TwinPort } from './port.ts';
 import { TwinRestores } from './restore.ts';
 import { TwinSecurity } from './security.ts';
-import type { SnapshotDeletionRefusal } from './security-model.ts';
+import type { AttackProfile, Encryption, SnapshotDeletionRefusal } from './security-model.ts';
 import { TwinSnapshots } from './snapshots.ts';
 import { TwinState } from './state.ts';
 import { TwinStorage } from './storage.ts';
@@ -195,9 +195,24 @@ export class Twin implements Substrate, FaultInjector {
     return this.hosts.hasRunningCopy(vm);
   }
 
-  /** The attacker's encryption of a VM's disk through its running primary; it ends when that copy stops. */
-  startEncryption(vm: string, rateKiBps: number): boolean {
-    return this.security.startEncryption(vm, rateKiBps);
+  /**
+   * The attacker's encryption (or wiping) of a VM's files through its running primary; it ends
+   * when that copy stops. Its pace is the profile's files per second, or, given `rateKiBps`, that
+   * rate in bytes over the VM's files.
+   */
+  startEncryption(vm: string, profile: AttackProfile, rateKiBps?: number): Encryption | null {
+    if (this.state.security === null) return null;
+    return this.security.startEncryption(vm, profile, this.telemetry.fileBaselineOf(vm).meanFileKiB, rateKiBps);
+  }
+
+  /** The attacker reads a VM's files and sends them out (no writes) from now for `durationMs`. */
+  startExfiltration(vm: string, kibps: number, durationMs: number): boolean {
+    return this.security.startExfiltration(vm, kibps, durationMs);
+  }
+
+  /** Files the attack reached on a VM by a moment, and the decoys among them (ground truth). */
+  attackedFiles(vm: string, atMs: number): { files: number; canaries: number } {
+    return this.state.security === null ? { files: 0, canaries: 0 } : this.telemetry.attackedFiles(vm, atMs);
   }
 
   /** The newest fencing epoch: what stolen administrator credentials are worth. */
