@@ -47,4 +47,16 @@ describe('ransomware variants on the reference hospital', () => {
     expect(err).toMatch(/TMR_DRILL_VARIANT: --variant is for the cyber scenarios/);
     expect(out).toBe('');
   });
+
+  it('refuses a variant the twin\'s attacker does not know, listing those it does, and runs nothing', async () => {
+    let out = '';
+    let err = '';
+    const exitCode = await main(['drill', `${ROOT}/blueprints/university-hospital.yaml`, '--scenario', 'ransomware', '--variant', 'whole', '--quiet'], {
+      out: (text) => (out += text),
+      err: (text) => (err += text),
+    });
+    expect(exitCode).toBe(1);
+    expect(err).toMatch(/TMR_DRILL_VARIANT: the twin's attacker has no variant "whole": use one of full, .*wiper.*, all/);
+    expect(out).toBe('');
+  });
 });
