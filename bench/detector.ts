@@ -6,6 +6,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { AnomalyDetector } from '../src/detect/anomaly.ts';
+import { seededRandom } from '../src/plan/generate.ts';
 
 export interface BenchResult {
   readonly name: string;
@@ -18,18 +19,6 @@ const POINT_COUNT = 3_000_000;
 const SERIES_LENGTH_POINTS = 20_000;
 const STEP_MS = 300_000;
 const START_MS = Date.UTC(2024, 0, 1);
-
-/** mulberry32: tiny, fast and good enough to shape benchmark input. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function syntheticSeries(seed: number, length: number): { values: Float64Array; timestampsMs: Float64Array } {
   const random = seededRandom(seed);

@@ -1,17 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { AnomalyDetector, RangeNovelty, type AnomalyDetectorOptions } from '../../src/detect/anomaly.ts';
-
-/** mulberry32, so the synthetic series are the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from '../../src/plan/generate.ts';
 
 const STEP_MS = 300_000;
 const START_MS = Date.UTC(2024, 0, 1);

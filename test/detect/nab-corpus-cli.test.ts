@@ -6,22 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NAB_DETECTOR_NAME, parseCorpusArguments, runOnCorpus } from '../../scripts/eval-nab-corpus.ts';
 import { SHIPPED_NAB_THRESHOLDS } from '../../src/detect/anomaly-tuning.ts';
+import { seededRandom } from '../../src/plan/generate.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 const START_MS = Date.UTC(2024, 0, 1);
 const STEP_MS = 300_000;
-
-/** mulberry32, so the synthetic corpus is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function nabTimestamp(row: number): string {
   return new Date(START_MS + row * STEP_MS).toISOString().slice(0, 19).replace('T', ' ');
