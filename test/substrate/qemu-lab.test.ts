@@ -30,20 +30,9 @@ import { QemuSubstrate } from '../../src/substrate/qemu/substrate.ts';
 import { RealClock } from '../../src/runtime/real-clock.ts';
 import { compileSegmentation } from '../../src/model/segmentation.ts';
 import { labDown, labUp } from '../../src/substrate/qemu/power.ts';
-import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
+import { realVmGate } from '../support/qemu.ts';
 
-const ENABLED = process.env.TOMARANAI_QEMU === '1';
-const image = ENABLED ? await loadGuestImage() : null;
-const reason = !ENABLED
-  ? 'set TOMARANAI_QEMU=1 to run the drills on real VMs'
-  : image === null
-    ? 'no guest image: run `npm run vm:image` first'
-    : process.getuid?.() !== 0
-      ? 'needs root (network namespaces, taps, nftables)'
-      : !existsSync('/dev/net/tun')
-        ? 'no /dev/net/tun'
-        : null;
-if (reason !== null) console.warn(`test/substrate/qemu-lab.test.ts: skipped: ${reason}`);
+const { reason } = await realVmGate('test/substrate/qemu-lab.test.ts', 'run the drills on real VMs');
 
 const DRILL_TIMEOUT_MS = 240_000;
 

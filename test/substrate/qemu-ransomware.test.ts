@@ -15,7 +15,6 @@
  * Needs root, TOMARANAI_QEMU=1 and the guest image (`npm run vm:image`); skipped, saying why,
  * otherwise. ~2 minutes on 2 cores under TCG, alone on the machine.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, shipped } from '../support/blueprints.ts';
 import { runRealDrill } from '../../src/drill/lab/real.ts';
@@ -24,20 +23,9 @@ import type { Blueprint } from '../../src/model/index.ts';
 import { LabLayout } from '../../src/substrate/qemu/lab.ts';
 import { listLabResources } from '../../src/substrate/qemu/netns.ts';
 import { labDown } from '../../src/substrate/qemu/power.ts';
-import { loadGuestImage } from '../../src/substrate/qemu/vm.ts';
+import { realVmGate } from '../support/qemu.ts';
 
-const ENABLED = process.env.TOMARANAI_QEMU === '1';
-const image = ENABLED ? await loadGuestImage() : null;
-const reason = !ENABLED
-  ? 'set TOMARANAI_QEMU=1 to run the ransomware drill on real VMs'
-  : image === null
-    ? 'no guest image: run `npm run vm:image` first'
-    : process.getuid?.() !== 0
-      ? 'needs root (network namespaces, taps, nftables)'
-      : !existsSync('/dev/net/tun')
-        ? 'no /dev/net/tun'
-        : null;
-if (reason !== null) console.warn(`test/substrate/qemu-ransomware.test.ts: skipped: ${reason}`);
+const { reason } = await realVmGate('test/substrate/qemu-ransomware.test.ts', 'run the ransomware drill on real VMs');
 
 const REFERENCE_LAB = `${ROOT}blueprints/lab.yaml`;
 

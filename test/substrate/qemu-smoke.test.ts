@@ -7,27 +7,15 @@
  * Needs root, TOMARANAI_QEMU=1 and the guest image (`npm run vm:image`); skipped, saying why,
  * otherwise.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHostNamespace, createTap, deleteHostNamespace, ensureRootBridge, listLabResources, teardownLab } from '../../src/substrate/qemu/netns.ts';
-import { createOverlay, launchVm, loadGuestImage, probeAccelerator, readDiskSector, residentKiB, stopVm, waitForHealth, type RunningVm } from '../../src/substrate/qemu/vm.ts';
+import { createOverlay, launchVm, probeAccelerator, readDiskSector, residentKiB, stopVm, waitForHealth, type RunningVm } from '../../src/substrate/qemu/vm.ts';
+import { realVmGate } from '../support/qemu.ts';
 
-const ENABLED = process.env.TOMARANAI_QEMU === '1';
-const image = ENABLED ? await loadGuestImage() : null;
-const isRoot = process.getuid?.() === 0;
-const reason = !ENABLED
-  ? 'set TOMARANAI_QEMU=1 to boot a real VM'
-  : image === null
-    ? 'no guest image: run `npm run vm:image` first'
-    : !isRoot
-      ? 'needs root (network namespaces, taps)'
-      : !existsSync('/dev/net/tun')
-        ? 'no /dev/net/tun'
-        : null;
-if (reason !== null) console.warn(`test/substrate/qemu-smoke.test.ts: skipped: ${reason}`);
+const { image, reason } = await realVmGate('test/substrate/qemu-smoke.test.ts', 'boot a real VM', 'network namespaces, taps');
 
 const HOST = 'smoke-h1';
 const VM = 'smoke-vm1';
