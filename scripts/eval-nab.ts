@@ -41,6 +41,8 @@ export function resolveNabDirectory(environment: NodeJS.ProcessEnv = process.env
     environment['NAB_DIR'],
     join(repositoryRoot, '..', 'shared', 'data', 'nab'),
     join(repositoryRoot, 'shared', 'data', 'nab'),
+    // Where this machine kind keeps shared/ (as scripts/ci-vsphere.sh looks too): a clone elsewhere, e.g. in /tmp.
+    '/work/shared/data/nab',
   ].filter((candidate): candidate is string => candidate !== undefined && candidate !== '');
   const found = candidates.find((candidate) => existsSync(join(candidate, 'labels', 'combined_windows.json')));
   if (found === undefined) throw new Error(`NAB data not found; looked in ${candidates.join(', ')}`);
