@@ -18,7 +18,18 @@ export interface InstanceIndex {
   placeOf(instance: InstanceObservation): number;
   /** A number that changes whenever the host's list does; null when changes are not tracked. */
   hostVersion(host: string): number | null;
+  /** Where the log of VMs whose copies changed stands now (give it to vmsChangedSince later); null when changes are not tracked. */
+  readonly changePosition: number | null;
+  /**
+   * The VMs whose copies were added, changed or removed since `position` (a VM may be named more
+   * than once), or null when the log does not reach back that far (or is not kept): then anything
+   * may have changed.
+   */
+  vmsChangedSince(position: number): readonly string[] | null;
 }
+
+/** How many changes the log keeps before it forgets the older half (a reader that far behind looks at everything). */
+const CHANGE_LOG_LIMIT = 1 << 16;
 
 export class InstanceTable extends Map<string, InstanceObservation> implements InstanceIndex {
   private readonly vmIndex = new Map<string, InstanceObservation[]>();
@@ -30,6 +41,9 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
   private readonly hostVersions = new Map<string, number>();
   private nextPlace = 0;
   private nextVersion = 0;
+  /** The VMs whose copies changed, oldest first; `changeLog[0]` is change number `logStart`. */
+  private changeLog: string[] = [];
+  private logStart = 0;
 
   constructor(entries?: Iterable<readonly [string, InstanceObservation]>) {
     // Map's constructor would call set() before this class's fields exist: add them afterwards.
@@ -61,10 +75,30 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
     return this.hostVersions.get(host) ?? -1;
   }
 
+  get changePosition(): number {
+    return this.logStart + this.changeLog.length;
+  }
+
+  vmsChangedSince(position: number): readonly string[] | null {
+    if (position < this.logStart || position > this.changePosition) return null;
+    return this.changeLog.slice(position - this.logStart);
+  }
+
+  private changed(vm: string): void {
+    if (this.changeLog.length >= CHANGE_LOG_LIMIT) {
+      const forget = CHANGE_LOG_LIMIT / 2;
+      this.changeLog = this.changeLog.slice(forget);
+      this.logStart += forget;
+    }
+    this.changeLog.push(vm);
+  }
+
   override set(id: string, instance: InstanceObservation): this {
     if (instance.id !== id) throw new Error(`instance table: ${instance.vm}'s copy ${instance.id} set under the id ${id}; key each copy by its own id`);
     const before = super.get(id);
     super.set(id, instance);
+    this.changed(instance.vm);
+    if (before !== undefined && before.vm !== instance.vm) this.changed(before.vm);
     if (instance.state === 'running' && !instance.healthy) this.unwellCopies.set(id, instance);
     else this.unwellCopies.delete(id);
     this.hostVersions.set(instance.host, this.nextVersion++);
@@ -87,6 +121,7 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
     const before = super.get(id);
     if (before === undefined) return super.delete(id);
     super.delete(id);
+    this.changed(before.vm);
     this.places.delete(id);
     this.unwellCopies.delete(id);
     this.hostVersions.set(before.host, this.nextVersion++);
@@ -98,6 +133,9 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
 
   override clear(): void {
     super.clear();
+    // Every copy is gone: a reader of the log looks at everything again.
+    this.logStart += this.changeLog.length + 1;
+    this.changeLog = [];
     for (const index of [this.vmIndex, this.hostIndex, this.datastoreIndex]) index.clear();
     this.unwellCopies.clear();
     this.places.clear();
@@ -138,7 +176,7 @@ export function indexInstances(instances: ReadonlyMap<string, InstanceObservatio
     push(byDatastore, instance.datastore, instance);
     if (instance.state === 'running' && !instance.healthy) unwell.push(instance);
   }
-  return { byVm, byHost, byDatastore, unwell, placeOf: (instance) => places.get(instance)!, hostVersion: () => null };
+  return { byVm, byHost, byDatastore, unwell, placeOf: (instance) => places.get(instance)!, hostVersion: () => null, changePosition: null, vmsChangedSince: () => null };
 }
 
 function push(index: Map<string, InstanceObservation[]>, key: string, instance: InstanceObservation): void {

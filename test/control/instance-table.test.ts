@@ -79,4 +79,46 @@ describe('the instance table', () => {
     expect(table.size).toBe(0);
     expect(table.byVm.size).toBe(0);
   });
+
+  it('logs every VM whose copies changed, so a reader that kept its place learns what to look at again', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), fc.array(step, { maxLength: 20 }), (before, after) => {
+        const table = new InstanceTable();
+        let next = 0;
+        const apply = (change: Step) => {
+          const existing = [...table.values()];
+          if (change.kind === 'add') table.set(`${VMS[change.vm]!}#${next}`, copy(next++, VMS[change.vm]!, HOSTS[change.host]!));
+          else if (change.kind === 'update' && existing.length > 0) {
+            const was = existing[change.pick % existing.length]!;
+            table.set(was.id, { ...was, host: HOSTS[change.host]!, healthy: change.healthy, state: change.state, datastore: change.datastore });
+          } else if (change.kind === 'delete' && existing.length > 0) table.delete(existing[change.pick % existing.length]!.id);
+          else if (change.kind === 'clear') table.clear();
+        };
+        before.forEach(apply);
+        const position = table.changePosition;
+        const copiesOf = (vm: string) => JSON.stringify(table.byVm.get(vm) ?? []);
+        const was = new Map(VMS.map((vm) => [vm, copiesOf(vm)]));
+        after.forEach(apply);
+        const logged = table.vmsChangedSince(position);
+        if (after.some((change) => change.kind === 'clear')) {
+          // Cleared: the log does not reach back; the reader must look at everything.
+          expect(logged).toBeNull();
+          return;
+        }
+        expect(logged).not.toBeNull();
+        for (const vm of VMS) if (copiesOf(vm) !== was.get(vm)) expect(logged, `${vm}'s copies changed`).toContain(vm);
+        expect(table.vmsChangedSince(table.changePosition)).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('forgets the older half of its log past 65,536 changes: a reader that far behind is told to look at everything', () => {
+    const table = new InstanceTable();
+    const start = table.changePosition;
+    for (let index = 0; index < 70_000; index++) table.set('a#0', copy(0, 'a', HOSTS[index % HOSTS.length]!));
+    expect(table.vmsChangedSince(start)).toBeNull();
+    expect(table.vmsChangedSince(table.changePosition - 10)).toEqual(Array.from({ length: 10 }, () => 'a'));
+    expect(table.vmsChangedSince(table.changePosition + 1)).toBeNull();
+  });
 });
