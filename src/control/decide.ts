@@ -8,15 +8,17 @@
  * (status, fencing), instances (what runs where, copies to stop), reservations (room held for
  * waiting VMs), the recovery target's sheds and moves, then every VM in restart order — a running
  * one is settled and, if continuous, re-protected with a secondary; one that does not run is
- * restarted, shedding lower tiers for it when nothing has room.
+ * restarted, shedding lower tiers for it when nothing has room. A VM that is settled (running
+ * where it should, nothing to do for it) is skipped: the walk gives the same decision without it.
  */
-import { copiesOf, reconcileInstances, settleRunning } from './reconcile/instances.ts';
-import { reconcileHosts } from './reconcile/hosts.ts';
+import { copiesOf, reconcileInstances, settleRunning, type Instances } from './reconcile/instances.ts';
+import { reconcileHosts, type Hosts } from './reconcile/hosts.ts';
 import { Pass, type DecideInput, type Decision } from './reconcile/pass.ts';
-import { reconcileReservations } from './reconcile/reservations.ts';
+import { reconcileReservations, type Claims } from './reconcile/reservations.ts';
 import { restartVm } from './reconcile/restarts.ts';
 import { protectWithSecondary, unshedableWaiting } from './reconcile/secondaries.ts';
 import { followTargetSheds } from './reconcile/shedding.ts';
+import { vmsToVisit } from './reconcile/visits.ts';
 
 export { actionKey, type Action } from './actions.ts';
 export type { DecideInput, Decision, Mark } from './reconcile/pass.ts';
@@ -27,12 +29,22 @@ export function decide(input: DecideInput): Decision {
   const hosts = reconcileHosts(pass);
   const instances = reconcileInstances(pass, hosts);
   const claims = reconcileReservations(pass, hosts, instances);
-  const protection = { hosts, unshedableWaiting: unshedableWaiting(pass, hosts, instances) };
+  return decideInOrder(pass, hosts, instances, claims);
+}
+
+/**
+ * The rest of a pass, once hosts, instances and claims are known: the recovery target's sheds and
+ * moves, then the VMs in restart order. Only the VMs that are not settled are looked at
+ * (reconcile/visits.ts): for the others every step is a no-op.
+ */
+export function decideInOrder(pass: Pass, hosts: Hosts, instances: Instances, claims: Claims): Decision {
+  const visit = vmsToVisit(pass, hosts);
+  const protection = { hosts, unshedableWaiting: unshedableWaiting(pass, hosts, instances, visit) };
   const restarts = { hosts, instances, claims };
-  const moving = followTargetSheds(pass, hosts, instances);
-  const { order } = input;
+  const moving = followTargetSheds(pass, hosts, instances, visit);
+  const { order } = pass.input;
   const infos = pass.infos;
-  for (let index = 0; index < order.length; index++) {
+  for (const index of visit) {
     const vm = order[index]!;
     if (moving.has(vm)) continue;
     const copies = copiesOf(instances, hosts, vm);

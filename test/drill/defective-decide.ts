@@ -3,16 +3,14 @@
  * held reservation is counted on its host's load a second time (the old code had two loops that
  * each added it) and released once at its VM's turn, so a VM that shed lower tiers for room finds
  * its own claim in the way and sheds again. It composes the reconcilers exactly as decide() does
- * (src/control/decide.ts) plus the second loop, so the production code keeps no switch for it.
+ * (src/control/decide.ts, whose decideInOrder() it shares) plus the second loop, so the production
+ * code keeps no switch for it.
  */
-import type { DecideInput, Decision } from '../../src/control/decide.ts';
-import { copiesOf, reconcileInstances, settleRunning } from '../../src/control/reconcile/instances.ts';
+import { decideInOrder, type DecideInput, type Decision } from '../../src/control/decide.ts';
+import { reconcileInstances } from '../../src/control/reconcile/instances.ts';
 import { reconcileHosts } from '../../src/control/reconcile/hosts.ts';
 import { Pass } from '../../src/control/reconcile/pass.ts';
 import { reconcileReservations } from '../../src/control/reconcile/reservations.ts';
-import { restartVm } from '../../src/control/reconcile/restarts.ts';
-import { protectWithSecondary, unshedableWaiting } from '../../src/control/reconcile/secondaries.ts';
-import { followTargetSheds } from '../../src/control/reconcile/shedding.ts';
 
 export function decideWithDoubleCountedReservations(input: DecideInput): Decision {
   const pass = new Pass(input);
@@ -24,23 +22,5 @@ export function decideWithDoubleCountedReservations(input: DecideInput): Decisio
     if (reservation.untilMs <= input.nowMs || (instances.byVm.get(vm) ?? []).some((instance) => instance.role === 'primary')) continue;
     pass.load.add(reservation.host, vm);
   }
-  const protection = { hosts, unshedableWaiting: unshedableWaiting(pass, hosts, instances) };
-  const restarts = { hosts, instances, claims };
-  const moving = followTargetSheds(pass, hosts, instances);
-  const { order } = input;
-  const infos = pass.infos;
-  for (let index = 0; index < order.length; index++) {
-    const vm = order[index]!;
-    if (moving.has(vm)) continue;
-    const copies = copiesOf(instances, hosts, vm);
-    const primary = copies.live[0];
-    if (primary === undefined) {
-      restartVm(pass, restarts, vm, copies);
-      continue;
-    }
-    settleRunning(pass, vm, copies);
-    const failover = infos[index]!.tier.mechanism === 'failover';
-    pass.wait(vm, failover ? protectWithSecondary(pass, protection, primary, copies.secondaries) : null);
-  }
-  return pass.decision();
+  return decideInOrder(pass, hosts, instances, claims);
 }

@@ -11,10 +11,11 @@ import { livePrimary, type Instances } from './instances.ts';
 import type { Pass } from './pass.ts';
 
 /** Whether a VM that may not be shed has no running primary (new secondaries then wait). */
-export function unshedableWaiting(pass: Pass, hosts: Hosts, instances: Instances): boolean {
+export function unshedableWaiting(pass: Pass, hosts: Hosts, instances: Instances, visit: readonly number[]): boolean {
   const { order } = pass.input;
   const infos = pass.infos;
-  for (let index = 0; index < order.length; index++) {
+  // A VM the pass does not visit runs (reconcile/visits.ts).
+  for (const index of visit) {
     if (infos[index]!.tier.sheddable) continue;
     if (livePrimary(instances, hosts, order[index]!) === undefined) return true;
   }

@@ -10,14 +10,17 @@ import type { Hosts } from './hosts.ts';
 import { livePrimary, type Instances } from './instances.ts';
 import type { Pass } from './pass.ts';
 
-/** Stops what the recovery target sheds or moves; returns the VMs it moves or sheds. */
-export function followTargetSheds(pass: Pass, hosts: Hosts, instances: Instances): ReadonlySet<string> {
+/**
+ * Stops what the recovery target sheds or moves; returns the VMs it moves or sheds. Only the VMs
+ * the pass visits: the others run where the target wants them (reconcile/visits.ts).
+ */
+export function followTargetSheds(pass: Pass, hosts: Hosts, instances: Instances, visit: readonly number[]): ReadonlySet<string> {
   const moving = new Set<string>();
   const target = pass.target;
   if (target === null || hosts.settling) return moving;
   const { order, state } = pass.input;
   const infos = pass.infos;
-  for (let index = 0; index < order.length; index++) {
+  for (const index of visit) {
     if (!infos[index]!.tier.sheddable) continue;
     const vm = order[index]!;
     const live = livePrimary(instances, hosts, vm);

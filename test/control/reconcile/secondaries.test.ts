@@ -4,6 +4,7 @@ import { reconcileInstances } from '../../../src/control/reconcile/instances.ts'
 import { Pass, type DecideInput } from '../../../src/control/reconcile/pass.ts';
 import { protectWithSecondary, unshedableWaiting } from '../../../src/control/reconcile/secondaries.ts';
 import { loseHost, tinyHospital, worldOf, type World } from '../world.ts';
+import { vmsToVisit } from '../../../src/control/reconcile/visits.ts';
 
 const NOW = 1_000_000;
 const AT = NOW + 3_000;
@@ -34,7 +35,7 @@ function protect(w: World, extra: Partial<DecideInput> = {}) {
   const pass = new Pass(w.input(AT, extra));
   const hosts = reconcileHosts(pass);
   const instances = reconcileInstances(pass, hosts);
-  const waiting = unshedableWaiting(pass, hosts, instances);
+  const waiting = unshedableWaiting(pass, hosts, instances, vmsToVisit(pass, hosts));
   const primary = instances.byVm.get('ehr-1')!.find((instance) => instance.role === 'primary')!;
   const secondaries = instances.byVm.get('ehr-1')!.filter((instance) => instance.role === 'secondary');
   const reason = protectWithSecondary(pass, { hosts, unshedableWaiting: waiting }, primary, secondaries);

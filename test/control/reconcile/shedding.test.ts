@@ -5,6 +5,7 @@ import { Pass } from '../../../src/control/reconcile/pass.ts';
 import { followTargetSheds, shedFor } from '../../../src/control/reconcile/shedding.ts';
 import type { RecoveryTarget } from '../../../src/control/state.ts';
 import { loseHost, tinyHospital, worldOf, type World } from '../world.ts';
+import { vmsToVisit } from '../../../src/control/reconcile/visits.ts';
 
 const NOW = 1_000_000;
 
@@ -111,7 +112,7 @@ describe('the shedding reconciler', () => {
       ]),
     };
     const { pass, hosts, instances } = run(world(), target);
-    const moving = followTargetSheds(pass, hosts, instances);
+    const moving = followTargetSheds(pass, hosts, instances, vmsToVisit(pass, hosts));
     expect([...moving]).toEqual(['pharmacy-1', 'archive-1', 'dwh-1']);
     const decision = pass.decision();
     expect(decision.actions.map((action) => (action.type === 'stopVm' ? [action.vm, action.shed, action.reason] : action.type))).toEqual([
@@ -127,7 +128,7 @@ describe('the shedding reconciler', () => {
     const w = world();
     w.state.hosts.get('h3')!.channels.management = { up: false, lastSeenAtMs: NOW + 2_500 };
     const { pass, hosts, instances } = run(w, { primary: new Map(), secondary: new Map(), shedReasons: new Map() });
-    expect(followTargetSheds(pass, hosts, instances).size).toBe(0);
+    expect(followTargetSheds(pass, hosts, instances, vmsToVisit(pass, hosts)).size).toBe(0);
     expect(pass.decision().actions).toEqual([]);
   });
 });
