@@ -122,12 +122,13 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
     if (before === undefined) return super.delete(id);
     super.delete(id);
     this.changed(before.vm);
-    this.places.delete(id);
+    const place = this.places.get(id)!;
     this.unwellCopies.delete(id);
     this.hostVersions.set(before.host, this.nextVersion++);
-    remove(this.vmIndex, before.vm, id);
-    remove(this.hostIndex, before.host, id);
-    remove(this.datastoreIndex, before.datastore, id);
+    this.removeAt(this.vmIndex, before.vm, place);
+    this.removeAt(this.hostIndex, before.host, place);
+    this.removeAt(this.datastoreIndex, before.datastore, place);
+    this.places.delete(id);
     return true;
   }
 
@@ -142,14 +143,37 @@ export class InstanceTable extends Map<string, InstanceObservation> implements I
     for (const host of this.hostVersions.keys()) this.hostVersions.set(host, this.nextVersion++);
   }
 
+  /**
+   * Where the copy at `place` is in a list (a datastore's holds thousands): lists are in the Map's
+   * order, so by place, and a binary search finds it.
+   */
+  private positionIn(list: readonly InstanceObservation[], place: number): number {
+    let low = 0;
+    let high = list.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.places.get(list[middle]!.id)!;
+      if (at === place) return middle;
+      if (at < place) low = middle + 1;
+      else high = middle - 1;
+    }
+    throw new Error(`instance table: no copy at place ${place} in its list; the indexes are out of step`);
+  }
+
+  private removeAt(index: Map<string, InstanceObservation[]>, key: string, place: number): void {
+    const list = index.get(key)!;
+    list.splice(this.positionIn(list, place), 1);
+    if (list.length === 0) index.delete(key);
+  }
+
   /** Replaces a copy in its list, or moves it to the list of its new key at its place in the order. */
   private move(index: Map<string, InstanceObservation[]>, fromKey: string, toKey: string, id: string, instance: InstanceObservation, place: number): void {
     if (fromKey === toKey) {
       const list = index.get(fromKey)!;
-      list[list.findIndex((other) => other.id === id)] = instance;
+      list[this.positionIn(list, place)] = instance;
       return;
     }
-    remove(index, fromKey, id);
+    this.removeAt(index, fromKey, place);
     const list = index.get(toKey);
     if (list === undefined) {
       index.set(toKey, [instance]);
@@ -185,8 +209,4 @@ function push(index: Map<string, InstanceObservation[]>, key: string, instance: 
   else list.push(instance);
 }
 
-function remove(index: Map<string, InstanceObservation[]>, key: string, id: string): void {
-  const list = index.get(key)!;
-  list.splice(list.findIndex((other) => other.id === id), 1);
-  if (list.length === 0) index.delete(key);
-}
+

@@ -73,13 +73,13 @@ export class TwinHosts {
 
   activeCopiesOf(vm: string): number {
     let count = 0;
-    for (const instance of this.state.instances.values()) if (instance.vm === vm && this.isActiveCopy(instance)) count++;
+    for (const instance of this.state.copiesOfVm(vm)) if (this.isActiveCopy(instance)) count++;
     return count;
   }
 
   hasRunningCopy(vm: string): boolean {
-    for (const instance of this.state.instances.values()) {
-      if (instance.vm === vm && instance.role === 'primary' && instance.state === 'running' && !instance.lost) return true;
+    for (const instance of this.state.copiesOfVm(vm)) {
+      if (instance.role === 'primary' && instance.state === 'running' && !instance.lost) return true;
     }
     return false;
   }
@@ -150,7 +150,7 @@ export class TwinHosts {
       }
       if (this.managementReachable(host)) {
         // The host's agent reports in: copies that died with it are known to be gone.
-        for (const instance of state.instancesOn(host.name)) if (instance.lost) this.removeInstance(instance);
+        for (const instance of state.lostOn(host.name)) this.removeInstance(instance);
       }
       this.updateChannel(host, 'management', this.managementReachable(host));
       this.updateChannel(host, 'datastore', this.datastoreHeartbeat(host));
@@ -161,7 +161,10 @@ export class TwinHosts {
   }
 
   private datastoreHeartbeat(host: TwinHost): boolean {
-    return this.alive(host) && host.storagePathUp && !host.storageRevoked && this.hostDatastores(host).some((store) => store.up);
+    if (!this.alive(host) || !host.storagePathUp || host.storageRevoked) return false;
+    // Every host mounts every datastore (hostDatastores), read here without a copy: this runs for every host at every change.
+    for (const store of this.state.datastores.values()) if (store.up) return true;
+    return false;
   }
 
   /**

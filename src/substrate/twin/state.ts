@@ -280,6 +280,19 @@ export class TwinState {
     return this.inOrder(this.ofVm.get(vm));
   }
 
+  /** A VM's copies in no particular order: for a question whose answer does not depend on it (a count, an any). */
+  copiesOfVm(vm: string): Iterable<TwinInstance> {
+    return this.ofVm.get(vm) ?? NO_COPIES;
+  }
+
+  /** The copies on a host that died with it (lost), in the order of `instances`; a host with none is not sorted. */
+  lostOn(host: string): TwinInstance[] {
+    let lost: TwinInstance[] | null = null;
+    for (const instance of this.onHost.get(host) ?? NO_COPIES) if (instance.lost) (lost ??= []).push(instance);
+    if (lost === null) return [];
+    return lost.length === 1 ? lost : lost.sort((a, b) => this.places.get(a)! - this.places.get(b)!);
+  }
+
   private inOrder(copies: ReadonlySet<TwinInstance> | undefined): TwinInstance[] {
     if (copies === undefined || copies.size === 0) return [];
     return [...copies].sort((a, b) => this.places.get(a)! - this.places.get(b)!);
@@ -316,3 +329,5 @@ function addTo(index: Map<string, Set<TwinInstance>>, key: string, instance: Twi
   if (copies === undefined) index.set(key, new Set([instance]));
   else copies.add(instance);
 }
+
+const NO_COPIES: ReadonlySet<TwinInstance> = new Set();
