@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/api/app.ts';
+import { CLIENTS_PER_PRINCIPAL } from '../src/api/sse.ts';
 import { AccountStore, SqliteAccountRows } from '../src/service/auth/accounts.ts';
 import { createRandom } from '../src/ports/random.ts';
 import { MemoryJournal } from '../src/journal/memory.ts';
@@ -46,6 +47,13 @@ export async function benchApi(): Promise<BenchResult[]> {
   const accounts = new AccountStore(new SqliteAccountRows(':memory:'), { N: 1024, r: 8, p: 1 });
   await accounts.addUser('bench', 'a long enough password', 'operator');
   const token = (await accounts.createToken('bench', 'bench', null)).token;
+  // An account holds at most CLIENTS_PER_PRINCIPAL event streams (a browser tab each): the 200
+  // stream clients are spread over as many accounts as that takes, as 200 people's screens would be.
+  const streamTokens: string[] = [];
+  for (let index = 0; index * CLIENTS_PER_PRINCIPAL < STREAM_CLIENTS; index++) {
+    await accounts.addUser(`screen-${index}`, 'a long enough password', 'operator');
+    streamTokens.push((await accounts.createToken(`screen-${index}`, `screen-${index}`, null)).token);
+  }
   const app = await buildApp({ plane, accounts, journal, signer: createSigner(newSigningKeyPem()), logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as AddressInfo).port;
@@ -84,9 +92,10 @@ export async function benchApi(): Promise<BenchResult[]> {
     const streams = await Promise.all(
       Array.from(
         { length: STREAM_CLIENTS },
-        () =>
+        (_, client) =>
           new Promise<() => void>((resolve, reject) => {
-            const req = httpRequest({ host: '127.0.0.1', port, path: '/api/v1/events', headers: { authorization: `Bearer ${token}` } }, (res) => {
+            const streamToken = streamTokens[Math.floor(client / CLIENTS_PER_PRINCIPAL)]!;
+            const req = httpRequest({ host: '127.0.0.1', port, path: '/api/v1/events', headers: { authorization: `Bearer ${streamToken}` } }, (res) => {
               if (res.statusCode !== 200) reject(new Error(`events status ${res.statusCode}`));
               connected++;
               let buffer = '';
