@@ -25,9 +25,12 @@ export class OracleCheck {
   judged = 0;
   solved = 0;
   readonly judgements: OracleJudgement[] = [];
-  private signature = '';
+  /** What the last instant looked like (null: not comparable, an action was in flight). */
+  private signature: readonly number[] | null = null;
   private stableSinceMs = 0;
-  private judgedSignature = '';
+  private judgedSignature: readonly number[] | null = null;
+  /** Each name (host, VM, status, datastore) as a number, for signatures built without strings. */
+  private readonly names = new Map<string, number>();
 
   constructor(
     private readonly blueprint: Blueprint,
@@ -49,17 +52,17 @@ export class OracleCheck {
   observe(nowMs: number, quietUntilMs: number | null = nowMs): OracleJudgement | null {
     const state = this.controller.state;
     if (state.inFlight.size > 0 || [...state.hostStatus.values()].includes('suspect')) {
-      this.signature = '';
+      this.signature = null;
       return null;
     }
     const signature = this.currentSignature();
-    if (signature !== this.signature) {
+    if (!sameSignature(signature, this.signature)) {
       this.signature = signature;
       this.stableSinceMs = nowMs;
       return null;
     }
     const holdsUntilMs = quietUntilMs ?? Number.POSITIVE_INFINITY;
-    if (holdsUntilMs - this.stableSinceMs < this.settleMs || signature === this.judgedSignature) return null;
+    if (holdsUntilMs - this.stableSinceMs < this.settleMs || sameSignature(signature, this.judgedSignature)) return null;
     this.judgedSignature = signature;
     return this.judge(nowMs);
   }
@@ -77,16 +80,33 @@ export class OracleCheck {
     return judgement;
   }
 
-  private currentSignature(): string {
+  /**
+   * The state as numbers (it is taken after every instant of every storm: no strings): each
+   * section starts with its length, each name is its number.
+   */
+  private currentSignature(): number[] {
     const state = this.controller.state;
-    const parts: string[] = [];
-    for (const [host, status] of state.hostStatus) parts.push(`${host}=${status}`);
-    for (const host of state.hosts.values()) parts.push(`${host.name}:${host.channels.management.up}/${host.channels.datastore.up}`);
-    for (const [store, up] of state.datastoresUp) parts.push(`${store}=${up}`);
+    const parts: number[] = [state.hostStatus.size];
+    for (const [host, status] of state.hostStatus) parts.push(this.nameOf(host), this.nameOf(status));
+    parts.push(state.hosts.size);
+    for (const host of state.hosts.values()) parts.push(this.nameOf(host.name), (host.channels.management.up ? 1 : 0) + (host.channels.datastore.up ? 2 : 0));
+    parts.push(state.datastoresUp.size);
+    for (const [store, up] of state.datastoresUp) parts.push(this.nameOf(store), up ? 1 : 0);
     // What runs where and what answers: a fault the controller has not seen yet changes this first.
     const healthy = this.twin.healthyPrimaries();
-    for (const copy of this.twin.copies()) parts.push(`${copy.vm}@${copy.host}/${copy.role}${copy.role === 'primary' && healthy.has(copy.vm) ? '+' : '-'}`);
-    return parts.join(' ');
+    const copies = this.twin.copies();
+    parts.push(copies.length);
+    for (const copy of copies) parts.push(this.nameOf(copy.vm), this.nameOf(copy.host), copy.role === 'primary' ? (healthy.has(copy.vm) ? 2 : 1) : 0);
+    return parts;
+  }
+
+  private nameOf(name: string): number {
+    let number = this.names.get(name);
+    if (number === undefined) {
+      number = this.names.size;
+      this.names.set(name, number);
+    }
+    return number;
   }
 
   /** The problem of the oracle's header, and what the controller keeps of its candidates. */
@@ -118,4 +138,10 @@ export class OracleCheck {
     const replica = model.index.datastore.get(datastore)?.replicatedTo ?? null;
     return replica !== null && state.datastoresUp.get(replica) !== false;
   }
+}
+
+function sameSignature(a: readonly number[], b: readonly number[] | null): boolean {
+  if (b === null || a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
