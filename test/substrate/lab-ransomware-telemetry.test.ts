@@ -8,7 +8,7 @@ import { SecurityTelemetry } from '../../src/substrate/qemu/security-telemetry.t
 import { parseDocumentCheck } from '../../src/substrate/qemu/lab-restore.ts';
 import { policyScript } from '../../src/substrate/qemu/agent.ts';
 import { qemuArguments } from '../../src/substrate/qemu/vm.ts';
-import { documentCheck, labRansomwareHeld, type LabRansomwareChecks } from '../../src/drill/lab/ransomware.ts';
+import { documentCheck, formatLabRansomware, labRansomwareHeld, type LabRansomwareChecks } from '../../src/drill/lab/ransomware.ts';
 
 const reading = (overrides: Partial<VmBlockTelemetry>): VmBlockTelemetry => ({
   vm: 'pacs-1',
@@ -145,6 +145,7 @@ describe('the ransomware drill’s checks', () => {
     variant: 'whole',
     attackAtMs: 60_000,
     detectionDelayMs: 5_000,
+    falseAlerts: [],
     quarantinedAfterMs: 5_500,
     recoveredAfterMs: 30_000,
     phase: 'recovered',
@@ -170,5 +171,14 @@ describe('the ransomware drill’s checks', () => {
     expect(labRansomwareHeld({ ...held, ackedWritesLostBeforeRestorePoint: 1 })).toBe(false);
     expect(labRansomwareHeld({ ...held, ackedWritesLostBeforeRestorePoint: null })).toBe(false);
     expect(labRansomwareHeld({ ...held, documents: { files: 16, clean: 15, encrypted: 1, unreadable: 0 } })).toBe(false);
+    // A case opened by a false alert before the attack measures that case, not the attack.
+    const falseAlert = { vm: 'pacs-1', atMs: -7_200, rule: 'entropy', z: { diskWrite: 9.1 } };
+    expect(labRansomwareHeld({ ...held, falseAlerts: [falseAlert] })).toBe(false);
+  });
+
+  it('names a false alert in its report: which VM, how long before the encryptor started, on which rule and scores', () => {
+    const text = formatLabRansomware({ ...held, detectionDelayMs: null, falseAlerts: [{ vm: 'pacs-1', atMs: -7_200, rule: 'entropy', z: { diskWrite: 9.1, writeEntropy: 6.2 } }] });
+    expect(text).toContain('FALSE ALERT on pacs-1 7.2 s before the encryptor started (rule entropy; z diskWrite 9.1, writeEntropy 6.2)');
+    expect(text).toContain('Result: NOT held');
   });
 });

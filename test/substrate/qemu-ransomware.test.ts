@@ -43,6 +43,11 @@ describe.skipIf(reason !== null)('ransomware on real VMs', () => {
     const drill = await runRealDrill({ blueprint, blueprintFile: REFERENCE_LAB, scenario: 'ransomware', layout });
     const checks = drill.ransomware!;
     console.log(formatLabRansomware(checks));
+    // A false alert on the attacked VM before the encryptor started opens a case that the rest would
+    // measure instead of the attack. False alerts on the other VMs are printed in the report above
+    // (FALSE ALERT lines, and the drill's result is then "NOT held"), not asserted here: the lab's
+    // short learning phase still lets the detector cry wolf on another guest (docs/real-vms.md).
+    expect(checks.falseAlerts.filter((alert) => alert.vm === checks.vm), `no false alert on ${checks.vm} before the encryptor started`).toEqual([]);
     expect(checks.detectionDelayMs, 'the controller alerted').not.toBeNull();
     expect(checks.detectionDelayMs!).toBeGreaterThanOrEqual(0);
     expect(checks.detectionDelayMs!).toBeLessThanOrEqual(30_000);

@@ -105,6 +105,12 @@ export interface LabRansomwareChecks {
   readonly variant: LabRansomwareVariant;
   readonly attackAtMs: number;
   readonly detectionDelayMs: number | null;
+  /**
+   * Alerts that were false: on any VM before the encryptor started, or on another VM after. A
+   * detector that cries wolf during the drill's learning phase opens a case before the attack, and
+   * the drill's numbers then measure that case, not the attack: this says so.
+   */
+  readonly falseAlerts: readonly { readonly vm: string; readonly atMs: number; readonly rule: string | null; readonly z: Readonly<Record<string, number>> }[];
   readonly quarantinedAfterMs: number | null;
   readonly recoveredAfterMs: number | null;
   readonly phase: string | null;

@@ -161,6 +161,9 @@ async function measure(lab: LabDrill, context: { vm: string; variant: LabRansomw
   const { vm, variant, attackAtMs, schedule } = context;
   const entries = journal.entries().filter((entry) => entry.atMs >= attackAtMs && entry.subject === vm);
   const alert = entries.find((entry) => isEvent(entry, 'security.alert'));
+  const falseAlerts = eventsOf(journal.entries(), 'security.alert')
+    .filter((entry) => entry.atMs < attackAtMs || entry.subject !== vm)
+    .map((entry) => ({ vm: entry.subject, atMs: entry.atMs - attackAtMs, rule: entry.data.rule ?? null, z: entry.data.z }));
   const quarantined = entries.find((entry) => isEvent(entry, 'quarantineVm') && entry.data.ok === true);
   const recovered = eventsOf(entries, 'security.recovered')[0];
   const promoted = eventsOf(entries, 'promoteRestored').find((entry) => entry.data.ok === true);
@@ -186,6 +189,7 @@ async function measure(lab: LabDrill, context: { vm: string; variant: LabRansomw
     variant,
     attackAtMs,
     detectionDelayMs: alert === undefined ? null : alert.atMs - attackAtMs,
+    falseAlerts,
     quarantinedAfterMs: quarantined === undefined ? null : quarantined.atMs - attackAtMs,
     recoveredAfterMs: recovered === undefined ? null : recovered.atMs - attackAtMs,
     phase: controller.securityCases.get(vm)?.phase ?? null,
@@ -256,6 +260,7 @@ async function fetchWithin(url: string, timeoutMs: number): Promise<string | nul
 export function labRansomwareHeld(checks: LabRansomwareChecks): boolean {
   return (
     checks.detectionDelayMs !== null &&
+    checks.falseAlerts.length === 0 &&
     checks.quarantinedAfterMs !== null &&
     checks.phase === 'recovered' &&
     checks.restoredSnapshotDocuments !== null &&
@@ -275,6 +280,10 @@ export function formatLabRansomware(checks: LabRansomwareChecks): string {
     `Restore point: ${checks.snapshotId ?? 'none'}, taken ${checks.restorePointBeforeAttackMs === null ? '—' : checks.restorePointBeforeAttackMs >= 0 ? `${s(checks.restorePointBeforeAttackMs)} before` : `${s(-checks.restorePointBeforeAttackMs)} after`} the drill started the encryptor; its documents: ${documents(checks.restoredSnapshotDocuments)} (${checks.snapshotsTaken} snapshots taken, every ${SNAPSHOT_EVERY_MS / 1000} s)`,
     `Acknowledged writes before the restore point: ${checks.ackedBeforeRestorePoint ?? '?'}, lost ${checks.ackedWritesLostBeforeRestorePoint ?? '?'}; writes after it, discarded with the infected disk (RPO): ${checks.writesAfterRestorePoint ?? '?'}`,
     `Documents now: ${documents(checks.documents)}; on the infected disk kept as evidence: ${documents(checks.evidenceDocuments)}`,
+    ...checks.falseAlerts.map(
+      (alert) =>
+        `FALSE ALERT on ${alert.vm} ${alert.atMs < 0 ? `${s(-alert.atMs)} before` : `${s(alert.atMs)} after`} the encryptor started (rule ${alert.rule ?? '?'}; z ${Object.entries(alert.z).map(([metric, z]) => `${metric} ${z}`).join(', ')})`,
+    ),
     `Result: ${labRansomwareHeld(checks) ? 'held' : 'NOT held'}`,
   ].join('\n');
 }
