@@ -208,5 +208,3 @@ function push(index: Map<string, InstanceObservation[]>, key: string, instance: 
   if (list === undefined) index.set(key, [instance]);
   else list.push(instance);
 }
-
-

@@ -168,7 +168,7 @@ function judgeHealth(pass: Pass, hosts: Hosts, instance: InstanceObservation, un
   );
 }
 
-export function copiesOf(instances: Instances, hosts: Hosts, vm: string): VmCopies {
+export function copiesOf(instances: Pick<Instances, 'byVm'>, hosts: Hosts, vm: string): VmCopies {
   // Most VMs have one copy, or a primary and a secondary: no list is made for a kind that is absent.
   let live: InstanceObservation[] | null = null;
   let blocked: InstanceObservation[] | null = null;

@@ -22,6 +22,11 @@ export function unshedableWaiting(pass: Pass, hosts: Hosts, instances: Instances
   return false;
 }
 
+/** A secondary that protects its primary (or is on its way to): not stopping, on a host that can be reached. */
+export function usableSecondary(hosts: Hosts, instance: InstanceObservation): boolean {
+  return instance.state !== 'stopping' && hosts.reachable(instance.host);
+}
+
 export interface Protection {
   readonly hosts: Hosts;
   /** From unshedableWaiting(), once per pass. */
@@ -32,8 +37,7 @@ export interface Protection {
 export function protectWithSecondary(pass: Pass, protection: Protection, primary: InstanceObservation, secondaries: readonly InstanceObservation[]): string | null {
   const { hosts } = protection;
   const { model, state } = pass.input;
-  const usable = secondaries.filter((instance) => instance.state !== 'stopping' && hosts.reachable(instance.host));
-  if (usable.length > 0) return null;
+  if (secondaries.some((instance) => usableSecondary(hosts, instance))) return null;
   if (secondaries.some((instance) => hosts.statusOf(instance.host) === 'failed')) return 'unprotected: its secondary is on a failed host, waiting for fencing';
   if (pass.busy(`start:${primary.vm}:secondary`)) return null;
   if (primary.state !== 'running' || !primary.healthy) return 'unprotected: the primary must run and be healthy before a secondary can sync';

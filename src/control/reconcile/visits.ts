@@ -19,7 +19,9 @@ import type { InstanceObservation } from '../../ports/index.ts';
 import { indexInstances, type InstanceIndex } from '../instance-table.ts';
 import type { ControllerState, HostStatus, RecoveryTarget, VmView } from '../state.ts';
 import type { Hosts } from './hosts.ts';
+import { copiesOf } from './instances.ts';
 import type { Pass } from './pass.ts';
+import { usableSecondary } from './secondaries.ts';
 
 interface Settled {
   readonly order: readonly string[];
@@ -98,19 +100,10 @@ function settleAll(pass: Pass, hosts: Hosts, index: InstanceIndex, position: num
  */
 function isSettled(pass: Pass, hosts: Hosts, index: InstanceIndex, at: number): boolean {
   const vm = pass.input.order[at]!;
-  let live: InstanceObservation | null = null;
-  let protectedBySecondary = false;
-  for (const instance of index.byVm.get(vm) ?? NONE) {
-    if (instance.role === 'secondary') {
-      if (instance.state !== 'stopping' && hosts.reachable(instance.host)) protectedBySecondary = true;
-    } else if (instance.state !== 'stopping' && hosts.reachable(instance.host)) {
-      if (live !== null) return false;
-      live = instance;
-    } else if (hosts.statusOf(instance.host) !== 'fenced') return false;
-  }
-  if (live === null) return false;
-  if (pass.infos[at]!.tier.mechanism === 'failover' && !protectedBySecondary) return false;
-  return pass.target === null || pass.target.primary.get(vm) === live.host;
+  const copies = copiesOf(index, hosts, vm);
+  if (copies.live.length !== 1 || copies.blocked.length > 0) return false;
+  if (pass.infos[at]!.tier.mechanism === 'failover' && !copies.secondaries.some((instance) => usableSecondary(hosts, instance))) return false;
+  return pass.target === null || pass.target.primary.get(vm) === copies.live[0]!.host;
 }
 
 function allOf(order: readonly string[]): readonly number[] {
